@@ -1,0 +1,26 @@
+// Fast single-precision CPU paths for the ops that dominate a step: im2col/col2im around OpenBLAS sgemm.
+// Same names and semantics as the reference kernels in namespace gancu::ref (outputs overwritten, never accumulated).
+// The scratch buffer must hold blas::conv_scratch_floats(p) floats; the engine plans it like any other tensor.
+#pragma once
+#include <cstdint>
+
+#include "kernels/params.h"
+
+namespace gancu::blas {
+
+int64_t conv_scratch_floats(const Conv2dParams& p);
+int64_t conv_scratch_floats(const ConvTranspose2dParams& p);
+
+void conv2d_forward(const Conv2dParams& p, const float* x, const float* weight, const float* bias, float* y, float* scratch);
+void conv2d_backward_input(const Conv2dParams& p, const float* dy, const float* weight, float* dx, float* scratch);
+void conv2d_backward_weight(const Conv2dParams& p, const float* x, const float* dy, float* dweight, float* scratch);
+
+void conv_transpose2d_forward(const ConvTranspose2dParams& p, const float* x, const float* weight, const float* bias, float* y, float* scratch);
+void conv_transpose2d_backward_input(const ConvTranspose2dParams& p, const float* dy, const float* weight, float* dx, float* scratch);
+void conv_transpose2d_backward_weight(const ConvTranspose2dParams& p, const float* x, const float* dy, float* dweight, float* scratch);
+
+void linear_forward(const LinearParams& p, const float* x, const float* weight, const float* bias, float* y);
+void linear_backward_input(const LinearParams& p, const float* dy, const float* weight, float* dx);
+void linear_backward_weight(const LinearParams& p, const float* x, const float* dy, float* dweight);
+
+}  // namespace gancu::blas
