@@ -1,0 +1,35 @@
+// PNG images through libpng: reading any common PNG as 8-bit grey or RGB, writing atomically, tiling a batch of
+// generated images into one grid, and a dependency-free loss plot.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace gancu {
+
+struct Image {
+  int width = 0, height = 0, channels = 0;  // channels: 1 grey, 3 RGB (4 RGBA accepted by write_png)
+  std::vector<uint8_t> pixels;              // HWC, row-major, tightly packed
+};
+
+// Grey, grey+alpha, RGB, RGBA, palette and 16-bit files all come back as 8-bit grey (1 channel) or RGB (3);
+// alpha is dropped, not composited. Throws std::runtime_error("<path>: <problem>") on unreadable or corrupt files.
+Image read_png(const std::string& path);
+// Encodes in memory, then write_file_atomic.
+void write_png(const std::string& path, const Image& img);
+// Decodes/encodes PNG bytes; `name` only labels error messages.
+Image decode_png(const std::string& name, const void* data, size_t size);
+std::string encode_png(const std::string& name, const Image& img);
+
+// n images [n, channels, h, w] with values in [-1, 1] → one image with min(nrow, n) columns, `padding` black pixels
+// between and around the tiles (torchvision.utils.make_grid with value_range (-1, 1)). Values map to
+// round((x + 1) · 127.5), clamped to [0, 255].
+Image make_grid(const float* images, int n, int channels, int h, int w, int nrow, int padding = 2);
+
+// A line plot of each series against its step index, in distinct colours, with axes, min/max tick labels and a
+// legend (colour swatch + name in a built-in 5x7 bitmap font). Non-finite values are skipped.
+void write_loss_plot(const std::string& path, const std::vector<std::pair<std::string, std::vector<double>>>& series,
+                     int width = 800, int height = 400);
+
+}  // namespace gancu
