@@ -1,0 +1,50 @@
+// Custom CUDA elementwise and data-movement kernels: activations, add/scale, pixel shuffle, dropout and Philox fills.
+// Same semantics as the reference kernels in kernels/cpu/{activations,elementwise}.h (outputs overwritten, never
+// accumulated). Device pointers, contiguous NCHW, fp32; every function only enqueues work on `stream` and never
+// synchronises. Invalid arguments throw std::invalid_argument before anything is launched.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace gancu::cuda {
+
+// ---- activations (backward of relu/leaky/prelu takes the forward input x; of tanh/sigmoid the forward output y) ----
+void relu_forward(int64_t n, const float* x, float* y, cudaStream_t stream);
+void relu_backward(int64_t n, const float* x, const float* dy, float* dx, cudaStream_t stream);
+void leaky_relu_forward(int64_t n, float slope, const float* x, float* y, cudaStream_t stream);
+void leaky_relu_backward(int64_t n, float slope, const float* x, const float* dy, float* dx, cudaStream_t stream);
+// prelu: one learned slope per channel, x [batch, channels, spatial]. dslope[c] = Σ over x ≤ 0 of x·dy, written (not
+// accumulated) by one block per channel in a fixed order, so it is bit-identical from run to run.
+void prelu_forward(int batch, int channels, int spatial, const float* x, const float* slope, float* y,
+                   cudaStream_t stream);
+void prelu_backward(int batch, int channels, int spatial, const float* x, const float* slope, const float* dy,
+                    float* dx, float* dslope, cudaStream_t stream);
+void tanh_forward(int64_t n, const float* x, float* y, cudaStream_t stream);
+void tanh_backward(int64_t n, const float* y, const float* dy, float* dx, cudaStream_t stream);
+void sigmoid_forward(int64_t n, const float* x, float* y, cudaStream_t stream);
+void sigmoid_backward(int64_t n, const float* y, const float* dy, float* dx, cudaStream_t stream);
+
+// ---- arithmetic and data movement ----
+void add_forward(int64_t n, const float* a, const float* b, float* y, cudaStream_t stream);
+void scale(int64_t n, float alpha, const float* x, float* y, cudaStream_t stream);
+// pixel_shuffle(r): x [batch, channels·r·r, h, w] → y [batch, channels, h·r, w·r] (PyTorch PixelShuffle); `channels`
+// is the output channel count. Backward is the inverse permutation.
+void pixel_shuffle_forward(int batch, int channels, int h, int w, int r, const float* x, float* y, cudaStream_t stream);
+void pixel_shuffle_backward(int batch, int channels, int h, int w, int r, const float* dy, float* dx,
+                            cudaStream_t stream);
+
+// ---- randomness: element i always uses Philox counter i of (seed, stream_id), as the CPU reference does ----
+// dropout(p): element i is kept when philox_uniform_at(seed, stream_id, i) > p (compared in double, exactly as
+// ref::dropout_forward), then scaled by 1/(1−p); mask[i] is 1/(1−p) or 0, and backward is dx = dy·mask. The mask and
+// y are bit-identical to the CPU reference's for the same seed.
+void dropout_forward(int64_t n, double p, uint64_t seed, uint64_t stream_id, const float* x, float* y, float* mask,
+                     cudaStream_t stream);
+void dropout_backward(int64_t n, const float* mask, const float* dy, float* dx, cudaStream_t stream);
+// out[i] = mean + stddev · philox_normal_at(seed, stream_id, i).
+void fill_normal(int64_t n, float mean, float stddev, uint64_t seed, uint64_t stream_id, float* out,
+                 cudaStream_t stream);
+// out[i] = lo + (hi − lo) · philox_uniform_at(seed, stream_id, i), so values lie in (lo, hi].
+void fill_uniform(int64_t n, float lo, float hi, uint64_t seed, uint64_t stream_id, float* out, cudaStream_t stream);
+
+}  // namespace gancu::cuda
