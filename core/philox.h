@@ -2,6 +2,7 @@
 // and on the GPU, so a run is reproducible from its seed and step number on either backend.
 #pragma once
 #include <cstdint>
+#include <math.h>
 
 #if defined(__CUDACC__)
 #define GANCU_HD __host__ __device__ __forceinline__

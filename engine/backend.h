@@ -1,0 +1,65 @@
+// The backend interface and the dispatch table: the only way the engine reaches kernels.
+// A backend supplies memory, copies, and one KernelEntry per op kind; the plan resolves every node to a KernelCall
+// (function + pointers + attributes) once, and a step is the backend executing that flat list.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/graph.h"
+
+namespace gancu {
+
+// State a step's kernels may read or advance: the run's seed and step number (random ops draw Philox numbers keyed by
+// them, so step s is reproducible alone) and the optimisers' step counters.
+struct StepState {
+  uint64_t seed = 0;
+  int64_t step = 0;
+  std::vector<int64_t> counters;
+};
+
+struct KernelCall;
+using KernelFn = void (*)(const KernelCall& call, StepState& state);
+
+// One resolved kernel invocation: raw pointers into backend memory, in the order of the node's inputs/outputs
+// (nullptr for an absent optional input), plus the node for its attributes and the graph for shapes.
+struct KernelCall {
+  KernelFn fn = nullptr;
+  const Graph* graph = nullptr;
+  const Node* node = nullptr;
+  std::vector<float*> in;
+  std::vector<float*> out;
+  float* scratch = nullptr;  // shared scratch, sized by the largest KernelEntry::scratch_floats in the plan
+  const Shape& in_shape(int i) const { return graph->shape(node->inputs[static_cast<size_t>(i)]); }
+  const Shape& out_shape(int i) const { return graph->shape(node->outputs[static_cast<size_t>(i)]); }
+};
+
+using ScratchFn = int64_t (*)(const Graph& graph, const Node& node);
+
+struct KernelEntry {
+  KernelFn run = nullptr;          // nullptr: the op needs no kernel (a reshape) or the backend lacks it
+  ScratchFn scratch_floats = nullptr;
+};
+using DispatchTable = std::array<KernelEntry, static_cast<size_t>(OpKind::kCount)>;
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+  virtual const DispatchTable& kernels() const = 0;
+  virtual float* allocate(int64_t floats) = 0;  // zero-filled
+  virtual void release(float* p) = 0;
+  virtual void upload(float* dst, const float* src, int64_t n) = 0;
+  virtual void download(float* dst, const float* src, int64_t n) = 0;
+  // Runs the calls in order. The CUDA backend will capture them once as a CUDA graph and replay it.
+  virtual void execute(const std::vector<KernelCall>& calls, StepState& state) = 0;
+};
+
+// The CPU backend: reference kernels, with im2col + OpenBLAS SGEMM for convolutions and linear layers.
+std::unique_ptr<Backend> make_cpu_backend();
+// The reference backend: every op through the double-accumulating reference kernels (the oracle for tests).
+std::unique_ptr<Backend> make_reference_backend();
+
+}  // namespace gancu

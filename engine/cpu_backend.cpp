@@ -1,0 +1,332 @@
+// The CPU backends' dispatch tables: one row per op kind. The reference backend runs every op through the
+// double-accumulating reference kernels; the CPU backend replaces convolutions and linear layers with im2col +
+// OpenBLAS SGEMM and keeps the reference kernels for everything else (they are memory-bound and cheap).
+#include <cstring>
+#include <stdexcept>
+
+#include "core/philox.h"
+#include "engine/backend.h"
+#include "kernels/cpu/activations.h"
+#include "kernels/cpu/adam.h"
+#include "kernels/cpu/batch_norm2d.h"
+#include "kernels/cpu/blas.h"
+#include "kernels/cpu/conv2d.h"
+#include "kernels/cpu/conv_transpose2d.h"
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/linear.h"
+#include "kernels/cpu/losses.h"
+
+namespace gancu {
+namespace {
+
+using C = KernelCall;
+using S = StepState;
+
+int i32(int64_t v) { return static_cast<int>(v); }
+
+Conv2dParams conv2d_params(const Shape& x, const Shape& y, const Attrs& a) {
+  Conv2dParams p;
+  p.batch = i32(x[0]);
+  p.in_channels = i32(x[1]);
+  p.in_h = i32(x[2]);
+  p.in_w = i32(x[3]);
+  p.out_channels = i32(y[1]);
+  p.kernel = a.kernel;
+  p.stride = a.stride;
+  p.pad = a.pad;
+  return p;
+}
+
+ConvTranspose2dParams conv_transpose2d_params(const Shape& x, const Shape& y, const Attrs& a) {
+  ConvTranspose2dParams p;
+  p.batch = i32(x[0]);
+  p.in_channels = i32(x[1]);
+  p.in_h = i32(x[2]);
+  p.in_w = i32(x[3]);
+  p.out_channels = i32(y[1]);
+  p.kernel = a.kernel;
+  p.stride = a.stride;
+  p.pad = a.pad;
+  p.output_pad = a.output_pad;
+  return p;
+}
+
+BatchNorm2dParams batch_norm2d_params(const Shape& x, const Attrs& a) {
+  BatchNorm2dParams p;
+  p.batch = i32(x[0]);
+  p.channels = i32(x[1]);
+  p.spatial = i32(x[2] * x[3]);
+  p.eps = a.eps;
+  p.momentum = a.momentum;
+  return p;
+}
+
+LinearParams linear_params(const Shape& x, const Shape& y) {
+  LinearParams p;
+  p.batch = i32(x[0]);
+  p.in_features = i32(x[1]);
+  p.out_features = i32(y[1]);
+  return p;
+}
+
+// Random ops draw from Philox stream (op stream, step): every step gets fresh numbers, and step s alone is
+// reproducible from the seed, which is what makes resuming exact.
+uint64_t step_stream(uint64_t op_stream, int64_t step) { return (op_stream << 40) ^ static_cast<uint64_t>(step); }
+
+// ---- convolutions: the reference (ref::) and the fast (blas::) variants ----------------------------------------
+// Inputs/outputs by position: conv2d {x, w, b} → {y}; backward_input {dy, w} → {dx}; backward_weight {x, dy} → {dw}.
+void conv2d_ref(const C& c, S&) {
+  ref::conv2d_forward(conv2d_params(c.in_shape(0), c.out_shape(0), c.node->attrs), c.in[0], c.in[1], c.in[2], c.out[0]);
+}
+void conv2d_backward_input_ref(const C& c, S&) {
+  ref::conv2d_backward_input(conv2d_params(c.out_shape(0), c.in_shape(0), c.node->attrs), c.in[0], c.in[1], c.out[0]);
+}
+void conv2d_backward_weight_ref(const C& c, S&) {
+  ref::conv2d_backward_weight(conv2d_params(c.in_shape(0), c.in_shape(1), c.node->attrs), c.in[0], c.in[1], c.out[0]);
+}
+void conv_transpose2d_ref(const C& c, S&) {
+  ref::conv_transpose2d_forward(conv_transpose2d_params(c.in_shape(0), c.out_shape(0), c.node->attrs), c.in[0], c.in[1],
+                                c.in[2], c.out[0]);
+}
+void conv_transpose2d_backward_input_ref(const C& c, S&) {
+  ref::conv_transpose2d_backward_input(conv_transpose2d_params(c.out_shape(0), c.in_shape(0), c.node->attrs), c.in[0],
+                                       c.in[1], c.out[0]);
+}
+void conv_transpose2d_backward_weight_ref(const C& c, S&) {
+  ref::conv_transpose2d_backward_weight(conv_transpose2d_params(c.in_shape(0), c.in_shape(1), c.node->attrs), c.in[0],
+                                        c.in[1], c.out[0]);
+}
+void linear_ref(const C& c, S&) {
+  ref::linear_forward(linear_params(c.in_shape(0), c.out_shape(0)), c.in[0], c.in[1], c.in[2], c.out[0]);
+}
+void linear_backward_input_ref(const C& c, S&) {
+  ref::linear_backward_input(linear_params(c.out_shape(0), c.in_shape(0)), c.in[0], c.in[1], c.out[0]);
+}
+void linear_backward_weight_ref(const C& c, S&) {
+  ref::linear_backward_weight(linear_params(c.in_shape(0), c.in_shape(1)), c.in[0], c.in[1], c.out[0]);
+}
+
+void conv2d_blas(const C& c, S&) {
+  blas::conv2d_forward(conv2d_params(c.in_shape(0), c.out_shape(0), c.node->attrs), c.in[0], c.in[1], c.in[2], c.out[0],
+                       c.scratch);
+}
+void conv2d_backward_input_blas(const C& c, S&) {
+  blas::conv2d_backward_input(conv2d_params(c.out_shape(0), c.in_shape(0), c.node->attrs), c.in[0], c.in[1], c.out[0],
+                              c.scratch);
+}
+void conv2d_backward_weight_blas(const C& c, S&) {
+  blas::conv2d_backward_weight(conv2d_params(c.in_shape(0), c.in_shape(1), c.node->attrs), c.in[0], c.in[1], c.out[0],
+                               c.scratch);
+}
+void conv_transpose2d_blas(const C& c, S&) {
+  blas::conv_transpose2d_forward(conv_transpose2d_params(c.in_shape(0), c.out_shape(0), c.node->attrs), c.in[0],
+                                 c.in[1], c.in[2], c.out[0], c.scratch);
+}
+void conv_transpose2d_backward_input_blas(const C& c, S&) {
+  blas::conv_transpose2d_backward_input(conv_transpose2d_params(c.out_shape(0), c.in_shape(0), c.node->attrs), c.in[0],
+                                        c.in[1], c.out[0], c.scratch);
+}
+void conv_transpose2d_backward_weight_blas(const C& c, S&) {
+  blas::conv_transpose2d_backward_weight(conv_transpose2d_params(c.in_shape(0), c.in_shape(1), c.node->attrs), c.in[0],
+                                         c.in[1], c.out[0], c.scratch);
+}
+void linear_blas(const C& c, S&) {
+  blas::linear_forward(linear_params(c.in_shape(0), c.out_shape(0)), c.in[0], c.in[1], c.in[2], c.out[0]);
+}
+void linear_backward_input_blas(const C& c, S&) {
+  blas::linear_backward_input(linear_params(c.out_shape(0), c.in_shape(0)), c.in[0], c.in[1], c.out[0]);
+}
+void linear_backward_weight_blas(const C& c, S&) {
+  blas::linear_backward_weight(linear_params(c.in_shape(0), c.in_shape(1)), c.in[0], c.in[1], c.out[0]);
+}
+
+int64_t conv2d_scratch(const Graph& g, const Node& n) {
+  // The conv's x is the forward input (node input 0 for forward and backward_weight, output 0 for backward_input).
+  const bool backward_input = n.op == OpKind::kConv2dBackwardInput;
+  const Shape& x = backward_input ? g.shape(n.outputs[0]) : g.shape(n.inputs[0]);
+  const Shape& y = n.op == OpKind::kConv2d ? g.shape(n.outputs[0]) : g.shape(n.inputs[backward_input ? 0 : 1]);
+  return blas::conv_scratch_floats(conv2d_params(x, y, n.attrs));
+}
+int64_t conv_transpose2d_scratch(const Graph& g, const Node& n) {
+  const bool backward_input = n.op == OpKind::kConvTranspose2dBackwardInput;
+  const Shape& x = backward_input ? g.shape(n.outputs[0]) : g.shape(n.inputs[0]);
+  const Shape& y = n.op == OpKind::kConvTranspose2d ? g.shape(n.outputs[0]) : g.shape(n.inputs[backward_input ? 0 : 1]);
+  return blas::conv_scratch_floats(conv_transpose2d_params(x, y, n.attrs));
+}
+
+// ---- everything else: reference kernels on both CPU backends ----------------------------------------------------
+void bias2d_backward(const C& c, S&) {
+  const Shape& dy = c.in_shape(0);
+  const int spatial = dy.rank() == 4 ? i32(dy[2] * dy[3]) : 1;
+  ref::bias2d_backward(i32(dy[0]), i32(dy[1]), spatial, c.in[0], c.out[0]);
+}
+void linear_backward_bias(const C& c, S&) {
+  ref::linear_backward_bias(linear_params(c.in_shape(0), c.in_shape(0)), c.in[0], c.out[0]);
+}
+void batch_norm2d_train(const C& c, S&) {
+  ref::batch_norm2d_forward_train(batch_norm2d_params(c.in_shape(0), c.node->attrs), c.in[0], c.in[1], c.in[2], c.in[3],
+                                  c.in[4], c.out[0], c.out[1], c.out[2]);
+}
+void batch_norm2d_infer(const C& c, S&) {
+  ref::batch_norm2d_forward_infer(batch_norm2d_params(c.in_shape(0), c.node->attrs), c.in[0], c.in[1], c.in[2], c.in[3],
+                                  c.in[4], c.out[0]);
+}
+void batch_norm2d_backward(const C& c, S&) {
+  ref::batch_norm2d_backward(batch_norm2d_params(c.in_shape(1), c.node->attrs), c.in[0], c.in[1], c.in[2], c.in[3],
+                             c.in[4], c.out[0], c.out[1], c.out[2]);
+}
+int64_t numel_in0(const C& c) { return c.in_shape(0).numel(); }
+void relu(const C& c, S&) { ref::relu_forward(numel_in0(c), c.in[0], c.out[0]); }
+void relu_backward(const C& c, S&) { ref::relu_backward(numel_in0(c), c.in[0], c.in[1], c.out[0]); }
+void leaky_relu(const C& c, S&) { ref::leaky_relu_forward(numel_in0(c), c.node->attrs.slope, c.in[0], c.out[0]); }
+void leaky_relu_backward(const C& c, S&) {
+  ref::leaky_relu_backward(numel_in0(c), c.node->attrs.slope, c.in[0], c.in[1], c.out[0]);
+}
+void prelu_dims(const Shape& s, int* batch, int* channels, int* spatial) {
+  *batch = i32(s[0]);
+  *channels = i32(s[1]);
+  *spatial = i32(s.numel() / (s[0] * s[1]));
+}
+void prelu(const C& c, S&) {
+  int b, ch, sp;
+  prelu_dims(c.in_shape(0), &b, &ch, &sp);
+  ref::prelu_forward(b, ch, sp, c.in[0], c.in[1], c.out[0]);
+}
+void prelu_backward(const C& c, S&) {
+  int b, ch, sp;
+  prelu_dims(c.in_shape(0), &b, &ch, &sp);
+  ref::prelu_backward(b, ch, sp, c.in[0], c.in[1], c.in[2], c.out[0], c.out[1]);
+}
+void tanh_fwd(const C& c, S&) { ref::tanh_forward(numel_in0(c), c.in[0], c.out[0]); }
+void tanh_backward(const C& c, S&) { ref::tanh_backward(numel_in0(c), c.in[0], c.in[1], c.out[0]); }
+void sigmoid(const C& c, S&) { ref::sigmoid_forward(numel_in0(c), c.in[0], c.out[0]); }
+void sigmoid_backward(const C& c, S&) { ref::sigmoid_backward(numel_in0(c), c.in[0], c.in[1], c.out[0]); }
+void add(const C& c, S&) { ref::add_forward(numel_in0(c), c.in[0], c.in[1], c.out[0]); }
+void dropout(const C& c, S& s) {
+  ref::dropout_forward(numel_in0(c), c.node->attrs.p, s.seed, step_stream(c.node->attrs.stream, s.step), c.in[0],
+                       c.out[0], c.out[1]);
+}
+void dropout_backward(const C& c, S&) { ref::dropout_backward(numel_in0(c), c.in[0], c.in[1], c.out[0]); }
+void pixel_shuffle(const C& c, S&) {
+  const Shape& y = c.out_shape(0);
+  const int r = c.node->attrs.upscale;
+  ref::pixel_shuffle_forward(i32(y[0]), i32(y[1]), i32(y[2] / r), i32(y[3] / r), r, c.in[0], c.out[0]);
+}
+void pixel_shuffle_backward(const C& c, S&) {
+  const Shape& dy = c.in_shape(0);
+  const int r = c.node->attrs.upscale;
+  ref::pixel_shuffle_backward(i32(dy[0]), i32(dy[1]), i32(dy[2] / r), i32(dy[3] / r), r, c.in[0], c.out[0]);
+}
+void bce_with_logits(const C& c, S&) {
+  c.out[0][0] = static_cast<float>(ref::bce_with_logits_forward(numel_in0(c), c.in[0], c.in[1]));
+}
+void bce_with_logits_backward(const C& c, S&) {
+  ref::bce_with_logits_backward(numel_in0(c), c.in[0], c.in[1], c.node->attrs.loss_scale, c.out[0]);
+}
+void mse(const C& c, S&) { c.out[0][0] = static_cast<float>(ref::mse_forward(numel_in0(c), c.in[0], c.in[1])); }
+void mse_backward(const C& c, S&) {
+  ref::mse_backward(numel_in0(c), c.in[0], c.in[1], c.node->attrs.loss_scale, c.out[0]);
+}
+void l1(const C& c, S&) { c.out[0][0] = static_cast<float>(ref::l1_forward(numel_in0(c), c.in[0], c.in[1])); }
+void l1_backward(const C& c, S&) { ref::l1_backward(numel_in0(c), c.in[0], c.in[1], c.node->attrs.loss_scale, c.out[0]); }
+void normal_fill(const C& c, S& s) {
+  const Attrs& a = c.node->attrs;
+  const int64_t n = c.out_shape(0).numel();
+  const uint64_t stream = step_stream(a.stream, s.step);
+  for (int64_t i = 0; i < n; ++i) c.out[0][i] = a.fill_value + a.fill_stddev * philox_normal_at(s.seed, stream, uint64_t(i));
+}
+void target_fill(const C& c, S& s) {
+  const Attrs& a = c.node->attrs;
+  const int64_t n = c.out_shape(0).numel();
+  const uint64_t stream = step_stream(a.stream, s.step);
+  for (int64_t i = 0; i < n; ++i) {
+    const bool flip = a.label_noise > 0 && philox_uniform_at(s.seed, stream, uint64_t(i)) <= a.label_noise;
+    c.out[0][i] = flip ? 1.0f - a.fill_value : a.fill_value;
+  }
+}
+void adam_step(const C& c, S& s) {
+  const int64_t t = ++s.counters[static_cast<size_t>(c.node->attrs.counter)];
+  for (size_t i = 0; i + 3 < c.in.size(); i += 4)
+    ref::adam_step(c.in_shape(int(i)).numel(), c.node->attrs.adam, t, c.in[i], c.in[i + 1], c.in[i + 2], c.in[i + 3]);
+}
+
+DispatchTable make_table(bool use_blas) {
+  DispatchTable t{};
+  auto set = [&t](OpKind op, KernelFn fn, ScratchFn scratch = nullptr) { t[static_cast<size_t>(op)] = {fn, scratch}; };
+  if (use_blas) {
+    set(OpKind::kConv2d, conv2d_blas, conv2d_scratch);
+    set(OpKind::kConv2dBackwardInput, conv2d_backward_input_blas, conv2d_scratch);
+    set(OpKind::kConv2dBackwardWeight, conv2d_backward_weight_blas, conv2d_scratch);
+    set(OpKind::kConvTranspose2d, conv_transpose2d_blas, conv_transpose2d_scratch);
+    set(OpKind::kConvTranspose2dBackwardInput, conv_transpose2d_backward_input_blas, conv_transpose2d_scratch);
+    set(OpKind::kConvTranspose2dBackwardWeight, conv_transpose2d_backward_weight_blas, conv_transpose2d_scratch);
+    set(OpKind::kLinear, linear_blas);
+    set(OpKind::kLinearBackwardInput, linear_backward_input_blas);
+    set(OpKind::kLinearBackwardWeight, linear_backward_weight_blas);
+  } else {
+    set(OpKind::kConv2d, conv2d_ref);
+    set(OpKind::kConv2dBackwardInput, conv2d_backward_input_ref);
+    set(OpKind::kConv2dBackwardWeight, conv2d_backward_weight_ref);
+    set(OpKind::kConvTranspose2d, conv_transpose2d_ref);
+    set(OpKind::kConvTranspose2dBackwardInput, conv_transpose2d_backward_input_ref);
+    set(OpKind::kConvTranspose2dBackwardWeight, conv_transpose2d_backward_weight_ref);
+    set(OpKind::kLinear, linear_ref);
+    set(OpKind::kLinearBackwardInput, linear_backward_input_ref);
+    set(OpKind::kLinearBackwardWeight, linear_backward_weight_ref);
+  }
+  set(OpKind::kBias2dBackward, bias2d_backward);
+  set(OpKind::kLinearBackwardBias, linear_backward_bias);
+  set(OpKind::kBatchNorm2dTrain, batch_norm2d_train);
+  set(OpKind::kBatchNorm2dInfer, batch_norm2d_infer);
+  set(OpKind::kBatchNorm2dBackward, batch_norm2d_backward);
+  set(OpKind::kRelu, relu);
+  set(OpKind::kReluBackward, relu_backward);
+  set(OpKind::kLeakyRelu, leaky_relu);
+  set(OpKind::kLeakyReluBackward, leaky_relu_backward);
+  set(OpKind::kPRelu, prelu);
+  set(OpKind::kPReluBackward, prelu_backward);
+  set(OpKind::kTanh, tanh_fwd);
+  set(OpKind::kTanhBackward, tanh_backward);
+  set(OpKind::kSigmoid, sigmoid);
+  set(OpKind::kSigmoidBackward, sigmoid_backward);
+  set(OpKind::kAdd, add);
+  set(OpKind::kDropout, dropout);
+  set(OpKind::kDropoutBackward, dropout_backward);
+  set(OpKind::kPixelShuffle, pixel_shuffle);
+  set(OpKind::kPixelShuffleBackward, pixel_shuffle_backward);
+  set(OpKind::kBceWithLogits, bce_with_logits);
+  set(OpKind::kBceWithLogitsBackward, bce_with_logits_backward);
+  set(OpKind::kMse, mse);
+  set(OpKind::kMseBackward, mse_backward);
+  set(OpKind::kL1, l1);
+  set(OpKind::kL1Backward, l1_backward);
+  set(OpKind::kNormalFill, normal_fill);
+  set(OpKind::kTargetFill, target_fill);
+  set(OpKind::kAdamStep, adam_step);
+  return t;
+}
+
+class HostBackend final : public Backend {
+ public:
+  HostBackend(bool use_blas) : use_blas_(use_blas), table_(make_table(use_blas)) {}
+  std::string name() const override { return use_blas_ ? "cpu" : "reference"; }
+  const DispatchTable& kernels() const override { return table_; }
+  float* allocate(int64_t floats) override { return new float[static_cast<size_t>(floats)](); }
+  void release(float* p) override { delete[] p; }
+  void upload(float* dst, const float* src, int64_t n) override { std::memcpy(dst, src, size_t(n) * sizeof(float)); }
+  void download(float* dst, const float* src, int64_t n) override { std::memcpy(dst, src, size_t(n) * sizeof(float)); }
+  void execute(const std::vector<KernelCall>& calls, StepState& state) override {
+    for (const KernelCall& call : calls) call.fn(call, state);
+  }
+
+ private:
+  bool use_blas_;
+  DispatchTable table_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<HostBackend>(true); }
+std::unique_ptr<Backend> make_reference_backend() { return std::make_unique<HostBackend>(false); }
+
+}  // namespace gancu

@@ -1,0 +1,9 @@
+// gancu's public engine header: what models and tools use.
+#pragma once
+#include "engine/autodiff.h"
+#include "engine/backend.h"
+#include "engine/builder.h"
+#include "engine/gan_step.h"
+#include "engine/graph.h"
+#include "engine/memory_plan.h"
+#include "engine/plan.h"

@@ -1,0 +1,51 @@
+// The GAN training step as one graph: k discriminator updates, then one generator update, as PyTorch's DCGAN
+// example does it. Each D update runs D on a real batch and on a fake batch (two forward passes, each with its own
+// batch-norm statistics), sums the two BCE losses, and takes an Adam step on D. The G update runs the updated D on
+// the last fake batch and minimises −log D(G(z)) (non-saturating) or log(1 − D(G(z))) (saturating), differentiating
+// through D to its input without computing D's weight gradients, and takes an Adam step on G.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/builder.h"
+#include "engine/graph.h"
+
+namespace gancu {
+
+// Declares a network with the builder: returns its output for `input`. Called several times per graph (the
+// parameters are shared by name) and with the builder's training flag set.
+using NetworkFn = std::function<ValueId(Builder& builder, ValueId input)>;
+
+struct GanStepConfig {
+  int batch_size = 128;
+  int latent_size = 100;          // z is [batch, latent, 1, 1]
+  int channels = 1, image_size = 64;
+  int d_steps = 1;                // discriminator updates per generator update
+  float real_label = 1.0f;        // 0.9: one-sided label smoothing
+  double label_noise = 0.0;       // probability of flipping each D label
+  bool saturating_generator_loss = false;
+  AdamParams adam_g, adam_d;
+};
+
+struct GanStep {
+  Graph graph;
+  std::vector<ValueId> real_batches;  // d_steps inputs [batch, C, H, W], written by the host before each step
+  ValueId loss_d_real = kNoValue, loss_d_fake = kNoValue, loss_g = kNoValue;  // of the last D update / the G update
+  ValueId d_real_logits = kNoValue;    // D(x) logits of the last D update
+  ValueId d_fake_logits = kNoValue;    // D(G(z)) logits before the D update
+  ValueId g_fake_logits = kNoValue;    // D(G(z)) logits after it (the G update's pass)
+  std::vector<ValueId> g_params, d_params;
+  static constexpr int kCounterG = 0, kCounterD = 1, kNumCounters = 2;
+};
+
+GanStep build_gan_step(const GanStepConfig& config, const NetworkFn& generator, const NetworkFn& discriminator);
+
+// Generator alone in inference mode (batch norm with running statistics): z input [n, latent, 1, 1] → images.
+struct GeneratorGraph {
+  Graph graph;
+  ValueId z = kNoValue, images = kNoValue;
+};
+GeneratorGraph build_generator(int n, int latent_size, const NetworkFn& generator);
+
+}  // namespace gancu

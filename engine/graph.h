@@ -1,0 +1,107 @@
+// The static graph: values with static shapes, and nodes (ops with attributes) in program order.
+// A model is declared once through the Builder (builder.h); autodiff appends backward nodes; the planner turns the
+// node list into one flat plan. Node order is execution order: optimiser steps mutate parameters in place, so a
+// later forward pass (the generator update's pass through D) sees the updated weights, exactly as eager PyTorch does.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "kernels/params.h"
+
+namespace gancu {
+
+using ValueId = int;
+constexpr ValueId kNoValue = -1;
+
+enum class ValueKind {
+  kParameter,  // learned; persistent; checkpointed
+  kBuffer,     // BatchNorm running statistics; persistent; checkpointed
+  kOptState,   // Adam moments; persistent; checkpointed with the training state
+  kInput,      // written by the host before each step (a data batch)
+  kTemporary,  // activations and gradients: planned into the arena by liveness
+};
+
+// How a persistent value starts out.
+struct Init {
+  enum Kind { kZeros, kOnes, kNormal } kind = kZeros;
+  float mean = 0, stddev = 0;
+};
+
+struct Value {
+  ValueId id = kNoValue;
+  std::string name;
+  Shape shape;
+  ValueKind kind = ValueKind::kTemporary;
+  Init init;
+  bool keep = false;           // a temporary the host reads after the step (losses, D outputs): not arena-shared
+  ValueId alias_of = kNoValue; // a reshape's output shares its input's memory
+  int64_t numel() const { return shape.numel(); }
+  bool persistent() const { return kind != ValueKind::kTemporary || keep; }
+};
+
+enum class OpKind {
+  // forward
+  kConv2d, kConvTranspose2d, kBatchNorm2dTrain, kBatchNorm2dInfer, kRelu, kLeakyRelu, kPRelu, kTanh, kSigmoid,
+  kAdd, kLinear, kReshape, kDropout, kPixelShuffle, kBceWithLogits, kMse, kL1, kNormalFill, kTargetFill,
+  // backward
+  kConv2dBackwardInput, kConv2dBackwardWeight, kBias2dBackward, kConvTranspose2dBackwardInput,
+  kConvTranspose2dBackwardWeight, kBatchNorm2dBackward, kReluBackward, kLeakyReluBackward, kPReluBackward,
+  kTanhBackward, kSigmoidBackward, kLinearBackwardInput, kLinearBackwardWeight, kLinearBackwardBias,
+  kDropoutBackward, kPixelShuffleBackward, kBceWithLogitsBackward, kMseBackward, kL1Backward,
+  // optimiser: one node updates a whole parameter list (inputs: p0, g0, m0, v0, p1, g1, ...)
+  kAdamStep,
+  kCount
+};
+const char* op_name(OpKind op);
+
+// Attributes of every op kind in one record; each op reads the fields it needs.
+struct Attrs {
+  int kernel = 1, stride = 1, pad = 0, output_pad = 0;  // convolutions
+  int upscale = 1;                                      // pixel shuffle
+  float slope = 0.0f;                                   // leaky relu
+  double eps = 1e-5, momentum = 0.1;                    // batch norm
+  double p = 0.0;                                       // dropout probability
+  float fill_value = 0.0f;                              // target fill (label value), normal fill mean
+  float fill_stddev = 1.0f;                             // normal fill stddev
+  double label_noise = 0.0;                             // target fill: probability of flipping a label
+  uint64_t stream = 0;                                  // Philox stream of random ops (distinct per op)
+  float loss_scale = 1.0f;                              // loss backward: dL/dloss
+  AdamParams adam;                                      // adam step
+  int counter = -1;                                     // adam step: index of its step counter in the plan
+};
+
+struct Node {
+  OpKind op = OpKind::kCount;
+  std::string name;
+  std::vector<ValueId> inputs;   // kNoValue for an absent optional input (no bias)
+  std::vector<ValueId> outputs;
+  Attrs attrs;
+};
+
+class Graph {
+ public:
+  ValueId add_value(const std::string& name, const Shape& shape, ValueKind kind, Init init = {});
+  int add_node(Node node);  // validates value ids; returns the node index
+
+  Value& value(ValueId id) { return values_.at(static_cast<size_t>(id)); }
+  const Value& value(ValueId id) const { return values_.at(static_cast<size_t>(id)); }
+  const Shape& shape(ValueId id) const { return value(id).shape; }
+  const std::vector<Value>& values() const { return values_; }
+  const std::vector<Node>& nodes() const { return nodes_; }
+  std::vector<Node>& nodes() { return nodes_; }
+  int num_values() const { return static_cast<int>(values_.size()); }
+  // Finds a value by name (persistent values have unique names); kNoValue if absent.
+  ValueId find(const std::string& name) const;
+  // Following alias links to the value that owns the memory.
+  ValueId storage_root(ValueId id) const;
+  // One line per node: "12 conv2d D.main.2 (x[64,64,16,16], w[128,64,4,4]) -> y[64,128,8,8]".
+  std::string dump() const;
+
+ private:
+  std::vector<Value> values_;
+  std::vector<Node> nodes_;
+};
+
+}  // namespace gancu
