@@ -89,7 +89,9 @@ template <class T> void check_normalised_statistics(double mean_tol, double var_
     EXPECT_NEAR(s.biased_var[c], 1.0, var_tol) << c;
   }
 }
-TEST(BatchNorm2dRef, NormalisedOutputHasZeroMeanUnitVarianceDouble) { check_normalised_statistics<double>(1e-12, 1e-5); }
+TEST(BatchNorm2dRef, NormalisedOutputHasZeroMeanUnitVarianceDouble) {
+  check_normalised_statistics<double>(1e-12, 1e-5);
+}
 TEST(BatchNorm2dRef, NormalisedOutputHasZeroMeanUnitVarianceFloat) { check_normalised_statistics<float>(1e-6, 1e-5); }
 
 // After k training steps: r_k = (1−m)^k·r_0 + Σ_i m(1−m)^(k−1−i)·stat_i, with the unbiased variance for running_var.
