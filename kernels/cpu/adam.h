@@ -1,6 +1,7 @@
 // Reference Adam step, torch.optim.Adam semantics (amsgrad off, maximize off):
 //   g = grad + weight_decay·param;  m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²
-//   param -= lr/(1−β1^t) · m / (sqrt(v)/sqrt(1−β2^t) + eps),  t = step (1 for the first step).
+//   param -= lr/(1−β1^t) · m / (sqrt(v)/sqrt(1−β2^t) + eps),  t = step (1 for the first step; < 1 throws).
+// m and v start at zero and are updated in place; the update reads them as stored (rounded to T), like PyTorch.
 #pragma once
 #include <cstdint>
 

@@ -1,6 +1,7 @@
 // Reference batch_norm2d. Training: y = gamma·(x − mean)·invstd + beta with batch mean and biased variance,
 // invstd = 1/sqrt(var + eps); running_mean/var updated in place: r = (1 − momentum)·r + momentum·stat, with the
 // unbiased variance (n/(n−1)) for running_var. save_mean/save_invstd [channels] are what backward needs.
+// Training with a single value per channel (batch·spatial = 1) throws std::invalid_argument, as PyTorch refuses it.
 #pragma once
 #include "kernels/params.h"
 
@@ -12,7 +13,7 @@ void batch_norm2d_forward_train(const BatchNorm2dParams& p, const T* x, const T*
 template <class T>
 void batch_norm2d_forward_infer(const BatchNorm2dParams& p, const T* x, const T* gamma, const T* beta,
                                 const T* running_mean, const T* running_var, T* y);
-// Gradient of the training-mode forward (batch statistics).
+// Gradient of the training-mode forward (batch statistics); dx, dgamma, dbeta are all overwritten.
 template <class T>
 void batch_norm2d_backward(const BatchNorm2dParams& p, const T* dy, const T* x, const T* gamma, const T* save_mean,
                            const T* save_invstd, T* dx, T* dgamma, T* dbeta);
