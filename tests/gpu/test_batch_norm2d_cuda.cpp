@@ -1,0 +1,366 @@
+// GPU tests: fused batch_norm2d + activation (kernels/cuda/batch_norm2d.h) and the cuDNN baseline
+// (kernels/cudnn/batch_norm2d.h) against the fp64 reference, ref::batch_norm2d_* followed by ref::<activation>.
+// Tests whose name contains "Small" use tiny shapes only; tools/gpu_check.sh runs those under compute-sanitizer.
+#include <cudnn.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <iterator>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/activations.h"
+#include "kernels/cpu/batch_norm2d.h"
+#include "kernels/cuda/batch_norm2d.h"
+#include "kernels/cudnn/batch_norm2d.h"
+#include "tests/gpu/gpu_test.h"
+#include "tests/testing.h"
+
+namespace gancu {
+namespace {
+
+using cuda::Activation;
+using testing::poisoned_vector;
+using testing::random_vector;
+using testing::rel_l2_error;
+
+// fp32 kernel against the fp64-accumulated reference. The per-channel statistics (mean, invstd, running stats) and
+// the parameter gradients are sums over up to 147,456 values per channel, accumulated in fp32 per thread and merged
+// in a tree: their error stays ~1e-6 relative, so the same 1e-5 bound holds for them.
+constexpr double kTol = 1e-5;
+// cuDNN's reduction algorithm is not ours to inspect; it is a baseline, checked for semantics (notably the unbiased
+// running variance, which differs from the biased one by n/(n−1): 0.05% or more on every shape here but the largest,
+// and ×2 on the minimal one) rather than for the last digit.
+constexpr double kCudnnTol = 1e-4;
+
+// A device copy of a host vector; to_host() copies back (synchronously: tests only).
+template <class T> class DeviceArray {
+ public:
+  explicit DeviceArray(const std::vector<T>& host) : size_(host.size()) {
+    GANCU_CUDA_CHECK(cudaMalloc(&ptr_, std::max<size_t>(size_, 1) * sizeof(T)));
+    GANCU_CUDA_CHECK(cudaMemcpy(ptr_, host.data(), size_ * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  ~DeviceArray() { cudaFree(ptr_); }
+  DeviceArray(const DeviceArray&) = delete;
+  DeviceArray& operator=(const DeviceArray&) = delete;
+  T* get() const { return ptr_; }
+  std::vector<T> to_host() const {
+    std::vector<T> host(size_);
+    GANCU_CUDA_CHECK(cudaMemcpy(host.data(), ptr_, size_ * sizeof(T), cudaMemcpyDeviceToHost));
+    return host;
+  }
+
+ private:
+  T* ptr_ = nullptr;
+  size_t size_;
+};
+
+std::vector<double> to_double(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
+
+struct BnShape {
+  const char* name;
+  int batch, channels, spatial;
+};
+
+// Odd shapes: one channel, batch 1, 1×1 maps, the smallest legal count (2 values per channel), sizes not a multiple
+// of 4 (the scalar path) and a multiple of 4 (the float4 path).
+const BnShape kSmallShapes[] = {{"one_channel 7x1x13", 7, 1, 13},  {"batch1 1x5x3x3", 1, 5, 9},
+                                {"1x1 maps 4x3x1x1", 4, 3, 1},     {"minimal 2x1x1x1", 2, 1, 1},
+                                {"odd 3x6x5x5", 3, 6, 25},         {"vec4 2x3x4x4", 2, 3, 16}};
+// DCGAN discriminators normalise the same shapes as their generators (512x4x4, 256x8x8, 128x16x16), so these cover
+// both networks. SRGAN: 64 channels at 24x24 (residual blocks), 48x48 and 96x96.
+const BnShape kModelShapes[] = {
+    {"dcgan32 64x512x4x4", 64, 512, 16},      {"dcgan32 64x256x8x8", 64, 256, 64},
+    {"dcgan32 64x128x16x16", 64, 128, 256},   {"dcgan64 128x512x4x4", 128, 512, 16},
+    {"dcgan64 128x256x8x8", 128, 256, 64},    {"dcgan64 128x128x16x16", 128, 128, 256},
+    {"dcgan64 128x64x32x32", 128, 64, 1024},  {"srgan 16x64x24x24", 16, 64, 576},
+    {"srgan 16x64x48x48", 16, 64, 2304},      {"srgan 16x64x96x96", 16, 64, 9216}};
+
+const Activation kActivations[] = {Activation::kNone, Activation::kRelu, Activation::kLeakyRelu, Activation::kPrelu};
+constexpr float kLeakySlope = 0.2f;
+
+const char* name(Activation a) {
+  switch (a) {
+    case Activation::kNone: return "none";
+    case Activation::kRelu: return "relu";
+    case Activation::kLeakyRelu: return "leaky_relu";
+    case Activation::kPrelu: return "prelu";
+  }
+  return "?";
+}
+
+// Host inputs for one case. x has mean 3 and spread 2 so a naive E[x²]−E[x]² variance would lose digits.
+struct BnInputs {
+  BatchNorm2dParams p;
+  std::vector<float> x, gamma, beta, prelu_slope, running_mean, running_var, dy;
+  BnInputs(const BnShape& s, uint64_t seed) {
+    p.batch = s.batch;
+    p.channels = s.channels;
+    p.spatial = s.spatial;
+    const int64_t n = p.size();
+    x = random_vector<float>(n, seed, 2.0);
+    for (auto& v : x) v += 3.0f;
+    gamma = random_vector<float>(s.channels, seed + 1, 0.2);
+    for (auto& v : gamma) v += 1.0f;
+    beta = random_vector<float>(s.channels, seed + 2, 0.5);
+    prelu_slope = random_vector<float>(s.channels, seed + 3, 0.05);
+    for (auto& v : prelu_slope) v += 0.25f;
+    running_mean = random_vector<float>(s.channels, seed + 4);
+    running_var = random_vector<float>(s.channels, seed + 5);
+    for (auto& v : running_var) v = std::abs(v) + 0.5f;
+    dy = random_vector<float>(n, seed + 6);
+  }
+};
+
+cuda::BnActivation make_activation(Activation kind, const float* prelu_slope_device) {
+  cuda::BnActivation act;
+  act.kind = kind;
+  act.leaky_slope = kLeakySlope;
+  act.prelu_slope = prelu_slope_device;
+  return act;
+}
+
+// Reference activation on z (in place into y) and its backward (dy → g, plus the PReLU slope gradient).
+void ref_activation(Activation kind, const BatchNorm2dParams& p, const std::vector<double>& slope,
+                    const std::vector<double>& z, std::vector<double>& y) {
+  const int64_t n = p.size();
+  switch (kind) {
+    case Activation::kNone: y = z; break;
+    case Activation::kRelu: ref::relu_forward<double>(n, z.data(), y.data()); break;
+    case Activation::kLeakyRelu: ref::leaky_relu_forward<double>(n, double(kLeakySlope), z.data(), y.data()); break;
+    case Activation::kPrelu:
+      ref::prelu_forward<double>(p.batch, p.channels, p.spatial, z.data(), slope.data(), y.data());
+      break;
+  }
+}
+void ref_activation_backward(Activation kind, const BatchNorm2dParams& p, const std::vector<double>& slope,
+                             const std::vector<double>& z, const std::vector<double>& dy, std::vector<double>& g,
+                             std::vector<double>& dslope) {
+  const int64_t n = p.size();
+  switch (kind) {
+    case Activation::kNone: g = dy; break;
+    case Activation::kRelu: ref::relu_backward<double>(n, z.data(), dy.data(), g.data()); break;
+    case Activation::kLeakyRelu:
+      ref::leaky_relu_backward<double>(n, double(kLeakySlope), z.data(), dy.data(), g.data());
+      break;
+    case Activation::kPrelu:
+      ref::prelu_backward<double>(p.batch, p.channels, p.spatial, z.data(), slope.data(), dy.data(), g.data(),
+                                  dslope.data());
+      break;
+  }
+}
+
+// Training forward + backward of one shape and activation against the reference.
+void check_train(const BnShape& shape, Activation kind, uint64_t seed) {
+  SCOPED_TRACE(std::string(shape.name) + " / " + name(kind));
+  BnInputs in(shape, seed);
+  const BatchNorm2dParams& p = in.p;
+  const int64_t n = p.size();
+  const int channels = p.channels;
+
+  // Reference, in double.
+  const std::vector<double> x = to_double(in.x), gamma = to_double(in.gamma), beta = to_double(in.beta),
+                            slope = to_double(in.prelu_slope);
+  std::vector<double> running_mean = to_double(in.running_mean), running_var = to_double(in.running_var);
+  std::vector<double> z(n), y(n), save_mean(channels), save_invstd(channels);
+  ref::batch_norm2d_forward_train<double>(p, x.data(), gamma.data(), beta.data(), running_mean.data(),
+                                          running_var.data(), z.data(), save_mean.data(), save_invstd.data());
+  ref_activation(kind, p, slope, z, y);
+  // Near the kink the fp32 z and the fp64 z may fall on different sides; zero dy there so the choice of branch does
+  // not matter (1e-3 is ≥ 100× the fp32 error of z, and zeroes ~0.1% of the elements).
+  if (kind != Activation::kNone)
+    for (int64_t i = 0; i < n; ++i)
+      if (std::abs(z[i]) < 1e-3) in.dy[i] = 0.0f;
+  const std::vector<double> dy = to_double(in.dy);
+  std::vector<double> g(n), dslope(channels), dx(n), dgamma(channels), dbeta(channels);
+  ref_activation_backward(kind, p, slope, z, dy, g, dslope);
+  ref::batch_norm2d_backward<double>(p, g.data(), x.data(), gamma.data(), save_mean.data(), save_invstd.data(),
+                                     dx.data(), dgamma.data(), dbeta.data());
+
+  // GPU.
+  DeviceArray<float> d_x(in.x), d_gamma(in.gamma), d_beta(in.beta), d_slope(in.prelu_slope), d_dy(in.dy);
+  DeviceArray<float> d_running_mean(in.running_mean), d_running_var(in.running_var);
+  DeviceArray<float> d_y(poisoned_vector<float>(n)), d_save_mean(poisoned_vector<float>(channels)),
+      d_save_invstd(poisoned_vector<float>(channels)), d_dx(poisoned_vector<float>(n)),
+      d_dgamma(poisoned_vector<float>(channels)), d_dbeta(poisoned_vector<float>(channels)),
+      d_dslope(poisoned_vector<float>(channels));
+  const cuda::BnActivation act = make_activation(kind, d_slope.get());
+  cuda::batch_norm2d_forward_train(p, act, d_x.get(), d_gamma.get(), d_beta.get(), d_running_mean.get(),
+                                   d_running_var.get(), d_y.get(), d_save_mean.get(), d_save_invstd.get(), nullptr);
+  cuda::batch_norm2d_backward(p, act, d_dy.get(), d_x.get(), d_gamma.get(), d_beta.get(), d_save_mean.get(),
+                              d_save_invstd.get(), d_dx.get(), d_dgamma.get(), d_dbeta.get(), d_dslope.get(), nullptr);
+  GANCU_CUDA_CHECK(cudaDeviceSynchronize());
+
+  EXPECT_LE(rel_l2_error(d_y.to_host(), y), kTol) << "y";
+  EXPECT_LE(rel_l2_error(d_save_mean.to_host(), save_mean), kTol) << "save_mean";
+  EXPECT_LE(rel_l2_error(d_save_invstd.to_host(), save_invstd), kTol) << "save_invstd";
+  EXPECT_LE(rel_l2_error(d_running_mean.to_host(), running_mean), kTol) << "running_mean";
+  EXPECT_LE(rel_l2_error(d_running_var.to_host(), running_var), kTol) << "running_var (unbiased)";
+  EXPECT_LE(rel_l2_error(d_dx.to_host(), dx), kTol) << "dx";
+  EXPECT_LE(rel_l2_error(d_dgamma.to_host(), dgamma), kTol) << "dgamma";
+  EXPECT_LE(rel_l2_error(d_dbeta.to_host(), dbeta), kTol) << "dbeta";
+  if (kind == Activation::kPrelu) {
+    EXPECT_LE(rel_l2_error(d_dslope.to_host(), dslope), kTol) << "dprelu_slope";
+  }
+}
+
+void check_infer(const BnShape& shape, Activation kind, uint64_t seed) {
+  SCOPED_TRACE(std::string(shape.name) + " / " + name(kind));
+  BnInputs in(shape, seed);
+  const BatchNorm2dParams& p = in.p;
+  const int64_t n = p.size();
+  const std::vector<double> x = to_double(in.x), gamma = to_double(in.gamma), beta = to_double(in.beta),
+                            slope = to_double(in.prelu_slope), running_mean = to_double(in.running_mean),
+                            running_var = to_double(in.running_var);
+  std::vector<double> z(n), y(n);
+  ref::batch_norm2d_forward_infer<double>(p, x.data(), gamma.data(), beta.data(), running_mean.data(),
+                                          running_var.data(), z.data());
+  ref_activation(kind, p, slope, z, y);
+
+  DeviceArray<float> d_x(in.x), d_gamma(in.gamma), d_beta(in.beta), d_slope(in.prelu_slope),
+      d_running_mean(in.running_mean), d_running_var(in.running_var), d_y(poisoned_vector<float>(n));
+  cuda::batch_norm2d_forward_infer(p, make_activation(kind, d_slope.get()), d_x.get(), d_gamma.get(), d_beta.get(),
+                                   d_running_mean.get(), d_running_var.get(), d_y.get(), nullptr);
+  GANCU_CUDA_CHECK(cudaDeviceSynchronize());
+  EXPECT_LE(rel_l2_error(d_y.to_host(), y), kTol) << "y";
+}
+
+TEST(BatchNorm2dCuda, SmallShapesTrain) {
+  GANCU_REQUIRE_GPU();
+  uint64_t seed = 100;
+  for (const BnShape& s : kSmallShapes)
+    for (Activation a : kActivations) check_train(s, a, seed += 10);
+}
+
+TEST(BatchNorm2dCuda, ModelShapesTrain) {
+  GANCU_REQUIRE_GPU();
+  uint64_t seed = 1000;
+  for (const BnShape& s : kModelShapes)
+    for (Activation a : kActivations) check_train(s, a, seed += 10);
+}
+
+TEST(BatchNorm2dCuda, SmallShapesInfer) {
+  GANCU_REQUIRE_GPU();
+  uint64_t seed = 2000;
+  for (const BnShape& s : kSmallShapes)
+    for (Activation a : kActivations) check_infer(s, a, seed += 10);
+}
+
+TEST(BatchNorm2dCuda, ModelShapesInfer) {
+  GANCU_REQUIRE_GPU();
+  uint64_t seed = 3000;
+  for (const BnShape& s : kModelShapes)
+    for (Activation a : kActivations) check_infer(s, a, seed += 10);
+}
+
+// No float atomics: two runs on the largest shape give bit-identical outputs (what a CUDA graph replay relies on).
+TEST(BatchNorm2dCuda, Deterministic) {
+  GANCU_REQUIRE_GPU();
+  const BnShape& shape = kModelShapes[std::size(kModelShapes) - 1];
+  BnInputs in(shape, 4000);
+  const int64_t n = in.p.size();
+  const int channels = in.p.channels;
+  DeviceArray<float> d_x(in.x), d_gamma(in.gamma), d_beta(in.beta), d_slope(in.prelu_slope), d_dy(in.dy);
+  std::vector<std::vector<float>> first;
+  for (int run = 0; run < 2; ++run) {
+    DeviceArray<float> d_y(poisoned_vector<float>(n)), d_mean(poisoned_vector<float>(channels)),
+        d_invstd(poisoned_vector<float>(channels)), d_dx(poisoned_vector<float>(n)),
+        d_dgamma(poisoned_vector<float>(channels)), d_dbeta(poisoned_vector<float>(channels)),
+        d_dslope(poisoned_vector<float>(channels));
+    const cuda::BnActivation act = make_activation(Activation::kPrelu, d_slope.get());
+    cuda::batch_norm2d_forward_train(in.p, act, d_x.get(), d_gamma.get(), d_beta.get(), nullptr, nullptr, d_y.get(),
+                                     d_mean.get(), d_invstd.get(), nullptr);
+    cuda::batch_norm2d_backward(in.p, act, d_dy.get(), d_x.get(), d_gamma.get(), d_beta.get(), d_mean.get(),
+                                d_invstd.get(), d_dx.get(), d_dgamma.get(), d_dbeta.get(), d_dslope.get(), nullptr);
+    std::vector<std::vector<float>> outputs = {d_y.to_host(),  d_mean.to_host(),   d_invstd.to_host(),
+                                               d_dx.to_host(), d_dgamma.to_host(), d_dbeta.to_host(),
+                                               d_dslope.to_host()};
+    if (run == 0) {
+      first = std::move(outputs);
+    } else {
+      for (size_t k = 0; k < outputs.size(); ++k)
+        EXPECT_EQ(std::memcmp(outputs[k].data(), first[k].data(), outputs[k].size() * sizeof(float)), 0)
+            << "output " << k << " differs between runs";
+    }
+  }
+}
+
+TEST(BatchNorm2dCuda, RejectsSingleValuePerChannel) {
+  GANCU_REQUIRE_GPU();
+  BatchNorm2dParams p;  // batch 1, spatial 1
+  EXPECT_THROW(cuda::batch_norm2d_forward_train(p, {}, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+                                                nullptr, nullptr),
+               std::invalid_argument);
+}
+
+// ---- cuDNN baseline ---------------------------------------------------------------------------------------------
+
+class CudnnHandle {
+ public:
+  CudnnHandle() {
+    if (cudnnCreate(&handle_) != CUDNN_STATUS_SUCCESS) throw std::runtime_error("cudnnCreate failed");
+  }
+  ~CudnnHandle() { cudnnDestroy(handle_); }
+  CudnnHandle(const CudnnHandle&) = delete;
+  CudnnHandle& operator=(const CudnnHandle&) = delete;
+  cudnnHandle_t get() const { return handle_; }
+
+ private:
+  cudnnHandle_t handle_ = nullptr;
+};
+
+void check_cudnn(const CudnnHandle& handle, const BnShape& shape, uint64_t seed) {
+  SCOPED_TRACE(shape.name);
+  BnInputs in(shape, seed);
+  const BatchNorm2dParams& p = in.p;
+  const int64_t n = p.size();
+  const int channels = p.channels;
+  const std::vector<double> x = to_double(in.x), gamma = to_double(in.gamma), beta = to_double(in.beta),
+                            dy = to_double(in.dy);
+  std::vector<double> running_mean = to_double(in.running_mean), running_var = to_double(in.running_var);
+  std::vector<double> y(n), save_mean(channels), save_invstd(channels), dx(n), dgamma(channels), dbeta(channels);
+  ref::batch_norm2d_forward_train<double>(p, x.data(), gamma.data(), beta.data(), running_mean.data(),
+                                          running_var.data(), y.data(), save_mean.data(), save_invstd.data());
+  ref::batch_norm2d_backward<double>(p, dy.data(), x.data(), gamma.data(), save_mean.data(), save_invstd.data(),
+                                     dx.data(), dgamma.data(), dbeta.data());
+
+  DeviceArray<float> d_x(in.x), d_gamma(in.gamma), d_beta(in.beta), d_dy(in.dy), d_running_mean(in.running_mean),
+      d_running_var(in.running_var);
+  DeviceArray<float> d_y(poisoned_vector<float>(n)), d_save_mean(poisoned_vector<float>(channels)),
+      d_save_invstd(poisoned_vector<float>(channels)), d_dx(poisoned_vector<float>(n)),
+      d_dgamma(poisoned_vector<float>(channels)), d_dbeta(poisoned_vector<float>(channels));
+  const cudnn::BatchNorm2d bn(p);
+  bn.forward_train(handle.get(), d_x.get(), d_gamma.get(), d_beta.get(), d_running_mean.get(), d_running_var.get(),
+                   d_y.get(), d_save_mean.get(), d_save_invstd.get(), nullptr);
+  bn.backward(handle.get(), d_dy.get(), d_x.get(), d_gamma.get(), d_save_mean.get(), d_save_invstd.get(), d_dx.get(),
+              d_dgamma.get(), d_dbeta.get(), nullptr);
+  GANCU_CUDA_CHECK(cudaDeviceSynchronize());
+  EXPECT_LE(rel_l2_error(d_y.to_host(), y), kCudnnTol) << "y";
+  EXPECT_LE(rel_l2_error(d_save_mean.to_host(), save_mean), kCudnnTol) << "save_mean";
+  EXPECT_LE(rel_l2_error(d_save_invstd.to_host(), save_invstd), kCudnnTol) << "save_invstd";
+  EXPECT_LE(rel_l2_error(d_running_mean.to_host(), running_mean), kCudnnTol) << "running_mean";
+  EXPECT_LE(rel_l2_error(d_running_var.to_host(), running_var), kCudnnTol) << "running_var: unbiased as PyTorch?";
+  EXPECT_LE(rel_l2_error(d_dx.to_host(), dx), kCudnnTol) << "dx";
+  EXPECT_LE(rel_l2_error(d_dgamma.to_host(), dgamma), kCudnnTol) << "dgamma";
+  EXPECT_LE(rel_l2_error(d_dbeta.to_host(), dbeta), kCudnnTol) << "dbeta";
+}
+
+TEST(BatchNorm2dCudnn, SmallShapes) {
+  GANCU_REQUIRE_GPU();
+  CudnnHandle handle;
+  uint64_t seed = 5000;
+  for (const BnShape& s : kSmallShapes) check_cudnn(handle, s, seed += 10);
+}
+
+TEST(BatchNorm2dCudnn, ModelShapes) {
+  GANCU_REQUIRE_GPU();
+  CudnnHandle handle;
+  uint64_t seed = 6000;
+  for (const BnShape& s : kModelShapes) check_cudnn(handle, s, seed += 10);
+}
+
+}  // namespace
+}  // namespace gancu
