@@ -1,0 +1,72 @@
+// The `gan` command: train, sample. Every subcommand has --help; unknown flags and bad values are errors.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "tools/gan/sample.h"
+#include "tools/gan/train.h"
+
+int main(int argc, char** argv) {
+  using namespace gancu::app;
+  CLI::App app{"gancu: GAN training engine (DCGAN) with hand-written kernels"};
+  app.require_subcommand(1);
+
+  TrainOptions t;
+  CLI::App* train = app.add_subcommand("train", "Train DCGAN (defaults: Fashion-MNIST at 32x32 on the CPU)");
+  train->add_option("--data", t.data, "fashion-mnist | mnist | IDX file | CIFAR-10 batch/folder | PNG folder")
+      ->capture_default_str();
+  train->add_option("--image-size", t.image_size, "Image size (power of two ≥ 8; MNIST-like data is padded to 32)")
+      ->capture_default_str()->check(CLI::Range(8, 1024));
+  train->add_option("--channels", t.channels, "1 or 3 (0: as the data)")->capture_default_str()->check(CLI::IsMember({0, 1, 3}));
+  train->add_option("--batch-size", t.batch_size, "Batch size")->capture_default_str()->check(CLI::Range(2, 65536));
+  auto* steps = train->add_option("--steps", t.steps, "Generator updates (default " +
+                                  std::to_string(TrainOptions::kDefaultSteps) + ")")->check(CLI::Range(int64_t(1), int64_t(1) << 40));
+  train->add_option("--epochs", t.epochs, "Passes over the data (instead of --steps)")
+      ->check(CLI::PositiveNumber)->excludes(steps);
+  train->add_option("--lr", t.lr, "Adam learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+  train->add_option("--beta1", t.beta1, "Adam beta1")->capture_default_str()->check(CLI::Range(0.0, 0.999999));
+  train->add_option("--beta2", t.beta2, "Adam beta2")->capture_default_str()->check(CLI::Range(0.0, 0.999999));
+  train->add_option("--nz", t.nz, "Latent size")->capture_default_str()->check(CLI::Range(1, 4096));
+  train->add_option("--ngf", t.ngf, "Generator width")->capture_default_str()->check(CLI::Range(1, 4096));
+  train->add_option("--ndf", t.ndf, "Discriminator width")->capture_default_str()->check(CLI::Range(1, 4096));
+  train->add_option("--seed", t.seed, "Seed of every random stream")->capture_default_str();
+  train->add_option("--out", t.out, "Run folder")->capture_default_str();
+  train->add_option("--device", t.device, "cpu (cuda: not yet in this build)")->capture_default_str()
+      ->check(CLI::IsMember({"cpu", "reference", "cuda"}));
+  train->add_option("--resume", t.resume, "Continue the run in this folder (or checkpoint file)");
+  train->add_option("--sample-every", t.sample_every, "Write a sample grid every N steps (0: only at the end)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  train->add_option("--checkpoint-every", t.checkpoint_every, "Write a checkpoint every N steps (0: only at the end)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  train->add_flag("--label-smoothing", t.label_smoothing, "One-sided label smoothing (real target 0.9)");
+  train->add_option("--label-noise", t.label_noise, "Probability of flipping each D label")->check(CLI::Range(0.0, 0.5));
+  train->add_option("--d-dropout", t.d_dropout, "Dropout probability after each LeakyReLU of D")->check(CLI::Range(0.0, 0.9));
+  train->add_option("--d-steps", t.d_steps, "Discriminator updates per generator update")->capture_default_str()
+      ->check(CLI::Range(1, 100));
+  train->add_flag("--saturating-g-loss", t.saturating_g_loss, "Minimise log(1 - D(G(z))) instead of -log D(G(z))");
+  bool no_progress = false;
+  train->add_flag("--no-progress", no_progress, "No progress line on the terminal");
+
+  SampleOptions s;
+  CLI::App* sample = app.add_subcommand("sample", "Generate images from a checkpoint");
+  sample->add_option("--checkpoint", s.checkpoint, "checkpoint.safetensors, generator.safetensors or a run folder")->required();
+  auto* n = sample->add_option("--n", s.n, "Number of images")->capture_default_str()->check(CLI::Range(1, 65536));
+  sample->add_option("--z", s.z, "Latent vectors (.npy, [n, nz] or [n, nz, 1, 1])")->excludes(n);
+  sample->add_option("--out", s.out, "Grid PNG")->capture_default_str();
+  sample->add_option("--raw", s.raw, "Also write the generator's float output as .npy");
+  sample->add_option("--seed", s.seed, "Seed of the latent vectors")->capture_default_str();
+  sample->add_option("--nrow", s.nrow, "Images per grid row")->capture_default_str()->check(CLI::Range(1, 1024));
+  sample->add_option("--device", s.device, "cpu")->capture_default_str()->check(CLI::IsMember({"cpu", "reference", "cuda"}));
+
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (*train) {
+      t.progress = !no_progress;
+      return run_train(t);
+    }
+    return run_sample(s);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gan: error: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,379 @@
+#include "tools/gan/train.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+
+#include "core/files.h"
+#include "tools/io/png.h"
+#include "tools/io/safetensors.h"
+
+namespace gancu::app {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr const char* kFormat = "gancu-dcgan-1";
+constexpr uint64_t kFixedNoiseStream = 0xF1ED;  // the fixed latent batch of the progress grids
+
+double mean_sigmoid(const Tensor& logits) {
+  double s = 0;
+  for (int64_t i = 0; i < logits.numel(); ++i) s += 1.0 / (1.0 + std::exp(-double(logits[i])));
+  return logits.numel() ? s / double(logits.numel()) : 0.0;
+}
+
+int native_channels(const std::string& spec) {
+  if (spec.empty() || spec == "fashion-mnist" || spec == "mnist") return 1;
+  if (spec.find("idx3-ubyte") != std::string::npos) return 1;
+  return 3;
+}
+
+std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  const int64_t s = static_cast<int64_t>(seconds + 0.5);
+  char buf[32];
+  if (s >= 3600) std::snprintf(buf, sizeof buf, "%lldh%02lldm", (long long)(s / 3600), (long long)(s / 60 % 60));
+  else if (s >= 60) std::snprintf(buf, sizeof buf, "%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
+  else std::snprintf(buf, sizeof buf, "%llds", (long long)s);
+  return buf;
+}
+
+Tensor fixed_noise(uint64_t seed, int n, int nz) {
+  Tensor z(Shape{n, nz, 1, 1});
+  Rng rng(seed, kFixedNoiseStream);
+  z.fill_normal(rng);
+  return z;
+}
+
+// Keeps the metrics lines of steps ≤ `upto` (a resumed run continues the file where its checkpoint was taken).
+std::vector<json> read_metrics(const std::string& path, int64_t upto) {
+  std::vector<json> lines;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    json j = json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.contains("step")) continue;
+    if (j["step"].get<int64_t>() <= upto) lines.push_back(j);
+  }
+  return lines;
+}
+
+}  // namespace
+
+models::DcganConfig model_config(const TrainOptions& o, int channels) {
+  models::DcganConfig c;
+  c.image_size = o.image_size;
+  c.channels = channels;
+  c.latent_size = o.nz;
+  c.generator_width = o.ngf;
+  c.discriminator_width = o.ndf;
+  c.discriminator_dropout = o.d_dropout;
+  models::validate(c);
+  return c;
+}
+
+std::string config_to_json(const models::DcganConfig& c) {
+  return json{{"model", "dcgan"},      {"image_size", c.image_size}, {"channels", c.channels},
+              {"nz", c.latent_size},   {"ngf", c.generator_width},   {"ndf", c.discriminator_width},
+              {"d_dropout", c.discriminator_dropout}}
+      .dump();
+}
+
+models::DcganConfig config_from_json(const std::string& text, const std::string& file) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || j.value("model", "") != "dcgan")
+    throw std::runtime_error(file + ": metadata has no gancu DCGAN configuration");
+  try {
+    models::DcganConfig c;
+    c.image_size = j.at("image_size").get<int>();
+    c.channels = j.at("channels").get<int>();
+    c.latent_size = j.at("nz").get<int>();
+    c.generator_width = j.at("ngf").get<int>();
+    c.discriminator_width = j.at("ndf").get<int>();
+    c.discriminator_dropout = j.value("d_dropout", 0.0);
+    models::validate(c);
+    return c;
+  } catch (const std::exception& e) {
+    throw std::runtime_error(file + ": bad model configuration in metadata (" + e.what() + ")");
+  }
+}
+
+Trainer::Trainer(const TrainOptions& options, const ImageSet& data)
+    : options_(options),
+      config_(model_config(options, data.channels)),
+      loader_(data, options.batch_size, options.seed) {
+  if (data.height != config_.image_size || data.width != config_.image_size)
+    throw std::invalid_argument(data.source + ": images are " + std::to_string(data.height) + "x" +
+                                std::to_string(data.width) + ", the model wants " + std::to_string(config_.image_size));
+  if (options.device == "cpu") {
+    backend_ = make_cpu_backend();
+  } else if (options.device == "reference") {
+    backend_ = make_reference_backend();
+  } else {
+    throw std::invalid_argument("--device " + options.device +
+                                ": not available in this build (the CUDA backend is not implemented yet; use cpu)");
+  }
+  GanStepConfig sc;
+  sc.batch_size = options.batch_size;
+  sc.latent_size = options.nz;
+  sc.channels = config_.channels;
+  sc.image_size = config_.image_size;
+  sc.d_steps = options.d_steps;
+  sc.real_label = options.label_smoothing ? 0.9f : 1.0f;
+  sc.label_noise = options.label_noise;
+  sc.saturating_generator_loss = options.saturating_g_loss;
+  sc.adam_g.lr = sc.adam_d.lr = options.lr;
+  sc.adam_g.beta1 = sc.adam_d.beta1 = options.beta1;
+  sc.adam_g.beta2 = sc.adam_d.beta2 = options.beta2;
+  const models::DcganConfig model = config_;
+  GanStep step = build_gan_step(
+      sc, [model](Builder& b, ValueId z) { return models::dcgan_generator(b, z, model); },
+      [model](Builder& b, ValueId x) { return models::dcgan_discriminator(b, x, model); });
+  plan_ = std::make_unique<Plan>(std::move(step.graph), *backend_, options.seed, GanStep::kNumCounters);
+  layout_ = std::move(step);
+  batch_.resize(static_cast<size_t>(plan_->graph().shape(layout_.real_batches[0]).numel()));
+}
+
+Trainer::~Trainer() = default;
+
+StepMetrics Trainer::step() {
+  const auto start = std::chrono::steady_clock::now();
+  for (ValueId real : layout_.real_batches) {
+    loader_.next(batch_.data());
+    plan_->write(real, batch_.data());
+  }
+  plan_->run();
+  const auto end = std::chrono::steady_clock::now();
+
+  StepMetrics m;
+  m.step = plan_->step();
+  m.loss_d_real = plan_->read(layout_.loss_d_real)[0];
+  m.loss_d_fake = plan_->read(layout_.loss_d_fake)[0];
+  m.loss_d = m.loss_d_real + m.loss_d_fake;
+  m.loss_g = plan_->read(layout_.loss_g)[0];
+  m.d_x = mean_sigmoid(plan_->read(layout_.d_real_logits));
+  m.d_g_z1 = mean_sigmoid(plan_->read(layout_.d_fake_logits));
+  m.d_g_z2 = mean_sigmoid(plan_->read(layout_.g_fake_logits));
+  m.step_ms = std::chrono::duration<double, std::milli>(end - start).count();
+  m.images_per_s = m.step_ms > 0 ? 1000.0 * options_.batch_size * options_.d_steps / m.step_ms : 0;
+  return m;
+}
+
+void Trainer::save_checkpoint(const std::string& path) const {
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (ValueKind kind : {ValueKind::kParameter, ValueKind::kBuffer, ValueKind::kOptState})
+    for (ValueId id : plan_->values_of_kind(kind)) tensors.emplace_back(plan_->graph().value(id).name, plan_->read(id));
+  const auto& counters = plan_->counters();
+  std::map<std::string, std::string> meta{
+      {"format", kFormat},
+      {"config", config_to_json(config_)},
+      {"step", std::to_string(plan_->step())},
+      {"counter.G", std::to_string(counters[GanStep::kCounterG])},
+      {"counter.D", std::to_string(counters[GanStep::kCounterD])},
+      {"loader.epoch", std::to_string(loader_.epoch())},
+      {"loader.position", std::to_string(loader_.position())},
+      {"training",
+       json{{"seed", options_.seed}, {"batch_size", options_.batch_size}, {"lr", options_.lr},
+            {"beta1", options_.beta1}, {"beta2", options_.beta2}, {"d_steps", options_.d_steps},
+            {"label_smoothing", options_.label_smoothing}, {"label_noise", options_.label_noise},
+            {"saturating_g_loss", options_.saturating_g_loss}, {"data", options_.data}}
+           .dump()}};
+  save_safetensors(path, tensors, meta);
+}
+
+void Trainer::load_checkpoint(const std::string& path) {
+  std::map<std::string, std::string> meta;
+  std::map<std::string, Tensor> tensors = load_safetensors(path, &meta);
+  if (meta["format"] != kFormat) throw std::runtime_error(path + ": not a gancu training checkpoint (format '" + meta["format"] + "')");
+  // Validate everything before changing anything, so a bad file leaves the run untouched.
+  std::vector<std::pair<ValueId, const Tensor*>> assignments;
+  for (ValueKind kind : {ValueKind::kParameter, ValueKind::kBuffer, ValueKind::kOptState}) {
+    for (ValueId id : plan_->values_of_kind(kind)) {
+      const Value& v = plan_->graph().value(id);
+      auto it = tensors.find(v.name);
+      if (it == tensors.end()) throw std::runtime_error(path + ": missing tensor " + v.name);
+      if (it->second.shape() != v.shape)
+        throw std::runtime_error(path + ": tensor " + v.name + " has shape " + it->second.shape().str() + ", the model needs " +
+                                 v.shape.str());
+      assignments.emplace_back(id, &it->second);
+    }
+  }
+  int64_t step, counter_g, counter_d, epoch, position;
+  try {
+    step = std::stoll(meta.at("step"));
+    counter_g = std::stoll(meta.at("counter.G"));
+    counter_d = std::stoll(meta.at("counter.D"));
+    epoch = std::stoll(meta.at("loader.epoch"));
+    position = std::stoll(meta.at("loader.position"));
+  } catch (const std::exception&) {
+    throw std::runtime_error(path + ": checkpoint metadata lacks the step counters");
+  }
+  for (auto& [id, tensor] : assignments) plan_->write(id, tensor->data());
+  plan_->set_step(step);
+  plan_->counters()[GanStep::kCounterG] = counter_g;
+  plan_->counters()[GanStep::kCounterD] = counter_d;
+  loader_.restore(epoch, position);
+}
+
+void Trainer::save_state_dict(const std::string& path, const std::string& network) const {
+  const std::string prefix = network + ".";
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  // PyTorch counts batch-norm forwards in num_batches_tracked: G runs d_steps times a step, D 2·d_steps + 1 times.
+  const int64_t forwards = plan_->step() * (network == "G" ? options_.d_steps : 2 * options_.d_steps + 1);
+  for (const Value& v : plan_->graph().values()) {
+    if ((v.kind != ValueKind::kParameter && v.kind != ValueKind::kBuffer) || v.name.rfind(prefix, 0) != 0) continue;
+    const std::string name = v.name.substr(prefix.size());
+    tensors.emplace_back(name, plan_->read(v.id));
+    const std::string suffix = ".running_var";
+    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+      tensors.emplace_back(name.substr(0, name.size() - suffix.size()) + ".num_batches_tracked",
+                           Tensor::filled(Shape{}, static_cast<float>(forwards)));
+  }
+  save_safetensors(path, tensors, {{"format", "pytorch-state-dict"}, {"network", network}, {"config", config_to_json(config_)}});
+}
+
+Tensor Trainer::sample(const Tensor& z) {
+  const models::DcganConfig model = config_;
+  GeneratorGraph g = build_generator(static_cast<int>(z.dim(0)), config_.latent_size,
+                                     [model](Builder& b, ValueId x) { return models::dcgan_generator(b, x, model); });
+  const ValueId z_id = g.z, images = g.images;
+  Plan sampler(std::move(g.graph), *backend_, options_.seed);
+  for (const Value& v : sampler.graph().values())
+    if (v.kind == ValueKind::kParameter || v.kind == ValueKind::kBuffer)
+      sampler.write(v.id, plan_->read(plan_->find(v.name)).data());
+  sampler.write(z_id, z.data());
+  sampler.run();
+  return sampler.read(images);
+}
+
+int run_train(const TrainOptions& given) {
+  TrainOptions o = given;
+  std::string resume_file;
+  std::map<std::string, std::string> resume_meta;
+  if (!o.resume.empty()) {
+    resume_file = fs::is_directory(o.resume) ? (fs::path(o.resume) / "checkpoint.safetensors").string() : o.resume;
+    load_safetensors(resume_file, &resume_meta);  // validates the file before anything is written
+    if (resume_meta["format"] != kFormat) throw std::runtime_error(resume_file + ": not a gancu training checkpoint");
+    const models::DcganConfig c = config_from_json(resume_meta["config"], resume_file);
+    json t = json::parse(resume_meta["training"], nullptr, false);
+    if (t.is_discarded()) throw std::runtime_error(resume_file + ": bad training metadata");
+    o.image_size = c.image_size;
+    o.channels = c.channels;
+    o.nz = c.latent_size;
+    o.ngf = c.generator_width;
+    o.ndf = c.discriminator_width;
+    o.d_dropout = c.discriminator_dropout;
+    o.seed = t.value("seed", o.seed);
+    o.batch_size = t.value("batch_size", o.batch_size);
+    o.lr = t.value("lr", o.lr);
+    o.beta1 = t.value("beta1", o.beta1);
+    o.beta2 = t.value("beta2", o.beta2);
+    o.d_steps = t.value("d_steps", o.d_steps);
+    o.label_smoothing = t.value("label_smoothing", o.label_smoothing);
+    o.label_noise = t.value("label_noise", o.label_noise);
+    o.saturating_g_loss = t.value("saturating_g_loss", o.saturating_g_loss);
+    if (given.data == TrainOptions{}.data) o.data = t.value("data", o.data);
+  }
+  const int channels = o.channels ? o.channels : native_channels(o.data);
+  ImageSet data = load_dataset(o.data, channels, o.image_size);
+  if (data.count < o.batch_size)
+    throw std::runtime_error(data.source + ": " + std::to_string(data.count) + " images, fewer than one batch of " +
+                             std::to_string(o.batch_size));
+
+  Trainer trainer(o, data);
+  if (!resume_file.empty()) trainer.load_checkpoint(resume_file);
+  int64_t total = o.steps;
+  if (total == 0 && o.epochs > 0)
+    total = static_cast<int64_t>(std::ceil(o.epochs * double(data.count) / (double(o.batch_size) * o.d_steps)));
+  if (total == 0) total = TrainOptions::kDefaultSteps;
+
+  fs::create_directories(fs::path(o.out) / "samples");
+  const std::string metrics_path = (fs::path(o.out) / "metrics.jsonl").string();
+  std::vector<json> history = read_metrics(metrics_path, trainer.steps_done());
+  {
+    std::string kept;
+    for (const json& j : history) kept += j.dump() + "\n";
+    write_file_atomic(metrics_path, kept);
+  }
+  std::ofstream metrics(metrics_path, std::ios::app);
+  if (!metrics) throw std::runtime_error(metrics_path + ": cannot open for writing");
+
+  std::fprintf(stderr, "gan train: %s, %lld images %dx%dx%d; DCGAN nz=%d ngf=%d ndf=%d; batch %d; steps %lld..%lld; %s\n",
+               data.source.c_str(), (long long)data.count, data.channels, data.height, data.width, o.nz, o.ngf, o.ndf,
+               o.batch_size, (long long)trainer.steps_done(), (long long)total, trainer.plan().summary().c_str());
+
+  const Tensor noise = fixed_noise(o.seed, 64, o.nz);
+  auto write_samples = [&](bool final_grid) {
+    Tensor images = trainer.sample(noise);
+    const Shape& s = images.shape();
+    Image grid = make_grid(images.data(), int(s[0]), int(s[1]), int(s[2]), int(s[3]), 8);
+    char name[64];
+    std::snprintf(name, sizeof name, "step_%06lld.png", (long long)trainer.steps_done());
+    if (!final_grid) write_png((fs::path(o.out) / "samples" / name).string(), grid);
+    write_png((fs::path(o.out) / "samples.png").string(), grid);
+  };
+  const std::string checkpoint_path = (fs::path(o.out) / "checkpoint.safetensors").string();
+  const bool on_terminal = o.progress && ::isatty(STDERR_FILENO);
+  const auto run_start = std::chrono::steady_clock::now();
+  const int64_t first = trainer.steps_done();
+
+  while (trainer.steps_done() < total) {
+    StepMetrics m = trainer.step();
+    if (!std::isfinite(m.loss_d) || !std::isfinite(m.loss_g)) {
+      std::fprintf(stderr, "\ngan train: step %lld: loss is not finite (loss_D %g, loss_G %g); stopping. The last good "
+                           "checkpoint, if any, is %s\n",
+                   (long long)m.step, m.loss_d, m.loss_g, checkpoint_path.c_str());
+      return 3;
+    }
+    const double epoch = double(m.step) * o.batch_size * o.d_steps / double(data.count);
+    json line{{"step", m.step},         {"epoch", epoch},           {"loss_d", m.loss_d},
+              {"loss_d_real", m.loss_d_real}, {"loss_d_fake", m.loss_d_fake}, {"loss_g", m.loss_g},
+              {"d_x", m.d_x},           {"d_g_z1", m.d_g_z1},       {"d_g_z2", m.d_g_z2},
+              {"step_ms", m.step_ms},   {"images_per_s", m.images_per_s}};
+    metrics << line.dump() << "\n";
+    metrics.flush();
+    history.push_back(line);
+    if (on_terminal) {
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
+      const double per_step = elapsed / double(m.step - first);
+      std::fprintf(stderr, "\rstep %lld/%lld  loss_D %.3f  loss_G %.3f  D(x) %.2f  D(G(z)) %.2f/%.2f  %.0f img/s  left %s   ",
+                   (long long)m.step, (long long)total, m.loss_d, m.loss_g, m.d_x, m.d_g_z1, m.d_g_z2, m.images_per_s,
+                   format_duration(per_step * double(total - m.step)).c_str());
+      std::fflush(stderr);
+    }
+    if (o.sample_every > 0 && m.step % o.sample_every == 0) write_samples(false);
+    if (o.checkpoint_every > 0 && m.step % o.checkpoint_every == 0) trainer.save_checkpoint(checkpoint_path);
+  }
+  if (on_terminal) std::fprintf(stderr, "\n");
+
+  write_samples(true);
+  trainer.save_checkpoint(checkpoint_path);
+  trainer.save_state_dict((fs::path(o.out) / "generator.safetensors").string(), "G");
+  trainer.save_state_dict((fs::path(o.out) / "discriminator.safetensors").string(), "D");
+  std::vector<double> loss_d, loss_g;
+  for (const json& j : history) {
+    loss_d.push_back(j.value("loss_d", NAN));
+    loss_g.push_back(j.value("loss_g", NAN));
+  }
+  write_loss_plot((fs::path(o.out) / "losses.png").string(), {{"loss_D", loss_d}, {"loss_G", loss_g}});
+  if (!history.empty()) {
+    const json& last = history.back();
+    std::fprintf(stderr, "gan train: done at step %lld: loss_D %.3f loss_G %.3f D(x) %.3f D(G(z)) %.3f; wrote %s/{samples.png, "
+                         "losses.png, metrics.jsonl, checkpoint.safetensors, generator.safetensors}\n",
+                 (long long)last["step"].get<int64_t>(), last["loss_d"].get<double>(), last["loss_g"].get<double>(),
+                 last["d_x"].get<double>(), last["d_g_z2"].get<double>(), o.out.c_str());
+  }
+  return 0;
+}
+
+}  // namespace gancu::app

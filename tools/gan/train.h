@@ -1,0 +1,82 @@
+// `gan train`: the DCGAN training loop around one compiled plan, with metrics, sample grids, checkpoints and resume.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "models/dcgan.h"
+#include "tools/io/dataset.h"
+
+namespace gancu::app {
+
+struct TrainOptions {
+  std::string data = "fashion-mnist";
+  int image_size = 32;
+  int channels = 0;          // 0: as the data set (1 for MNIST-like, 3 for CIFAR and PNG folders)
+  int batch_size = 64;
+  int64_t steps = 0;         // generator updates; 0 with epochs 0 means the default
+  double epochs = 0;
+  double lr = 2e-4, beta1 = 0.5, beta2 = 0.999;
+  int nz = 100, ngf = 64, ndf = 64;
+  uint64_t seed = 1;
+  std::string out = "runs/train";
+  std::string device = "cpu";
+  std::string resume;        // a run folder (or its checkpoint.safetensors) to continue
+  int64_t sample_every = 100, checkpoint_every = 500;
+  bool label_smoothing = false;  // one-sided: real target 0.9
+  double label_noise = 0.0;      // probability of flipping each D label
+  double d_dropout = 0.0;
+  int d_steps = 1;
+  bool saturating_g_loss = false;
+  bool progress = true;          // one progress line on a terminal
+  static constexpr int64_t kDefaultSteps = 1500;
+};
+
+// What one step reports (PyTorch DCGAN's errD, errG, D(x), D(G(z)) before and after the D update).
+struct StepMetrics {
+  int64_t step = 0;           // generator updates done, after this one
+  double loss_d = 0, loss_d_real = 0, loss_d_fake = 0, loss_g = 0;
+  double d_x = 0, d_g_z1 = 0, d_g_z2 = 0;
+  double step_ms = 0, images_per_s = 0;
+};
+
+// The model configuration a checkpoint records, so `gan sample` can rebuild the generator.
+models::DcganConfig model_config(const TrainOptions& o, int channels);
+std::string config_to_json(const models::DcganConfig& c);
+models::DcganConfig config_from_json(const std::string& json, const std::string& file);
+
+class Trainer {
+ public:
+  // `data` must outlive the trainer and have the model's channels and size.
+  Trainer(const TrainOptions& options, const ImageSet& data);
+  ~Trainer();
+
+  StepMetrics step();
+  int64_t steps_done() const { return plan_->step(); }
+  Plan& plan() { return *plan_; }
+  const models::DcganConfig& config() const { return config_; }
+
+  // Everything needed to continue the run bit-identically: weights, buffers, Adam state, counters, step, data order.
+  void save_checkpoint(const std::string& path) const;
+  void load_checkpoint(const std::string& path);
+  // Pure PyTorch state_dicts of G and D (names "main.N.*", num_batches_tracked included).
+  void save_state_dict(const std::string& path, const std::string& network) const;
+  // The generator in inference mode on a fixed latent batch, images [n, C, S, S] in [-1, 1].
+  Tensor sample(const Tensor& z);
+
+ private:
+  TrainOptions options_;
+  models::DcganConfig config_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<Plan> plan_;
+  GanStep layout_;  // value ids (its graph was moved into the plan)
+  BatchLoader loader_;
+  std::vector<float> batch_;
+};
+
+// The whole command: load data, train, write samples/metrics/checkpoints/plot. Returns the process exit code.
+int run_train(const TrainOptions& options);
+
+}  // namespace gancu::app
