@@ -1,0 +1,190 @@
+#include "kernels/cudnn/cudnn_context.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kernels/cuda/check.h"
+
+namespace gancu::cudnn {
+
+void throw_cudnn_error(cudnnStatus_t status, const char* what, const char* file, int line) {
+  throw std::runtime_error(std::string(file) + ":" + std::to_string(line) + ": " + what + ": " +
+                           cudnnGetErrorString(status));
+}
+
+ConvPlan::~ConvPlan() {
+  // Destructors must not throw: statuses are ignored here.
+  if (conv) cudnnDestroyConvolutionDescriptor(conv);
+  if (w) cudnnDestroyFilterDescriptor(w);
+  if (y) cudnnDestroyTensorDescriptor(y);
+  if (x) cudnnDestroyTensorDescriptor(x);
+}
+
+Context::Context() { GANCU_CUDNN_CHECK(cudnnCreate(&handle_)); }
+
+Context::~Context() {
+  if (workspace_) cudaFree(workspace_);
+  plans_.clear();
+  if (handle_) cudnnDestroy(handle_);
+}
+
+void* Context::workspace(size_t bytes) {
+  if (bytes == 0) return workspace_;
+  if (bytes > workspace_bytes_) {
+    // In-flight work may still use the old buffer.
+    GANCU_CUDA_CHECK(cudaDeviceSynchronize());
+    if (workspace_) GANCU_CUDA_CHECK(cudaFree(workspace_));
+    workspace_ = nullptr;
+    workspace_bytes_ = 0;
+    GANCU_CUDA_CHECK(cudaMalloc(&workspace_, bytes));
+    workspace_bytes_ = bytes;
+  }
+  return workspace_;
+}
+
+namespace {
+
+bool is_transform_algo(ConvPass pass, int algo) {
+  switch (pass) {
+    case ConvPass::kForward:
+      return algo == CUDNN_CONVOLUTION_FWD_ALGO_FFT || algo == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING ||
+             algo == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD || algo == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
+    case ConvPass::kBackwardData:
+      return algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT || algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING ||
+             algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD ||
+             algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED;
+    case ConvPass::kBackwardFilter:
+      return algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT || algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING ||
+             algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED;
+  }
+  return false;
+}
+
+// Picks the fastest acceptable result (cudnnFind* returns them fastest first) and records it in the plan.
+template <class Perf> void choose(ConvPass pass, MathMode mode, const std::vector<Perf>& results, ConvPlan& plan) {
+  for (const Perf& r : results) {
+    if (r.status != CUDNN_STATUS_SUCCESS || r.determinism != CUDNN_DETERMINISTIC) continue;
+    if (mode == MathMode::kFp32 && (r.mathType != CUDNN_FMA_MATH || is_transform_algo(pass, int(r.algo)))) continue;
+    plan.algo = int(r.algo);
+    plan.workspace_bytes = r.memory;
+    GANCU_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, r.mathType));
+    return;
+  }
+  throw std::runtime_error("cuDNN: no deterministic algorithm in " + std::string(cuda::to_string(mode)) +
+                           " math for this convolution");
+}
+
+}  // namespace
+
+const ConvPlan& Context::conv_plan(ConvPass pass, const cuda::detail::ConvGeometry& g, MathMode mode) {
+  const Key key{int(pass), int(mode), g.batch, g.in_channels, g.in_h, g.in_w, g.out_channels, g.out_h, g.out_w,
+                g.kernel, g.stride, g.pad};
+  if (auto it = plans_.find(key); it != plans_.end()) return *it->second;
+
+  auto plan = std::make_unique<ConvPlan>();
+  GANCU_CUDNN_CHECK(cudnnCreateTensorDescriptor(&plan->x));
+  GANCU_CUDNN_CHECK(cudnnCreateTensorDescriptor(&plan->y));
+  GANCU_CUDNN_CHECK(cudnnCreateFilterDescriptor(&plan->w));
+  GANCU_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&plan->conv));
+  GANCU_CUDNN_CHECK(cudnnSetTensor4dDescriptor(plan->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, g.batch, g.in_channels,
+                                               g.in_h, g.in_w));
+  GANCU_CUDNN_CHECK(cudnnSetTensor4dDescriptor(plan->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, g.batch, g.out_channels,
+                                               g.out_h, g.out_w));
+  GANCU_CUDNN_CHECK(cudnnSetFilter4dDescriptor(plan->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, g.out_channels,
+                                               g.in_channels, g.kernel, g.kernel));
+  GANCU_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(plan->conv, g.pad, g.pad, g.stride, g.stride, 1, 1,
+                                                    CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  // Strict fp32 must exclude TF32: FMA math. TF32 mode lets cuDNN use tensor cores on fp32 data.
+  GANCU_CUDNN_CHECK(
+      cudnnSetConvolutionMathType(plan->conv, mode == MathMode::kFp32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH));
+
+  int max_count = 0, returned = 0;
+  switch (pass) {
+    case ConvPass::kForward: {
+      GANCU_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(handle_, &max_count));
+      std::vector<cudnnConvolutionFwdAlgoPerf_t> results(size_t(std::max(max_count, 1)));
+      GANCU_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(handle_, plan->x, plan->w, plan->conv, plan->y,
+                                                             int(results.size()), &returned, results.data()));
+      results.resize(size_t(returned));
+      choose(pass, mode, results, *plan);
+      break;
+    }
+    case ConvPass::kBackwardData: {
+      GANCU_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle_, &max_count));
+      std::vector<cudnnConvolutionBwdDataAlgoPerf_t> results(size_t(std::max(max_count, 1)));
+      GANCU_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(handle_, plan->w, plan->y, plan->conv, plan->x,
+                                                                  int(results.size()), &returned, results.data()));
+      results.resize(size_t(returned));
+      choose(pass, mode, results, *plan);
+      break;
+    }
+    case ConvPass::kBackwardFilter: {
+      GANCU_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle_, &max_count));
+      std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> results(size_t(std::max(max_count, 1)));
+      GANCU_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(handle_, plan->x, plan->y, plan->conv, plan->w,
+                                                                    int(results.size()), &returned, results.data()));
+      results.resize(size_t(returned));
+      choose(pass, mode, results, *plan);
+      break;
+    }
+  }
+  workspace(plan->workspace_bytes);  // grow now, while planning synchronises anyway
+  return *plans_.emplace(key, std::move(plan)).first->second;
+}
+
+namespace detail {
+namespace {
+
+// y += bias broadcast over [batch, channels, h, w].
+void add_bias(Context& ctx, const float* bias, cudnnTensorDescriptor_t y_desc, int channels, float* y) {
+  if (!bias) return;
+  cudnnTensorDescriptor_t bias_desc = nullptr;
+  GANCU_CUDNN_CHECK(cudnnCreateTensorDescriptor(&bias_desc));
+  const float one = 1.0f;
+  const cudnnStatus_t set = cudnnSetTensor4dDescriptor(bias_desc, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, channels, 1, 1);
+  const cudnnStatus_t add =
+      set == CUDNN_STATUS_SUCCESS ? cudnnAddTensor(ctx.handle(), &one, bias_desc, bias, &one, y_desc, y) : set;
+  cudnnDestroyTensorDescriptor(bias_desc);
+  GANCU_CUDNN_CHECK(add);
+}
+
+}  // namespace
+
+void conv_forward(Context& ctx, const cuda::detail::ConvGeometry& g, MathMode mode, const float* x, const float* w,
+                  const float* bias, float* y, cudaStream_t stream) {
+  const ConvPlan& plan = ctx.conv_plan(ConvPass::kForward, g, mode);
+  GANCU_CUDNN_CHECK(cudnnSetStream(ctx.handle(), stream));
+  const float one = 1.0f, zero = 0.0f;
+  GANCU_CUDNN_CHECK(cudnnConvolutionForward(ctx.handle(), &one, plan.x, x, plan.w, w, plan.conv,
+                                            cudnnConvolutionFwdAlgo_t(plan.algo), ctx.workspace(plan.workspace_bytes),
+                                            plan.workspace_bytes, &zero, plan.y, y));
+  add_bias(ctx, bias, plan.y, g.out_channels, y);
+}
+
+void conv_backward_data(Context& ctx, const cuda::detail::ConvGeometry& g, MathMode mode, const float* dy,
+                        const float* w, const float* bias, float* dx, cudaStream_t stream) {
+  const ConvPlan& plan = ctx.conv_plan(ConvPass::kBackwardData, g, mode);
+  GANCU_CUDNN_CHECK(cudnnSetStream(ctx.handle(), stream));
+  const float one = 1.0f, zero = 0.0f;
+  GANCU_CUDNN_CHECK(cudnnConvolutionBackwardData(ctx.handle(), &one, plan.w, w, plan.y, dy, plan.conv,
+                                                 cudnnConvolutionBwdDataAlgo_t(plan.algo),
+                                                 ctx.workspace(plan.workspace_bytes), plan.workspace_bytes, &zero,
+                                                 plan.x, dx));
+  add_bias(ctx, bias, plan.x, g.in_channels, dx);
+}
+
+void conv_backward_filter(Context& ctx, const cuda::detail::ConvGeometry& g, MathMode mode, const float* x,
+                          const float* dy, float* dw, cudaStream_t stream) {
+  const ConvPlan& plan = ctx.conv_plan(ConvPass::kBackwardFilter, g, mode);
+  GANCU_CUDNN_CHECK(cudnnSetStream(ctx.handle(), stream));
+  const float one = 1.0f, zero = 0.0f;
+  GANCU_CUDNN_CHECK(cudnnConvolutionBackwardFilter(ctx.handle(), &one, plan.x, x, plan.y, dy, plan.conv,
+                                                   cudnnConvolutionBwdFilterAlgo_t(plan.algo),
+                                                   ctx.workspace(plan.workspace_bytes), plan.workspace_bytes, &zero,
+                                                   plan.w, dw));
+}
+
+}  // namespace detail
+}  // namespace gancu::cudnn
