@@ -1,0 +1,287 @@
+// GPU tests: elementwise kernels (kernels/cuda/elementwise.h) and the cuBLAS linear layer (kernels/cuda/linear.h)
+// against the reference. Tests whose name contains "Small" use tiny sizes; gpu_check.sh runs those under the sanitizers.
+#include <cublas_v2.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/philox.h"
+#include "kernels/cpu/activations.h"
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/linear.h"
+#include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/linear.h"
+#include "tests/gpu/gpu_test.h"
+#include "tests/testing.h"
+
+namespace gancu {
+namespace {
+
+using testing::poisoned_vector;
+using testing::random_vector;
+using testing::rel_l2_error;
+
+// One fp32 operation per element (or a libm-grade tanhf/expf) against fp64: a few ulps, well inside 1e-5.
+constexpr double kTol = 1e-5;
+
+template <class T> class DeviceArray {
+ public:
+  explicit DeviceArray(const std::vector<T>& host) : size_(host.size()) {
+    GANCU_CUDA_CHECK(cudaMalloc(&ptr_, std::max<size_t>(size_, 1) * sizeof(T)));
+    GANCU_CUDA_CHECK(cudaMemcpy(ptr_, host.data(), size_ * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  ~DeviceArray() { cudaFree(ptr_); }
+  DeviceArray(const DeviceArray&) = delete;
+  DeviceArray& operator=(const DeviceArray&) = delete;
+  T* get() const { return ptr_; }
+  std::vector<T> to_host() const {
+    std::vector<T> host(size_);
+    GANCU_CUDA_CHECK(cudaMemcpy(host.data(), ptr_, size_ * sizeof(T), cudaMemcpyDeviceToHost));
+    return host;
+  }
+
+ private:
+  T* ptr_ = nullptr;
+  size_t size_;
+};
+
+std::vector<double> to_double(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
+
+// Runs a GPU kernel writing n floats and returns them.
+template <class F> std::vector<float> gpu_output(int64_t n, F&& launch) {
+  DeviceArray<float> out(poisoned_vector<float>(n));
+  launch(out.get());
+  GANCU_CUDA_CHECK(cudaDeviceSynchronize());
+  return out.to_host();
+}
+
+void check_activations(int batch, int channels, int spatial, uint64_t seed) {
+  SCOPED_TRACE(std::to_string(batch) + "x" + std::to_string(channels) + "x" + std::to_string(spatial));
+  const int64_t n = int64_t(batch) * channels * spatial;
+  const std::vector<float> x = random_vector<float>(n, seed, 2.0), dy = random_vector<float>(n, seed + 1);
+  std::vector<float> slope = random_vector<float>(channels, seed + 2, 0.05);
+  for (auto& s : slope) s += 0.25f;
+  const std::vector<double> xd = to_double(x), dyd = to_double(dy), sd = to_double(slope);
+  DeviceArray<float> d_x(x), d_dy(dy), d_slope(slope);
+  std::vector<double> r(n), r2(n);
+
+  ref::relu_forward<double>(n, xd.data(), r.data());
+  EXPECT_LE(rel_l2_error(gpu_output(n, [&](float* o) { cuda::relu_forward(n, d_x.get(), o, nullptr); }), r), kTol);
+  ref::relu_backward<double>(n, xd.data(), dyd.data(), r.data());
+  EXPECT_LE(rel_l2_error(gpu_output(n, [&](float* o) { cuda::relu_backward(n, d_x.get(), d_dy.get(), o, nullptr); }), r),
+            kTol);
+  ref::leaky_relu_forward<double>(n, 0.2, xd.data(), r.data());
+  EXPECT_LE(rel_l2_error(gpu_output(n, [&](float* o) { cuda::leaky_relu_forward(n, 0.2f, d_x.get(), o, nullptr); }), r),
+            kTol);
+  ref::leaky_relu_backward<double>(n, double(0.2f), xd.data(), dyd.data(), r.data());
+  EXPECT_LE(rel_l2_error(gpu_output(n, [&](float* o) {
+                           cuda::leaky_relu_backward(n, 0.2f, d_x.get(), d_dy.get(), o, nullptr);
+                         }), r), kTol);
+  ref::prelu_forward<double>(batch, channels, spatial, xd.data(), sd.data(), r.data());
+  EXPECT_LE(rel_l2_error(gpu_output(n, [&](float* o) {
+                           cuda::prelu_forward(batch, channels, spatial, d_x.get(), d_slope.get(), o, nullptr);
+                         }), r), kTol);
+  std::vector<double> dslope(channels);
+  ref::prelu_backward<double>(batch, channels, spatial, xd.data(), sd.data(), dyd.data(), r.data(), dslope.data());
+  DeviceArray<float> d_dslope(poisoned_vector<float>(channels));
+  EXPECT_LE(rel_l2_error(gpu_output(n, [&](float* o) {
+                           cuda::prelu_backward(batch, channels, spatial, d_x.get(), d_slope.get(), d_dy.get(), o,
+                                                d_dslope.get(), nullptr);
+                         }), r), kTol);
+  EXPECT_LE(rel_l2_error(d_dslope.to_host(), dslope), kTol) << "prelu dslope (a per-channel sum)";
+
+  // tanh / sigmoid: backward takes the forward output y.
+  ref::tanh_forward<double>(n, xd.data(), r.data());
+  const std::vector<float> y_tanh = gpu_output(n, [&](float* o) { cuda::tanh_forward(n, d_x.get(), o, nullptr); });
+  EXPECT_LE(rel_l2_error(y_tanh, r), kTol) << "tanh";
+  ref::sigmoid_forward<double>(n, xd.data(), r2.data());
+  const std::vector<float> y_sig = gpu_output(n, [&](float* o) { cuda::sigmoid_forward(n, d_x.get(), o, nullptr); });
+  EXPECT_LE(rel_l2_error(y_sig, r2), kTol) << "sigmoid";
+  DeviceArray<float> d_tanh(y_tanh), d_sig(y_sig);
+  const std::vector<double> tanh_d = to_double(y_tanh), sig_d = to_double(y_sig);
+  ref::tanh_backward<double>(n, tanh_d.data(), dyd.data(), r.data());
+  EXPECT_LE(rel_l2_error(gpu_output(n, [&](float* o) { cuda::tanh_backward(n, d_tanh.get(), d_dy.get(), o, nullptr); }),
+                         r), kTol) << "tanh backward";
+  ref::sigmoid_backward<double>(n, sig_d.data(), dyd.data(), r.data());
+  EXPECT_LE(rel_l2_error(gpu_output(n, [&](float* o) { cuda::sigmoid_backward(n, d_sig.get(), d_dy.get(), o, nullptr); }),
+                         r), kTol) << "sigmoid backward";
+
+  // add, scale.
+  ref::add_forward<double>(n, xd.data(), dyd.data(), r.data());
+  EXPECT_LE(rel_l2_error(gpu_output(n, [&](float* o) { cuda::add_forward(n, d_x.get(), d_dy.get(), o, nullptr); }), r),
+            kTol) << "add";
+  ref::scale<double>(n, double(-0.37f), xd.data(), r.data());
+  EXPECT_LE(rel_l2_error(gpu_output(n, [&](float* o) { cuda::scale(n, -0.37f, d_x.get(), o, nullptr); }), r), kTol)
+      << "scale";
+}
+
+TEST(ElementwiseCuda, SmallActivations) {
+  GANCU_REQUIRE_GPU();
+  check_activations(1, 1, 1, 10);
+  check_activations(3, 5, 7, 20);
+  check_activations(2, 64, 9, 30);
+}
+
+// DCGAN-64 generator 64x32x32 at batch 128, SRGAN 64x96x96 at batch 16.
+TEST(ElementwiseCuda, ModelActivations) {
+  GANCU_REQUIRE_GPU();
+  check_activations(128, 64, 1024, 40);
+  check_activations(16, 64, 9216, 50);
+}
+
+// A permutation: exact equality.
+void check_pixel_shuffle(int batch, int channels, int h, int w, int r, uint64_t seed) {
+  SCOPED_TRACE("pixel_shuffle " + std::to_string(batch) + "x" + std::to_string(channels) + "x" + std::to_string(h) +
+               "x" + std::to_string(w) + " r" + std::to_string(r));
+  const int64_t n = int64_t(batch) * channels * r * r * h * w;
+  const std::vector<float> x = random_vector<float>(n, seed), dy = random_vector<float>(n, seed + 1);
+  std::vector<float> y_ref(n), dx_ref(n);
+  ref::pixel_shuffle_forward<float>(batch, channels, h, w, r, x.data(), y_ref.data());
+  ref::pixel_shuffle_backward<float>(batch, channels, h, w, r, dy.data(), dx_ref.data());
+  DeviceArray<float> d_x(x), d_dy(dy);
+  EXPECT_EQ(gpu_output(n, [&](float* o) { cuda::pixel_shuffle_forward(batch, channels, h, w, r, d_x.get(), o, nullptr); }),
+            y_ref);
+  EXPECT_EQ(gpu_output(n, [&](float* o) { cuda::pixel_shuffle_backward(batch, channels, h, w, r, d_dy.get(), o, nullptr); }),
+            dx_ref);
+}
+
+TEST(ElementwiseCuda, SmallPixelShuffle) {
+  GANCU_REQUIRE_GPU();
+  check_pixel_shuffle(1, 1, 1, 1, 2, 1);
+  check_pixel_shuffle(2, 3, 5, 7, 2, 2);
+  check_pixel_shuffle(1, 2, 3, 4, 3, 3);
+  check_pixel_shuffle(2, 2, 2, 2, 1, 4);
+}
+
+// SRGAN upsampling blocks: 256 → 64 channels, 24→48 and 48→96, batch 16.
+TEST(ElementwiseCuda, ModelPixelShuffle) {
+  GANCU_REQUIRE_GPU();
+  check_pixel_shuffle(16, 64, 24, 24, 2, 5);
+  check_pixel_shuffle(16, 64, 48, 48, 2, 6);
+}
+
+// Dropout: the same Philox counters and double comparison as the reference, so mask and y agree bit for bit.
+void check_dropout(int64_t n, double p, uint64_t seed) {
+  SCOPED_TRACE("dropout n=" + std::to_string(n) + " p=" + std::to_string(p));
+  const std::vector<float> x = random_vector<float>(n, seed), dy = random_vector<float>(n, seed + 1);
+  std::vector<float> y_ref(n), mask_ref(n), dx_ref(n);
+  ref::dropout_forward<float>(n, p, seed, 9, x.data(), y_ref.data(), mask_ref.data());
+  ref::dropout_backward<float>(n, mask_ref.data(), dy.data(), dx_ref.data());
+  DeviceArray<float> d_x(x), d_dy(dy), d_mask(poisoned_vector<float>(n));
+  EXPECT_EQ(gpu_output(n, [&](float* o) { cuda::dropout_forward(n, p, seed, 9, d_x.get(), o, d_mask.get(), nullptr); }),
+            y_ref);
+  const std::vector<float> mask = d_mask.to_host();
+  EXPECT_EQ(mask, mask_ref);
+  DeviceArray<float> d_mask_ref(mask_ref);
+  EXPECT_EQ(gpu_output(n, [&](float* o) { cuda::dropout_backward(n, d_mask_ref.get(), d_dy.get(), o, nullptr); }),
+            dx_ref);
+}
+
+TEST(ElementwiseCuda, SmallDropout) {
+  GANCU_REQUIRE_GPU();
+  check_dropout(1, 0.5, 1);
+  check_dropout(1000, 0.3, 2);
+  check_dropout(1000, 0.0, 3);
+  check_dropout(1000, 1.0, 4);
+  EXPECT_THROW(cuda::dropout_forward(1, 1.5, 0, 0, nullptr, nullptr, nullptr, nullptr), std::invalid_argument);
+}
+
+TEST(ElementwiseCuda, ModelDropout) {
+  GANCU_REQUIRE_GPU();
+  check_dropout(int64_t(128) * 64 * 1024, 0.3, 5);
+}
+
+// Philox fills: statistics, and agreement with the host-side philox_*_at (few-ulp libm vs CUDA math differences for
+// the normal; the uniform is one multiply-add, possibly fused on the GPU: 1e-6 covers both).
+void check_fills(int64_t n, uint64_t seed) {
+  SCOPED_TRACE("fill n=" + std::to_string(n));
+  const std::vector<float> normal =
+      gpu_output(n, [&](float* o) { cuda::fill_normal(n, 1.5f, 2.0f, seed, 3, o, nullptr); });
+  const std::vector<float> uniform =
+      gpu_output(n, [&](float* o) { cuda::fill_uniform(n, -1.0f, 3.0f, seed, 4, o, nullptr); });
+  std::vector<double> normal_host(n), uniform_host(n);
+  double sum = 0, squares = 0, usum = 0;
+  float umin = 1e30f, umax = -1e30f;
+  for (int64_t i = 0; i < n; ++i) {
+    normal_host[i] = 1.5 + 2.0 * double(philox_normal_at(seed, 3, uint64_t(i)));
+    uniform_host[i] = -1.0 + 4.0 * double(philox_uniform_at(seed, 4, uint64_t(i)));
+    sum += normal[i];
+    squares += double(normal[i]) * normal[i];
+    usum += uniform[i];
+    umin = std::min(umin, uniform[i]);
+    umax = std::max(umax, uniform[i]);
+  }
+  EXPECT_LE(rel_l2_error(normal, normal_host), 1e-6) << "normal: GPU vs CPU Philox";
+  EXPECT_LE(rel_l2_error(uniform, uniform_host), 1e-6) << "uniform: GPU vs CPU Philox";
+  // 5σ bounds on the sample statistics (false-failure probability ~1e-6 each).
+  const double mean = sum / n, var = squares / n - mean * mean;
+  EXPECT_NEAR(mean, 1.5, 5 * 2.0 / std::sqrt(double(n)));
+  EXPECT_NEAR(var, 4.0, 5 * 4.0 * std::sqrt(2.0 / n));
+  EXPECT_NEAR(usum / n, 1.0, 5 * (4.0 / std::sqrt(12.0)) / std::sqrt(double(n)));
+  EXPECT_GT(umin, -1.0f);  // (lo, hi]
+  EXPECT_LE(umax, 3.0f);
+}
+
+TEST(ElementwiseCuda, SmallPhiloxFills) {
+  GANCU_REQUIRE_GPU();
+  check_fills(4099, 11);
+}
+
+TEST(ElementwiseCuda, ModelPhiloxFills) {
+  GANCU_REQUIRE_GPU();
+  check_fills(int64_t(1) << 22, 12);
+}
+
+// ---- linear (cuBLAS) --------------------------------------------------------------------------------------------
+
+// Strict fp32 SGEMM over k ≤ 8192 products: ≤ 1e-5. TF32 rounds the inputs to 10 mantissa bits (2^-11 ≈ 5e-4
+// relative each): 5e-3 on the result.
+void check_linear(cublasHandle_t handle, cuda::MathMode mode, const LinearParams& p, uint64_t seed) {
+  SCOPED_TRACE(std::string(cuda::to_string(mode)) + " linear " + std::to_string(p.batch) + "x" +
+               std::to_string(p.in_features) + "->" + std::to_string(p.out_features));
+  const double tol = mode == cuda::MathMode::kFp32 ? 1e-5 : 5e-3;
+  const int64_t nx = int64_t(p.batch) * p.in_features, nw = int64_t(p.out_features) * p.in_features,
+                ny = int64_t(p.batch) * p.out_features;
+  const std::vector<float> x = random_vector<float>(nx, seed), w = random_vector<float>(nw, seed + 1, 0.05),
+                           b = random_vector<float>(p.out_features, seed + 2), dy = random_vector<float>(ny, seed + 3);
+  const std::vector<double> xd = to_double(x), wd = to_double(w), bd = to_double(b), dyd = to_double(dy);
+  std::vector<double> y(ny), dx(nx), dw(nw), db(p.out_features);
+  ref::linear_forward<double>(p, xd.data(), wd.data(), bd.data(), y.data());
+  ref::linear_backward_input<double>(p, dyd.data(), wd.data(), dx.data());
+  ref::linear_backward_weight<double>(p, xd.data(), dyd.data(), dw.data());
+  ref::linear_backward_bias<double>(p, dyd.data(), db.data());
+  DeviceArray<float> d_x(x), d_w(w), d_b(b), d_dy(dy);
+  EXPECT_LE(rel_l2_error(gpu_output(ny, [&](float* o) {
+                           cuda::linear_forward(handle, mode, p, d_x.get(), d_w.get(), d_b.get(), o, nullptr);
+                         }), y), tol) << "y";
+  EXPECT_LE(rel_l2_error(gpu_output(nx, [&](float* o) {
+                           cuda::linear_backward_input(handle, mode, p, d_dy.get(), d_w.get(), o, nullptr);
+                         }), dx), tol) << "dx";
+  EXPECT_LE(rel_l2_error(gpu_output(nw, [&](float* o) {
+                           cuda::linear_backward_weight(handle, mode, p, d_x.get(), d_dy.get(), o, nullptr);
+                         }), dw), tol) << "dweight";
+  EXPECT_LE(rel_l2_error(gpu_output(p.out_features, [&](float* o) {
+                           cuda::linear_backward_bias(p, d_dy.get(), o, nullptr);
+                         }), db), kTol) << "dbias";
+}
+
+TEST(LinearCuda, DcganShapesFp32AndTf32) {
+  GANCU_REQUIRE_GPU();
+  cublasHandle_t handle = nullptr;
+  ASSERT_EQ(cublasCreate(&handle), CUBLAS_STATUS_SUCCESS);
+  for (cuda::MathMode mode : {cuda::MathMode::kFp32, cuda::MathMode::kTf32}) {
+    check_linear(handle, mode, LinearParams{1, 1, 1}, 1);
+    check_linear(handle, mode, LinearParams{3, 5, 7}, 2);
+    check_linear(handle, mode, LinearParams{128, 100, 8192}, 3);  // a z → 512×4×4 projection
+    check_linear(handle, mode, LinearParams{64, 8192, 1}, 4);     // a discriminator head
+  }
+  cublasDestroy(handle);
+}
+
+}  // namespace
+}  // namespace gancu
