@@ -245,18 +245,24 @@ ImageSet conform_images(ImageSet set, int channels, int size) {
   out.source = set.source;
   const size_t out_bytes = static_cast<size_t>(channels) * size * size;
   out.pixels.assign(out_bytes * set.count, 0);
-  std::vector<uint8_t> converted(static_cast<size_t>(channels) * plane);
+  // Resize with the fewer channels: RGB→grey converts first, grey→RGB replicates last (a third of the work).
+  const int working = std::min(set.channels, channels);
+  const int64_t out_plane = int64_t(size) * size;
+  std::vector<uint8_t> converted(static_cast<size_t>(working) * plane), spatial(static_cast<size_t>(working) * out_plane);
   for (int64_t i = 0; i < set.count; ++i) {
     convert_channels(set.pixels.data() + i * set.channels * plane, set.channels, plane, /*interleaved=*/false,
-                     channels, converted.data());
-    uint8_t* dst = out.pixels.data() + i * out_bytes;
+                     working, converted.data());
     if (pad_28_to_32) {
-      for (int c = 0; c < channels; ++c)
+      std::fill(spatial.begin(), spatial.end(), 0);
+      for (int c = 0; c < working; ++c)
         for (int y = 0; y < 28; ++y)
-          std::memcpy(dst + (static_cast<size_t>(c) * 32 + y + 2) * 32 + 2, converted.data() + (c * 28 + y) * 28, 28);
+          std::memcpy(spatial.data() + (static_cast<size_t>(c) * 32 + y + 2) * 32 + 2,
+                      converted.data() + (c * 28 + y) * 28, 28);
     } else {
-      crop_and_resize(converted.data(), channels, set.height, set.width, size, dst);
+      crop_and_resize(converted.data(), working, set.height, set.width, size, spatial.data());
     }
+    convert_channels(spatial.data(), working, out_plane, /*interleaved=*/false, channels,
+                     out.pixels.data() + i * out_bytes);
   }
   return out;
 }
