@@ -55,6 +55,10 @@ class Backend {
   virtual void download(float* dst, const float* src, int64_t n) = 0;
   // Runs the calls in order. The CUDA backend will capture them once as a CUDA graph and replay it.
   virtual void execute(const std::vector<KernelCall>& calls, StepState& state) = 0;
+  // Per-op time accounting (host backends time each call; the CUDA backend will use events). Off by default: it
+  // costs a clock read per call.
+  virtual void enable_profiling() {}
+  virtual std::string profile_report() const { return ""; }
 };
 
 // The CPU backend: reference kernels, with im2col + OpenBLAS SGEMM for convolutions and linear layers.

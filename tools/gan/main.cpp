@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   train->add_option("--d-steps", t.d_steps, "Discriminator updates per generator update")->capture_default_str()
       ->check(CLI::Range(1, 100));
   train->add_flag("--saturating-g-loss", t.saturating_g_loss, "Minimise log(1 - D(G(z))) instead of -log D(G(z))");
+  train->add_flag("--profile", t.profile, "Print the time spent per op kind at the end");
   bool no_progress = false;
   train->add_flag("--no-progress", no_progress, "No progress line on the terminal");
 

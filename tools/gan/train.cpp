@@ -123,6 +123,7 @@ Trainer::Trainer(const TrainOptions& options, const ImageSet& data)
     throw std::invalid_argument("--device " + options.device +
                                 ": not available in this build (the CUDA backend is not implemented yet; use cpu)");
   }
+  if (options.profile) backend_->enable_profiling();
   GanStepConfig sc;
   sc.batch_size = options.batch_size;
   sc.latent_size = options.nz;
@@ -247,7 +248,9 @@ Tensor Trainer::sample(const Tensor& z) {
   GeneratorGraph g = build_generator(static_cast<int>(z.dim(0)), config_.latent_size,
                                      [model](Builder& b, ValueId x) { return models::dcgan_generator(b, x, model); });
   const ValueId z_id = g.z, images = g.images;
-  Plan sampler(std::move(g.graph), *backend_, options_.seed);
+  // Its own backend, so that sampling does not appear in the training step's profile.
+  std::unique_ptr<Backend> backend = options_.device == "reference" ? make_reference_backend() : make_cpu_backend();
+  Plan sampler(std::move(g.graph), *backend, options_.seed);
   for (const Value& v : sampler.graph().values())
     if (v.kind == ValueKind::kParameter || v.kind == ValueKind::kBuffer)
       sampler.write(v.id, plan_->read(plan_->find(v.name)).data());
@@ -366,6 +369,7 @@ int run_train(const TrainOptions& given) {
     loss_g.push_back(j.value("loss_g", NAN));
   }
   write_loss_plot((fs::path(o.out) / "losses.png").string(), {{"loss_D", loss_d}, {"loss_G", loss_g}});
+  if (o.profile) std::fprintf(stderr, "%s", trainer.profile_report().c_str());
   if (!history.empty()) {
     const json& last = history.back();
     std::fprintf(stderr, "gan train: done at step %lld: loss_D %.3f loss_G %.3f D(x) %.3f D(G(z)) %.3f; wrote %s/{samples.png, "

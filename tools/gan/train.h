@@ -31,6 +31,7 @@ struct TrainOptions {
   int d_steps = 1;
   bool saturating_g_loss = false;
   bool progress = true;          // one progress line on a terminal
+  bool profile = false;          // print time per op kind at the end
   static constexpr int64_t kDefaultSteps = 1500;
 };
 
@@ -65,6 +66,7 @@ class Trainer {
   void save_state_dict(const std::string& path, const std::string& network) const;
   // The generator in inference mode on a fixed latent batch, images [n, C, S, S] in [-1, 1].
   Tensor sample(const Tensor& z);
+  std::string profile_report() const { return backend_->profile_report(); }
 
  private:
   TrainOptions options_;
