@@ -99,6 +99,18 @@ TEST_F(DatasetTest, RealFashionMnistTestSet) {
   EXPECT_EQ(row14, (std::vector<uint8_t>{0, 0, 98, 136, 110, 109, 110, 162}));
 }
 
+TEST_F(DatasetTest, FashionMnistSpecIsTrainPlusTestPadded) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) GTEST_SKIP() << "not installed";
+  const ImageSet set = load_dataset("fashion-mnist", 1, 32);
+  EXPECT_EQ(set.count, 70000);
+  EXPECT_EQ(set.height, 32);
+  EXPECT_EQ(set.width, 32);
+  EXPECT_EQ(set.pixels.size(), 70000u * 32 * 32);
+  // The t10k images come last: image 60000, row 14 (16 after padding), the same bytes as in the test above.
+  const uint8_t* row = set.pixels.data() + 60000 * 1024 + 16 * 32 + 2;
+  EXPECT_EQ(std::vector<uint8_t>(row + 10, row + 18), (std::vector<uint8_t>{0, 0, 98, 136, 110, 109, 110, 162}));
+}
+
 TEST_F(DatasetTest, IdxRoundTripPlainAndGzip) {
   const std::string bytes = idx_bytes(3, 4, 5);
   write_file_atomic(path("x-idx3-ubyte"), bytes);
