@@ -223,6 +223,7 @@ __global__ void __launch_bounds__(kThreadsPerBlock) implicit_gemm_kernel(const _
 
 template <class Problem, class Tile, MathMode kMode>
 void launch_implicit_gemm(const ProblemSet<Problem>& set, cudaStream_t stream) {
+  static_assert(sizeof(ProblemSet<Problem>) <= 4096, "kernel parameters are limited to 4 KiB before CUDA 12.1");
   int max_m = 0;
   for (int i = 0; i < set.count; ++i) max_m = max_m > set.items[i].M ? max_m : set.items[i].M;
   const int n = set.count > 0 ? set.items[0].N : 0;

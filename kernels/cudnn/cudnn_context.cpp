@@ -66,10 +66,12 @@ bool is_transform_algo(ConvPass pass, int algo) {
 template <class Perf> void choose(ConvPass pass, MathMode mode, const std::vector<Perf>& results, ConvPlan& plan) {
   for (const Perf& r : results) {
     if (r.status != CUDNN_STATUS_SUCCESS || r.determinism != CUDNN_DETERMINISTIC) continue;
-    if (mode == MathMode::kFp32 && (r.mathType != CUDNN_FMA_MATH || is_transform_algo(pass, int(r.algo)))) continue;
+    const bool tensor_ops = r.mathType == CUDNN_TENSOR_OP_MATH || r.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+    if (mode == MathMode::kFp32 && (tensor_ops || is_transform_algo(pass, int(r.algo)))) continue;
     plan.algo = int(r.algo);
     plan.workspace_bytes = r.memory;
-    GANCU_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, r.mathType));
+    // Strict fp32 keeps the descriptor at FMA math whatever the result reports, so TF32 can never sneak in.
+    if (mode == MathMode::kTf32) GANCU_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, r.mathType));
     return;
   }
   throw std::runtime_error("cuDNN: no deterministic algorithm in " + std::string(cuda::to_string(mode)) +
