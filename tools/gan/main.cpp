@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "tools/gan/bench.h"
 #include "tools/gan/sample.h"
 #include "tools/gan/train.h"
 
@@ -59,12 +60,27 @@ int main(int argc, char** argv) {
   sample->add_option("--nrow", s.nrow, "Images per grid row")->capture_default_str()->check(CLI::Range(1, 1024));
   sample->add_option("--device", s.device, "cpu")->capture_default_str()->check(CLI::IsMember({"cpu", "reference", "cuda"}));
 
+  BenchOptions bo;
+  CLI::App* bench = app.add_subcommand("bench", "Time the DCGAN training step on synthetic data (median of --steps)");
+  bench->add_option("--device", bo.device, "cpu | reference")->capture_default_str()
+      ->check(CLI::IsMember({"cpu", "reference", "cuda"}));
+  bench->add_option("--image-size", bo.image_size, "Image size")->capture_default_str()->check(CLI::Range(8, 1024));
+  bench->add_option("--channels", bo.channels, "1 or 3")->capture_default_str()->check(CLI::IsMember({1, 3}));
+  bench->add_option("--batch-size", bo.batch_size, "Batch size")->capture_default_str()->check(CLI::Range(2, 65536));
+  bench->add_option("--nz", bo.nz, "Latent size")->capture_default_str()->check(CLI::Range(1, 4096));
+  bench->add_option("--ngf", bo.ngf, "Generator width")->capture_default_str()->check(CLI::Range(1, 4096));
+  bench->add_option("--ndf", bo.ndf, "Discriminator width")->capture_default_str()->check(CLI::Range(1, 4096));
+  bench->add_option("--warmup", bo.warmup, "Untimed steps first")->capture_default_str()->check(CLI::Range(0, 1000));
+  bench->add_option("--steps", bo.steps, "Timed steps")->capture_default_str()->check(CLI::Range(1, 100000));
+  bench->add_flag("--profile", bo.profile, "Also print the time per op kind");
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (*train) {
       t.progress = !no_progress;
       return run_train(t);
     }
+    if (*bench) return run_bench(bo);
     return run_sample(s);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gan: error: %s\n", e.what());

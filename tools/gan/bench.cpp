@@ -1,0 +1,47 @@
+#include "tools/gan/bench.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "tools/gan/train.h"
+
+namespace gancu::app {
+
+int run_bench(const BenchOptions& b) {
+  // Synthetic images: the step's cost does not depend on pixel values.
+  ImageSet data;
+  data.count = int64_t(b.batch_size) * 4;
+  data.channels = b.channels;
+  data.height = data.width = b.image_size;
+  data.pixels.resize(size_t(data.count) * b.channels * b.image_size * b.image_size);
+  Rng rng(1, 0);
+  for (auto& p : data.pixels) p = static_cast<uint8_t>(rng.below(256));
+  data.source = "synthetic";
+
+  TrainOptions o;
+  o.device = b.device;
+  o.image_size = b.image_size;
+  o.batch_size = b.batch_size;
+  o.nz = b.nz;
+  o.ngf = b.ngf;
+  o.ndf = b.ndf;
+  o.profile = b.profile;
+  Trainer trainer(o, data);
+  for (int i = 0; i < b.warmup; ++i) trainer.step();
+  std::vector<double> ms;
+  for (int i = 0; i < b.steps; ++i) ms.push_back(trainer.step().step_ms);
+  std::sort(ms.begin(), ms.end());
+  const double median = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
+  nlohmann::ordered_json j{{"framework", "gancu"},         {"mode", "plan"},
+                           {"device", b.device},           {"image_size", b.image_size},
+                           {"channels", b.channels},       {"batch_size", b.batch_size},
+                           {"steps", b.steps},             {"median_step_ms", median},
+                           {"images_per_s", 1e3 * b.batch_size / median}};
+  std::printf("%s\n", j.dump().c_str());
+  if (b.profile) std::fprintf(stderr, "%s", trainer.profile_report().c_str());
+  return 0;
+}
+
+}  // namespace gancu::app

@@ -1,0 +1,19 @@
+// `gan bench`: the DCGAN training step timed on synthetic data (warm-up, then the median of many steps), printed as
+// one JSON line in the same form as bench/pytorch/dcgan_step.py so the two can be put side by side.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace gancu::app {
+
+struct BenchOptions {
+  std::string device = "cpu";
+  int image_size = 32, channels = 1, batch_size = 64;
+  int nz = 100, ngf = 64, ndf = 64;
+  int warmup = 3, steps = 20;
+  bool profile = false;
+};
+
+int run_bench(const BenchOptions& options);
+
+}  // namespace gancu::app
