@@ -18,7 +18,7 @@
 
 namespace gancu::app {
 namespace fs = std::filesystem;
-using json = nlohmann::json;
+using json = nlohmann::ordered_json;  // metrics lines keep their field order
 
 namespace {
 
