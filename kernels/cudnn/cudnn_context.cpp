@@ -68,6 +68,8 @@ template <class Perf> void choose(ConvPass pass, MathMode mode, const std::vecto
     if (r.status != CUDNN_STATUS_SUCCESS || r.determinism != CUDNN_DETERMINISTIC) continue;
     const bool tensor_ops = r.mathType == CUDNN_TENSOR_OP_MATH || r.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
     if (mode == MathMode::kFp32 && (tensor_ops || is_transform_algo(pass, int(r.algo)))) continue;
+    // ALLOW_CONVERSION may down-convert fp32 tensors to fp16 (5-bit exponent): not the TF32 contract of math_mode.h.
+    if (mode == MathMode::kTf32 && r.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) continue;
     plan.algo = int(r.algo);
     plan.workspace_bytes = r.memory;
     // Strict fp32 keeps the descriptor at FMA math whatever the result reports, so TF32 can never sneak in.

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -179,7 +180,7 @@ double weight_grad_at(const ConvGeometry& g, const float* x, const float* dy, in
   return sum;
 }
 
-// Expected values of one pass: all of them, or a random sample (indices ascending).
+// Expected values of one pass: all of them, or a random sample.
 struct Expected {
   std::vector<int64_t> indices;  // empty: full comparison
   std::vector<double> values;
@@ -188,12 +189,17 @@ struct Expected {
 template <class ElementFn> Expected sample(int64_t size, uint64_t seed, ElementFn element) {
   Expected e;
   std::mt19937_64 rng(seed);
+  e.indices = {0, size - 1};  // the first and last tiles' corners, where the edge guards act
   for (int i = 0; i < kSamples; ++i) e.indices.push_back(int64_t(rng() % uint64_t(size)));
   for (int64_t index : e.indices) e.values.push_back(element(index));
   return e;
 }
 
+// A sampled comparison alone would miss elements the kernel never wrote: every element must have been overwritten
+// (the buffers are NaN-poisoned, the inputs give finite outputs) whether it is sampled or not.
 double compare(const std::vector<float>& got, const Expected& e) {
+  if (!std::all_of(got.begin(), got.end(), [](float v) { return std::isfinite(v); }))
+    return std::numeric_limits<double>::quiet_NaN();
   if (e.indices.empty()) return rel_l2_error(got, e.values);
   std::vector<double> picked;
   for (int64_t index : e.indices) picked.push_back(got[size_t(index)]);
@@ -270,41 +276,71 @@ TEST(ConvIndexMaps, WeightGradPlanCoversK) {
   }
 }
 
-// Every pass of the small layers through the kernels' index maps, against the reference; outputs start as NaN,
-// so a position no phase covers fails.
+// Every pass of one layer through the kernels' index maps, against the reference; outputs start as NaN, so a position
+// no phase covers fails.
+void expect_emulation_matches_reference(const ConvCase& c) {
+  SCOPED_TRACE(c.name);
+  const ConvGeometry g = c.geometry();
+  const int out_channels = c.transposed ? c.tconv().out_channels : c.conv().out_channels;
+  const auto x = random_vector<float>(c.x_size(), 1), w = random_vector<float>(c.w_size(), 2);
+  const auto bias = random_vector<float>(out_channels, 3), dy = random_vector<float>(c.y_size(), 4);
+  std::vector<float> want_y(size_t(c.y_size())), want_dx(size_t(c.x_size())), want_dw(size_t(c.w_size()));
+  auto y = testing::poisoned_vector<float>(c.y_size()), dx = testing::poisoned_vector<float>(c.x_size());
+  auto dw = testing::poisoned_vector<float>(c.w_size());
+  if (c.transposed) {
+    ref::conv_transpose2d_forward(c.tconv(), x.data(), w.data(), bias.data(), want_y.data());
+    ref::conv_transpose2d_backward_input(c.tconv(), dy.data(), w.data(), want_dx.data());
+    ref::conv_transpose2d_backward_weight(c.tconv(), x.data(), dy.data(), want_dw.data());
+    emulate_adjoint(g, x.data(), w.data(), bias.data(), y.data());
+    emulate_correlate(g, dy.data(), w.data(), nullptr, dx.data());
+    emulate_weight_grad(g, dy.data(), x.data(), dw.data());
+  } else {
+    ref::conv2d_forward(c.conv(), x.data(), w.data(), bias.data(), want_y.data());
+    ref::conv2d_backward_input(c.conv(), dy.data(), w.data(), want_dx.data());
+    ref::conv2d_backward_weight(c.conv(), x.data(), dy.data(), want_dw.data());
+    emulate_correlate(g, x.data(), w.data(), bias.data(), y.data());
+    emulate_adjoint(g, dy.data(), w.data(), nullptr, dx.data());
+    emulate_weight_grad(g, x.data(), dy.data(), dw.data());
+  }
+  EXPECT_LE(rel_l2_error(y, want_y), 1e-6) << "forward";
+  EXPECT_LE(rel_l2_error(dx, want_dx), 1e-6) << "backward_input";
+  EXPECT_LE(rel_l2_error(dw, want_dw), 1e-6) << "backward_weight";
+}
+
 TEST(ConvIndexMaps, HostEmulationMatchesReference) {
   std::vector<ConvCase> cases;
   for (const ConvCase& c : all_cases())
     if (c.flops() <= 2e7) cases.push_back(c);
   cases.push_back(conv_case("split_k", 4, 3, 32, 5, 4, 2, 1));  // K = 1024: two splits
   ASSERT_GT(cuda::detail::plan_weight_grad(cases.back().geometry()).splits, 1);
-  for (const ConvCase& c : cases) {
-    SCOPED_TRACE(c.name);
-    const ConvGeometry g = c.geometry();
-    const int out_channels = c.transposed ? c.tconv().out_channels : c.conv().out_channels;
-    const auto x = random_vector<float>(c.x_size(), 1), w = random_vector<float>(c.w_size(), 2);
-    const auto bias = random_vector<float>(out_channels, 3), dy = random_vector<float>(c.y_size(), 4);
-    std::vector<float> want_y(size_t(c.y_size())), want_dx(size_t(c.x_size())), want_dw(size_t(c.w_size()));
-    auto y = testing::poisoned_vector<float>(c.y_size()), dx = testing::poisoned_vector<float>(c.x_size());
-    auto dw = testing::poisoned_vector<float>(c.w_size());
+  for (const ConvCase& c : cases) expect_emulation_matches_reference(c);
+}
+
+// Random small geometries beyond the model layers: kernels 1..5, strides 1..4 (also above the kernel: phases without
+// taps), any padding that leaves an output, output_pad up to stride − 1, non-square maps.
+TEST(ConvIndexMaps, HostEmulationMatchesReferenceOnRandomGeometries) {
+  std::mt19937 rng(17);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  int checked = 0;
+  while (checked < 300) {
+    ConvCase c;
+    c.transposed = checked % 2 == 1;
+    c.batch = pick(1, 2), c.in_channels = pick(1, 4), c.out_channels = pick(1, 4);
+    c.kernel = pick(1, 5), c.stride = pick(1, 4), c.pad = pick(0, c.kernel);
+    c.in_h = pick(1, 7), c.in_w = pick(1, 7);
     if (c.transposed) {
-      ref::conv_transpose2d_forward(c.tconv(), x.data(), w.data(), bias.data(), want_y.data());
-      ref::conv_transpose2d_backward_input(c.tconv(), dy.data(), w.data(), want_dx.data());
-      ref::conv_transpose2d_backward_weight(c.tconv(), x.data(), dy.data(), want_dw.data());
-      emulate_adjoint(g, x.data(), w.data(), bias.data(), y.data());
-      emulate_correlate(g, dy.data(), w.data(), nullptr, dx.data());
-      emulate_weight_grad(g, dy.data(), x.data(), dw.data());
-    } else {
-      ref::conv2d_forward(c.conv(), x.data(), w.data(), bias.data(), want_y.data());
-      ref::conv2d_backward_input(c.conv(), dy.data(), w.data(), want_dx.data());
-      ref::conv2d_backward_weight(c.conv(), x.data(), dy.data(), want_dw.data());
-      emulate_correlate(g, x.data(), w.data(), bias.data(), y.data());
-      emulate_adjoint(g, dy.data(), w.data(), nullptr, dx.data());
-      emulate_weight_grad(g, x.data(), dy.data(), dw.data());
+      c.output_pad = pick(0, c.stride - 1);
+      if (c.tconv().out_h() < 1 || c.tconv().out_w() < 1) continue;
+    } else if (c.in_h + 2 * c.pad < c.kernel || c.in_w + 2 * c.pad < c.kernel) {
+      continue;
     }
-    EXPECT_LE(rel_l2_error(y, want_y), 1e-6) << "forward";
-    EXPECT_LE(rel_l2_error(dx, want_dx), 1e-6) << "backward_input";
-    EXPECT_LE(rel_l2_error(dw, want_dw), 1e-6) << "backward_weight";
+    c.name = std::string(c.transposed ? "t" : "c") + " b" + std::to_string(c.batch) + " " + std::to_string(c.in_channels) +
+             "x" + std::to_string(c.in_h) + "x" + std::to_string(c.in_w) + "->" + std::to_string(c.out_channels) + " k" +
+             std::to_string(c.kernel) + "s" + std::to_string(c.stride) + "p" + std::to_string(c.pad) + "op" +
+             std::to_string(c.output_pad);
+    expect_emulation_matches_reference(c);
+    if (::testing::Test::HasFailure()) return;
+    ++checked;
   }
 }
 
