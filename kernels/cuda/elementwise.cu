@@ -207,6 +207,8 @@ void scale(int64_t n, float alpha, const float* x, float* y, cudaStream_t stream
 void pixel_shuffle_forward(int batch, int channels, int h, int w, int r, const float* x, float* y,
                            cudaStream_t stream) {
   if (r < 1) throw std::invalid_argument("pixel_shuffle_forward: upscale factor must be ≥ 1");
+  // h and w separately: h·w of two negative sizes is positive and would launch with a negative row length.
+  if (h < 0 || w < 0) throw std::invalid_argument("pixel_shuffle_forward: negative size");
   check_shape(batch, channels, h * w, "pixel_shuffle_forward");
   const int64_t n = int64_t(batch) * channels * h * w * r * r;
   launch_elementwise(pixel_shuffle_forward_kernel, n, stream, h, w, r, x, y);
@@ -214,6 +216,8 @@ void pixel_shuffle_forward(int batch, int channels, int h, int w, int r, const f
 void pixel_shuffle_backward(int batch, int channels, int h, int w, int r, const float* dy, float* dx,
                             cudaStream_t stream) {
   if (r < 1) throw std::invalid_argument("pixel_shuffle_backward: upscale factor must be ≥ 1");
+  // h and w separately: h·w of two negative sizes is positive and would launch with a negative row length.
+  if (h < 0 || w < 0) throw std::invalid_argument("pixel_shuffle_backward: negative size");
   check_shape(batch, channels, h * w, "pixel_shuffle_backward");
   const int64_t n = int64_t(batch) * channels * h * w * r * r;
   launch_elementwise(pixel_shuffle_backward_kernel, n, stream, h, w, r, dy, dx);

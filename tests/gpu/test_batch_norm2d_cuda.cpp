@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <iterator>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -29,7 +30,9 @@ using testing::rel_l2_error;
 
 // fp32 kernel against the fp64-accumulated reference. The per-channel statistics (mean, invstd, running stats) and
 // the parameter gradients are sums over up to 147,456 values per channel, accumulated in fp32 per thread and merged
-// in a tree: their error stays ~1e-6 relative, so the same 1e-5 bound holds for them.
+// in a tree: their error stays ~1e-6 relative, so the same 1e-5 bound holds for them. The gradients are measured
+// against the size of the terms they are computed from (scaled_error below), since they can cancel far below it (dx on
+// the minimal shape: ~5e-2 relative to dx itself in a host emulation of the kernel, ~1e-7 relative to its terms).
 constexpr double kTol = 1e-5;
 // cuDNN's reduction algorithm is not ours to inspect; it is a baseline, checked for semantics (notably the unbiased
 // running variance, which differs from the biased one by n/(n−1): 0.05% or more on every shape here but the largest,
@@ -59,6 +62,54 @@ template <class T> class DeviceArray {
 };
 
 std::vector<double> to_double(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
+
+// ‖a − b‖₂ / max(‖b‖₂, ‖scale‖₂), b the reference and `scale` the size of the terms b is computed from. Where the
+// result is as large as its terms this is rel_l2_error; where the terms cancel it stays the meaningful measure.
+// Example: with two values per channel, x̂ = ±√(var/(var + eps)) and dx = γσ⁻¹(g − mean(g) − x̂·mean(g·x̂)) is
+// γσ⁻¹·(g₁ − g₂)/2·eps/(var + eps), five orders of magnitude below its terms: any fp32 evaluation (ours, cuDNN's,
+// PyTorch's) is then a few percent off relative to dx itself, 1e-7 relative to its terms. Likewise a per-channel sum of
+// random-sign terms (dβ = Σg) may cancel well below the terms' own size ‖g‖₂.
+double scaled_error(const std::vector<float>& a, const std::vector<double>& b, const std::vector<double>& scale) {
+  if (a.size() != b.size() || b.size() != scale.size()) return std::numeric_limits<double>::infinity();
+  double num = 0, den_b = 0, den_scale = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double d = double(a[i]) - b[i];
+    num += d * d;
+    den_b += b[i] * b[i];
+    den_scale += scale[i] * scale[i];
+  }
+  if (std::isnan(num)) return std::numeric_limits<double>::quiet_NaN();
+  const double den = std::max(den_b, den_scale);
+  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+// The sizes of the terms behind each gradient, from the reference's g = dy·act′(z) (g = dy without activation):
+// dx_i ← γσ⁻¹·g_i; dβ_c ← ‖g‖₂ over the channel; dγ_c ← ‖g·x̂‖₂; PReLU slope_c ← ‖z·dy‖₂ over z ≤ 0.
+struct GradScales {
+  std::vector<double> dx, dgamma, dbeta, dslope;
+};
+GradScales grad_scales(const BatchNorm2dParams& p, const std::vector<double>& x, const std::vector<double>& gamma,
+                       const std::vector<double>& save_mean, const std::vector<double>& save_invstd,
+                       const std::vector<double>& g, const std::vector<double>& z, const std::vector<double>& dy) {
+  GradScales s;
+  s.dx.resize(size_t(p.size()));
+  s.dgamma.assign(size_t(p.channels), 0.0);
+  s.dbeta.assign(size_t(p.channels), 0.0);
+  s.dslope.assign(size_t(p.channels), 0.0);
+  for (int n = 0; n < p.batch; ++n)
+    for (int c = 0; c < p.channels; ++c)
+      for (int k = 0; k < p.spatial; ++k) {
+        const size_t i = (size_t(n) * p.channels + c) * p.spatial + k;
+        const double xhat = (x[i] - save_mean[c]) * save_invstd[c];
+        s.dx[i] = gamma[c] * save_invstd[c] * g[i];
+        s.dbeta[c] += g[i] * g[i];
+        s.dgamma[c] += g[i] * xhat * g[i] * xhat;
+        if (!z.empty() && !(z[i] > 0)) s.dslope[c] += z[i] * dy[i] * z[i] * dy[i];
+      }
+  for (auto* v : {&s.dgamma, &s.dbeta, &s.dslope})
+    for (double& e : *v) e = std::sqrt(e);
+  return s;
+}
 
 struct BnShape {
   const char* name;
@@ -199,11 +250,12 @@ void check_train(const BnShape& shape, Activation kind, uint64_t seed) {
   EXPECT_LE(rel_l2_error(d_save_invstd.to_host(), save_invstd), kTol) << "save_invstd";
   EXPECT_LE(rel_l2_error(d_running_mean.to_host(), running_mean), kTol) << "running_mean";
   EXPECT_LE(rel_l2_error(d_running_var.to_host(), running_var), kTol) << "running_var (unbiased)";
-  EXPECT_LE(rel_l2_error(d_dx.to_host(), dx), kTol) << "dx";
-  EXPECT_LE(rel_l2_error(d_dgamma.to_host(), dgamma), kTol) << "dgamma";
-  EXPECT_LE(rel_l2_error(d_dbeta.to_host(), dbeta), kTol) << "dbeta";
+  const GradScales scales = grad_scales(p, x, gamma, save_mean, save_invstd, g, z, dy);
+  EXPECT_LE(scaled_error(d_dx.to_host(), dx, scales.dx), kTol) << "dx";
+  EXPECT_LE(scaled_error(d_dgamma.to_host(), dgamma, scales.dgamma), kTol) << "dgamma";
+  EXPECT_LE(scaled_error(d_dbeta.to_host(), dbeta, scales.dbeta), kTol) << "dbeta";
   if (kind == Activation::kPrelu) {
-    EXPECT_LE(rel_l2_error(d_dslope.to_host(), dslope), kTol) << "dprelu_slope";
+    EXPECT_LE(scaled_error(d_dslope.to_host(), dslope, scales.dslope), kTol) << "dprelu_slope";
   }
 }
 
@@ -343,9 +395,10 @@ void check_cudnn(const CudnnHandle& handle, const BnShape& shape, uint64_t seed)
   EXPECT_LE(rel_l2_error(d_save_invstd.to_host(), save_invstd), kCudnnTol) << "save_invstd";
   EXPECT_LE(rel_l2_error(d_running_mean.to_host(), running_mean), kCudnnTol) << "running_mean";
   EXPECT_LE(rel_l2_error(d_running_var.to_host(), running_var), kCudnnTol) << "running_var: unbiased as PyTorch?";
-  EXPECT_LE(rel_l2_error(d_dx.to_host(), dx), kCudnnTol) << "dx";
-  EXPECT_LE(rel_l2_error(d_dgamma.to_host(), dgamma), kCudnnTol) << "dgamma";
-  EXPECT_LE(rel_l2_error(d_dbeta.to_host(), dbeta), kCudnnTol) << "dbeta";
+  const GradScales scales = grad_scales(p, x, gamma, save_mean, save_invstd, dy, {}, dy);
+  EXPECT_LE(scaled_error(d_dx.to_host(), dx, scales.dx), kCudnnTol) << "dx";
+  EXPECT_LE(scaled_error(d_dgamma.to_host(), dgamma, scales.dgamma), kCudnnTol) << "dgamma";
+  EXPECT_LE(scaled_error(d_dbeta.to_host(), dbeta, scales.dbeta), kCudnnTol) << "dbeta";
 }
 
 TEST(BatchNorm2dCudnn, SmallShapes) {

@@ -156,6 +156,9 @@ TEST(ElementwiseCuda, SmallPixelShuffle) {
   check_pixel_shuffle(2, 3, 5, 7, 2, 2);
   check_pixel_shuffle(1, 2, 3, 4, 3, 3);
   check_pixel_shuffle(2, 2, 2, 2, 1, 4);
+  // Two negative sizes multiply to a positive h·w: each is checked on its own, before anything is launched.
+  EXPECT_THROW(cuda::pixel_shuffle_forward(1, 1, -2, -3, 2, nullptr, nullptr, nullptr), std::invalid_argument);
+  EXPECT_THROW(cuda::pixel_shuffle_backward(1, 1, -2, -3, 2, nullptr, nullptr, nullptr), std::invalid_argument);
 }
 
 // SRGAN upsampling blocks: 256 → 64 channels, 24→48 and 48→96, batch 16.
