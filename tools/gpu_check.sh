@@ -1,71 +1,214 @@
 #!/usr/bin/env bash
-# GPU check: build (or take a prebuilt build), run the GPU tests, compute-sanitizer memcheck and racecheck over the
-# small-shape kernel tests, and the kernel benchmark; write OUTDIR/report.md plus the JSON and logs.
+# GPU check: run the GPU tests, compute-sanitizer memcheck and racecheck over the small-shape kernel tests, and the
+# kernel benchmark, from a build made here or elsewhere; write OUTDIR/report.md plus the JSON and logs.
 #
 # Usage:
-#   tools/gpu_check.sh OUTDIR                          configure + build here (needs nvcc, cmake, ninja, cuDNN, GTest…)
-#   tools/gpu_check.sh OUTDIR --prebuilt DIR [--libs LIBDIR]
-#                                                      use binaries already built in DIR (for sm_90); LIBDIR holds the
-#                                                      shared libraries they need and goes on LD_LIBRARY_PATH
-# From the device tool (repository root is the working directory, $OUT is brought back):
-#   build here first:  cmake -S . -B build-gpu -G Ninja -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_BUILD_TYPE=Release &&
-#                      cmake --build build-gpu --target gancu_gpu_tests gancu_tests gancu_bench_kernels
-#   then run with carry=["build-gpu", "gpu-libs"]:
-#                      tools/gpu_check.sh "$OUT" --prebuilt build-gpu --libs gpu-libs
-# cuDNN is also looked up in PyTorch's nvidia-cudnn wheel when python3 can import nvidia.cudnn.
+#   tools/gpu_check.sh --pack BUILD DEST     (on the build machine) copy the GPU binaries of BUILD and the shared
+#                                            libraries they need that a bare GPU machine may lack into DEST
+#   tools/gpu_check.sh OUTDIR [options]      run the checks
+# Options:
+#   --prebuilt DIR     binaries from DIR (a --pack folder or a build folder; DIR/lib goes on LD_LIBRARY_PATH); without
+#                      it, configure and build in OUTDIR/build, which needs every dev package CMakeLists.txt asks for
+#                      (GTest, CLI11, libpng, OpenBLAS, nlohmann-json, cuDNN headers) besides nvcc, cmake and ninja
+#   --libs DIR         more shared libraries, put on LD_LIBRARY_PATH
+#   --steps LIST       comma-separated, from gpu_tests,memcheck,racecheck,bench,cpu_tests (default: all but cpu_tests
+#                      with --prebuilt, whose CPU suite has this checkout's source path compiled in; CI runs it anyway)
+#   --budget SEC       stop starting steps, and time out the one running, so that the script ends within SEC seconds
+#   --bench-filter S   run only the benchmark groups whose name contains S
+#   --results DIR      finally copy report.md, bench_kernels.json and gpu_check_logs.tar.gz (every log) into DIR
+#
+# The device tool (its machine has nvcc 13, cmake, ninja and PyTorch's CUDA wheels, nvidia-cudnn-cu13 among them, but
+# none of the dev packages above, so a build there fails at configure). Here, in the repository root, build for sm_90
+# and pack (build-gpu* is git-ignored, so the pack travels only when carried; the script checks it is under 48 MiB):
+#   cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90
+#   cmake --build build-gpu -j2 --target gancu_gpu_tests gancu_bench_kernels
+#   tools/gpu_check.sh --pack build-gpu build-gpu-pack
+# then two calls (each command is limited to 10 minutes; $OUT takes at most 8 files, hence --results):
+#   run(carry=["build-gpu-pack"], timeout_s=600, command="tools/gpu_check.sh /tmp/gpu-check --prebuilt build-gpu-pack
+#       --steps gpu_tests,bench --budget 570 --results \"$OUT\"")
+#   run(carry=["build-gpu-pack"], timeout_s=600, command="tools/gpu_check.sh /tmp/gpu-check --prebuilt build-gpu-pack
+#       --steps memcheck,racecheck --budget 570 --results \"$OUT\"")
+# The CUDA runtime, cuBLAS and cuDNN are not packed (cuBLASLt alone is ~500 MB): they are looked up on the GPU machine
+# in /usr/local/cuda* and in python3's nvidia/*/lib wheel folders; env.log records what each binary resolved to.
 # Every step's failure is recorded in the report; the script carries on and exits non-zero at the end if any failed.
 set -euo pipefail
 
-usage() { sed -n '2,18p' "$0"; exit 2; }
+usage() { sed -n '2,33p' "$0"; exit 2; }
 [[ $# -ge 1 ]] || usage
+
+# ---- pack (build machine) --------------------------------------------------------------------------------------
+# Libraries every Linux GPU machine has in a compatible (same or newer) version: glibc's, the C++ runtime, zlib. A
+# copy of these made here would, first on LD_LIBRARY_PATH, shadow the machine's newer ones for every program the
+# script starts. The driver and the CUDA/cuDNN libraries are the machine's own (and far too big to carry).
+is_machine_library() {
+  case $1 in
+    linux-vdso.so* | ld-linux*.so* | libc.so* | libm.so* | libdl.so* | libpthread.so* | librt.so* | libutil.so* | \
+      libresolv.so* | libmvec.so* | libstdc++.so* | libgcc_s.so* | libz.so*) return 0 ;;
+    libcuda.so* | libnvidia-*.so* | libcudart.so* | libcublas.so* | libcublasLt.so* | libcudnn*.so* | libnvrtc*.so* | \
+      libnvJitLink.so* | libcufft*.so* | libcurand.so* | libcusparse*.so* | libcusolver*.so* | libnccl.so*) return 0 ;;
+  esac
+  return 1
+}
+
+if [[ $1 == --pack ]]; then
+  [[ $# -eq 3 ]] || usage
+  BUILD=$2
+  DEST=$3
+  # DEST is replaced: refuse anything but an empty folder or an earlier pack.
+  if [[ -e $DEST && ! -f $DEST/MANIFEST.txt && -n $(ls -A "$DEST" 2>/dev/null) ]]; then
+    echo "gpu_check --pack: $DEST exists and is not an earlier pack; not replacing it" >&2
+    exit 1
+  fi
+  rm -rf "$DEST"
+  mkdir -p "$DEST/lib"
+  for bin in gancu_gpu_tests gancu_bench_kernels; do
+    [[ -x $BUILD/$bin ]] || { echo "gpu_check --pack: $BUILD/$bin missing: build it first" >&2; exit 1; }
+    cp "$BUILD/$bin" "$DEST/"
+  done
+  # name => path lines of every library the binaries load (transitively, as ldd lists them).
+  ldd "$DEST/gancu_gpu_tests" "$DEST/gancu_bench_kernels" | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | sort -u |
+    while read -r name path; do
+      is_machine_library "$name" || cp -L "$path" "$DEST/lib/$name"
+    done
+  if ldd "$DEST/gancu_gpu_tests" "$DEST/gancu_bench_kernels" | grep -q 'not found'; then
+    echo "gpu_check --pack: unresolved libraries here:" >&2
+    ldd "$DEST/gancu_gpu_tests" "$DEST/gancu_bench_kernels" | grep 'not found' >&2
+    exit 1
+  fi
+  {
+    echo "packed $(date -u +%Y-%m-%dT%H:%M:%SZ) from $(cd "$BUILD" && pwd)"
+    echo "commit $(git -C "$(dirname "${BASH_SOURCE[0]}")/.." describe --always --dirty 2>/dev/null || echo unknown)"
+    grep -E '^CMAKE_CUDA_ARCHITECTURES|^CMAKE_BUILD_TYPE' "$BUILD/CMakeCache.txt" 2>/dev/null || true
+    echo "newest glibc symbol version needed: $(objdump -T "$DEST"/gancu_* "$DEST"/lib/* 2>/dev/null |
+      grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)"
+    echo "packed libraries: $(cd "$DEST/lib" && ls | tr '\n' ' ')"
+    echo "ldd here:"
+    ldd "$DEST/gancu_gpu_tests" "$DEST/gancu_bench_kernels"
+  } >"$DEST/MANIFEST.txt"
+  size=$(du -sb "$DEST" | cut -f1)
+  echo "packed $DEST: $((size / 1048576)) MiB"
+  grep -E '^(newest glibc|packed libraries)' "$DEST/MANIFEST.txt"
+  # The device tool carries at most 64 MiB, the working tree included.
+  if ((size > 48 * 1048576)); then
+    echo "gpu_check --pack: $DEST is over 48 MiB, too big to carry with the working tree" >&2
+    exit 1
+  fi
+  exit 0
+fi
+
+# ---- options ---------------------------------------------------------------------------------------------------
 OUTDIR=$1
 shift
 PREBUILT=""
 LIBDIR=""
+STEPS=""
+BUDGET=0
+BENCH_FILTER=""
+RESULTS=""
 while [[ $# -gt 0 ]]; do
+  [[ $1 == -h || $1 == --help ]] && usage
+  [[ $# -ge 2 ]] || { echo "$1 needs a value" >&2; usage; }
   case $1 in
-    --prebuilt) PREBUILT=$2; shift 2 ;;
-    --libs) LIBDIR=$2; shift 2 ;;
-    -h|--help) usage ;;
+    --prebuilt) PREBUILT=$2 ;;
+    --libs) LIBDIR=$2 ;;
+    --steps) STEPS=$2 ;;
+    --budget) BUDGET=$2 ;;
+    --bench-filter) BENCH_FILTER=$2 ;;
+    --results) RESULTS=$2 ;;
     *) echo "unknown argument: $1" >&2; usage ;;
   esac
+  shift 2
 done
+if [[ -z $STEPS ]]; then
+  STEPS=gpu_tests,memcheck,racecheck,bench
+  [[ -n $PREBUILT ]] || STEPS+=,cpu_tests
+fi
+for s in ${STEPS//,/ }; do
+  case $s in gpu_tests | memcheck | racecheck | bench | cpu_tests) ;; *) echo "unknown step: $s" >&2; usage ;; esac
+done
+wanted() { [[ ,$STEPS, == *,$1,* ]]; }
+[[ $BUDGET =~ ^[0-9]+$ ]] || { echo "--budget expects seconds" >&2; usage; }
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 mkdir -p "$OUTDIR"
 OUTDIR=$(cd "$OUTDIR" && pwd)
+# What an earlier run left here would otherwise land in this run's report and archive.
+for f in env nvidia_smi configure build gpu_tests cpu_tests memcheck racecheck bench; do rm -f "$OUTDIR/$f.log"; done
+rm -f "$OUTDIR"/gpu_tests.xml "$OUTDIR"/cpu_tests.xml "$OUTDIR"/bench_kernels.json "$OUTDIR"/report.md
 REPORT=$OUTDIR/report.md
 FAILURES=()
+START=$SECONDS
+RESERVE=20  # seconds kept for the report and the results when --budget is given
 
-# Runs "$@" with output to OUTDIR/<name>.log; records a failure instead of stopping.
+# Runs "$@" with output to OUTDIR/<name>.log, under the time left; records a failure instead of stopping.
 step() {
   local name=$1
   shift
-  echo "== $name: $*"
-  if "$@" >"$OUTDIR/$name.log" 2>&1; then
-    echo "   ok"
-    return 0
-  else
-    local rc=$?
-    echo "   FAILED (exit $rc), see $name.log"
-    FAILURES+=("$name (exit $rc)")
-    return 0
+  local limit=()
+  if ((BUDGET > 0)); then
+    local left=$((BUDGET - (SECONDS - START) - RESERVE))
+    if ((left < 10)); then
+      echo "== $name: skipped, out of time"
+      FAILURES+=("$name (not run: --budget spent)")
+      return 0
+    fi
+    limit=(timeout --kill-after=10 "$left")
   fi
+  echo "== $name: $*"
+  local t0=$SECONDS rc=0
+  "${limit[@]}" "$@" >"$OUTDIR/$name.log" 2>&1 || rc=$?
+  if ((rc == 0)); then
+    echo "   ok ($((SECONDS - t0)) s)"
+  elif ((BUDGET > 0 && (rc == 124 || rc == 137))); then
+    echo "   TIMED OUT after $((SECONDS - t0)) s, see $name.log"
+    FAILURES+=("$name (timed out after $((SECONDS - t0)) s)")
+  else
+    echo "   FAILED (exit $rc, $((SECONDS - t0)) s), see $name.log"
+    FAILURES+=("$name (exit $rc)")
+  fi
+  return 0
 }
 
 # ---- environment -----------------------------------------------------------------------------------------------
-if [[ -n $LIBDIR ]]; then
-  LIBDIR=$(cd "$LIBDIR" && pwd)
-  export LD_LIBRARY_PATH="$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-fi
-CUDNN_WHEEL=$(python3 -c 'import nvidia.cudnn, os; print(os.path.dirname(nvidia.cudnn.__file__))' 2>/dev/null || true)
-if [[ -n $CUDNN_WHEEL && -d $CUDNN_WHEEL/lib ]]; then
-  export LD_LIBRARY_PATH="$CUDNN_WHEEL/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  export CUDNN_ROOT=${CUDNN_ROOT:-$CUDNN_WHEEL}
-fi
 export PATH="$PATH:/usr/local/cuda/bin"
-COMMIT=${GANCU_COMMIT:-$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)}
+# A pack records the commit it was built from (the working tree that travels to a GPU machine has no .git).
+PACKED_COMMIT=""
+[[ -n $PREBUILT && -f $PREBUILT/MANIFEST.txt ]] && PACKED_COMMIT=$(awk '$1 == "commit" {print $2; exit}' "$PREBUILT/MANIFEST.txt")
+COMMIT=${GANCU_COMMIT:-${PACKED_COMMIT:-$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)}}
 export GANCU_COMMIT=$COMMIT
+
+# Folders that may hold the CUDA toolkit's and cuDNN's shared libraries: the toolkit's, then python3's NVIDIA wheels
+# (nvidia/cudnn/lib, nvidia/cu13/lib, …; PyTorch's cuDNN comes as one).
+cuda_library_dirs() {
+  local d
+  for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib \
+    /usr/local/cuda-*/lib64 /usr/local/cuda-*/lib /usr/local/cuda-*/targets/x86_64-linux/lib; do
+    [[ -d $d ]] && echo "$d"
+  done
+  python3 - <<'PY' 2>/dev/null || true
+import glob, os, sys
+seen = []
+for entry in sys.path:
+    for d in sorted(glob.glob(os.path.join(entry or ".", "nvidia", "*", "lib"))):
+        d = os.path.realpath(d)
+        if d not in seen and glob.glob(os.path.join(d, "*.so*")):
+            seen.append(d)
+print("\n".join(seen))
+PY
+}
+LD_PATH=""
+[[ -n $LIBDIR ]] && LD_PATH=$(cd "$LIBDIR" && pwd)
+if [[ -n $PREBUILT && -d $PREBUILT/lib ]]; then
+  LD_PATH="${LD_PATH:+$LD_PATH:}$(cd "$PREBUILT/lib" && pwd)"
+fi
+while read -r d; do
+  [[ -n $d ]] && LD_PATH="${LD_PATH:+$LD_PATH:}$d"
+done < <(cuda_library_dirs)
+export LD_LIBRARY_PATH="$LD_PATH${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+CUDNN_WHEEL=$(python3 -c 'import nvidia.cudnn as m, os; print(os.path.realpath(list(m.__path__)[0]))' 2>/dev/null || true)
+if [[ -n $CUDNN_WHEEL && -d $CUDNN_WHEEL/include ]]; then
+  export CUDNN_ROOT=${CUDNN_ROOT:-$CUDNN_WHEEL}  # for the configure step of a build here
+fi
 
 # ---- build -----------------------------------------------------------------------------------------------------
 if [[ -n $PREBUILT ]]; then
@@ -79,22 +222,51 @@ GPU_TESTS=$BUILD/gancu_gpu_tests
 CPU_TESTS=$BUILD/gancu_tests
 BENCH=$BUILD/gancu_bench_kernels
 
+{
+  echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+  echo "cuDNN wheel: ${CUDNN_WHEEL:-none}"
+  [[ -f $BUILD/MANIFEST.txt ]] && cat "$BUILD/MANIFEST.txt"
+  command -v nvcc >/dev/null && nvcc --version | tail -2
+  for bin in "$GPU_TESTS" "$BENCH"; do
+    [[ -x $bin ]] || continue
+    echo "ldd $bin:"
+    ldd "$bin" || true
+  done
+} >"$OUTDIR/env.log" 2>&1
+for bin in "$GPU_TESTS" "$BENCH"; do
+  if [[ -x $bin ]] && ldd "$bin" 2>/dev/null | grep -q 'not found'; then
+    FAILURES+=("$(basename "$bin"): $(ldd "$bin" | awk '/not found/ {print $1}' | tr '\n' ' ')not found (env.log)")
+  fi
+done
+
 # ---- tests, sanitizers, benchmark ------------------------------------------------------------------------------
-step nvidia_smi nvidia-smi
-[[ -x $GPU_TESTS ]] && step gpu_tests "$GPU_TESTS" --gtest_output="xml:$OUTDIR/gpu_tests.xml" \
-  || FAILURES+=("gpu_tests (binary missing)")
-[[ -x $CPU_TESTS ]] && step cpu_tests "$CPU_TESTS" --gtest_output="xml:$OUTDIR/cpu_tests.xml" \
-  || FAILURES+=("cpu_tests (binary missing)")
-SANITIZER=$(command -v compute-sanitizer || true)
+SANITIZER=$(command -v compute-sanitizer || ls /usr/local/cuda*/compute-sanitizer/compute-sanitizer 2>/dev/null |
+  head -1 || true)
 SMALL_FILTER='*Small*'
-if [[ -n $SANITIZER && -x $GPU_TESTS ]]; then
-  step memcheck "$SANITIZER" --tool memcheck --error-exitcode 3 "$GPU_TESTS" --gtest_filter="$SMALL_FILTER"
-  step racecheck "$SANITIZER" --tool racecheck --error-exitcode 3 "$GPU_TESTS" --gtest_filter="$SMALL_FILTER"
-else
-  FAILURES+=("sanitizers (compute-sanitizer or test binary missing)")
+step nvidia_smi nvidia-smi
+if wanted gpu_tests; then
+  if [[ -x $GPU_TESTS ]]; then step gpu_tests "$GPU_TESTS" --gtest_output="xml:$OUTDIR/gpu_tests.xml"
+  else FAILURES+=("gpu_tests (binary missing)"); fi
 fi
-[[ -x $BENCH ]] && step bench "$BENCH" --json "$OUTDIR/bench_kernels.json" --commit "$COMMIT" \
-  || FAILURES+=("bench (binary missing)")
+if wanted cpu_tests; then
+  if [[ -x $CPU_TESTS ]]; then step cpu_tests "$CPU_TESTS" --gtest_output="xml:$OUTDIR/cpu_tests.xml"
+  else FAILURES+=("cpu_tests (binary missing)"); fi
+fi
+for tool in memcheck racecheck; do
+  wanted $tool || continue
+  if [[ -n $SANITIZER && -x $GPU_TESTS ]]; then
+    step $tool "$SANITIZER" --tool $tool --error-exitcode 3 "$GPU_TESTS" --gtest_filter="$SMALL_FILTER"
+  else
+    FAILURES+=("$tool (compute-sanitizer or test binary missing)")
+  fi
+done
+if wanted bench; then
+  if [[ -x $BENCH ]]; then
+    step bench "$BENCH" --json "$OUTDIR/bench_kernels.json" --commit "$COMMIT" ${BENCH_FILTER:+--filter "$BENCH_FILTER"}
+  else
+    FAILURES+=("bench (binary missing)")
+  fi
+fi
 
 # ---- report ----------------------------------------------------------------------------------------------------
 {
@@ -105,6 +277,7 @@ fi
   echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "- commit: $COMMIT"
   echo "- build: ${PREBUILT:+prebuilt }$BUILD"
+  echo "- steps: $STEPS ($( ((BUDGET > 0)) && echo "budget $BUDGET s, ")took $((SECONDS - START)) s)"
   echo
   echo "## Test results"
   for xml in "$OUTDIR"/gpu_tests.xml "$OUTDIR"/cpu_tests.xml; do
@@ -114,9 +287,9 @@ fi
     echo
     echo '| test | result |'
     echo '|---|---|'
-    # One <testcase> per line in gtest XML; a failed one has a <failure> child.
     python3 - "$xml" <<'PY' || echo "(could not parse $xml)"
-import sys, xml.etree.ElementTree as ET
+import collections, sys, xml.etree.ElementTree as ET
+rows = []
 for case in ET.parse(sys.argv[1]).getroot().iter("testcase"):
     name = case.get("classname", "") + "." + case.get("name", "")
     if case.find("failure") is not None:
@@ -125,7 +298,12 @@ for case in ET.parse(sys.argv[1]).getroot().iter("testcase"):
         result = "skipped"
     else:
         result = "pass"
+    rows.append((result != "FAIL", name, result))  # failures first
+counts = collections.Counter(result for _, _, result in rows)
+for _, name, result in sorted(rows, key=lambda r: r[0]):
     print(f"| {name} | {result} |")
+print()
+print(", ".join(f"{counts[k]} {k}" for k in ("pass", "FAIL", "skipped")))
 PY
   done
   echo
@@ -141,12 +319,21 @@ PY
   echo
   echo "## Kernel benchmark"
   echo '```'
-  if [[ -f $OUTDIR/bench.log ]]; then sed -n '/^ceilings:/,$p' "$OUTDIR/bench.log"; else echo "not run"; fi
+  if [[ -f $OUTDIR/bench.log ]] && grep -q '^ceilings:' "$OUTDIR/bench.log"; then sed -n '/^ceilings:/,$p' "$OUTDIR/bench.log"
+  elif [[ -f $OUTDIR/bench.log ]]; then tail -n 20 "$OUTDIR/bench.log"
+  else echo "not run"; fi
   echo '```'
   echo
   echo "## Failures"
   if [[ ${#FAILURES[@]} -eq 0 ]]; then echo "none"; else printf -- '- %s\n' "${FAILURES[@]}"; fi
 } >"$REPORT"
-
 echo "report: $REPORT"
+
+if [[ -n $RESULTS ]]; then
+  mkdir -p "$RESULTS"
+  cp "$REPORT" "$RESULTS/"
+  [[ -f $OUTDIR/bench_kernels.json ]] && cp "$OUTDIR/bench_kernels.json" "$RESULTS/"
+  (cd "$OUTDIR" && tar czf "$RESULTS/gpu_check_logs.tar.gz" --exclude=./build --exclude=./gpu_check_logs.tar.gz .)
+  echo "results: $RESULTS (report.md, bench_kernels.json, gpu_check_logs.tar.gz)"
+fi
 [[ ${#FAILURES[@]} -eq 0 ]]
