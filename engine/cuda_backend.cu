@@ -1,0 +1,275 @@
+// The CUDA backend: device memory, copies, and execute() with per-call-list device state and CUDA-graph replay.
+// The op-by-op kernels are in cuda_dispatch.cu; see cuda_backend.h for the execution model.
+#include "engine/cuda_backend.h"
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/cuda_dispatch.h"
+#include "kernels/cuda/check.h"
+#include "kernels/cuda/random.h"
+#include "kernels/cudnn/cudnn_context.h"
+
+namespace gancu {
+namespace {
+
+using cuda_backend::CudaContext;
+using cuda_backend::ScopedCudaContext;
+
+// Destructors and release() must not throw (Plan's destructor calls release()): report and carry on.
+void report_if_failed(cudaError_t err, const char* what) {
+  if (err != cudaSuccess) std::fprintf(stderr, "gancu CUDA backend: %s: %s\n", what, cudaGetErrorString(err));
+}
+
+void check_cublas(cublasStatus_t status, const char* what) {
+  if (status != CUBLAS_STATUS_SUCCESS)
+    throw std::runtime_error(std::string("CUDA backend: ") + what + " failed (cuBLAS status " +
+                             std::to_string(int(status)) + ")");
+}
+
+// What the backend keeps per call list (per plan): the device copy of [step, counter_0, counter_1, ...], what it is
+// known to hold, the pinned buffer its uploads are staged in, and the captured graph.
+class CallListState {
+ public:
+  CallListState(const std::vector<KernelCall>& calls, size_t num_counters)
+      : first_call_(calls.data()), num_calls_(calls.size()), adam_steps_per_counter_(num_counters, 0) {
+    for (const KernelCall& call : calls)
+      if (call.node->op == OpKind::kAdamStep) ++adam_steps_per_counter_.at(size_t(call.node->attrs.counter));
+    const size_t bytes = (1 + num_counters) * sizeof(int64_t);
+    try {
+      GANCU_CUDA_CHECK(cudaMalloc(&device_state_, bytes));
+      GANCU_CUDA_CHECK(cudaMallocHost(&staging_, bytes));
+      GANCU_CUDA_CHECK(cudaEventCreateWithFlags(&staging_free_, cudaEventDisableTiming));
+    } catch (...) {  // the destructor does not run for a half-built object
+      free_resources();
+      throw;
+    }
+  }
+  ~CallListState() { free_resources(); }
+  CallListState(const CallListState&) = delete;
+  CallListState& operator=(const CallListState&) = delete;
+
+  // The plan resolves its calls once and keeps them, so the same list must come back unchanged: the captured graph
+  // holds its pointers.
+  void check_same_list(const std::vector<KernelCall>& calls, const StepState& state) const {
+    if (calls.data() != first_call_ || calls.size() != num_calls_)
+      throw std::logic_error("CUDA backend: a call list changed after its first execute (its graph holds the old one)");
+    if (state.counters.size() != adam_steps_per_counter_.size())
+      throw std::logic_error("CUDA backend: the number of optimiser counters changed between steps");
+  }
+
+  int64_t* device_step() const { return device_state_; }
+  int64_t* device_counters() const { return device_state_ + 1; }
+
+  // Uploads the host's step and counters unless the device is known to hold them already.
+  void sync_to_device(const StepState& state, cudaStream_t stream) {
+    if (device_known_ && known_step_ == state.step && known_counters_ == state.counters) return;
+    // The previous upload from the staging buffer may still be queued behind earlier steps: wait for that copy
+    // before overwriting its source (rare: only the first step and after a checkpoint load come here).
+    if (staging_in_use_) GANCU_CUDA_CHECK(cudaEventSynchronize(staging_free_));
+    staging_[0] = state.step;
+    for (size_t k = 0; k < state.counters.size(); ++k) staging_[1 + k] = state.counters[k];
+    const size_t bytes = (1 + state.counters.size()) * sizeof(int64_t);
+    GANCU_CUDA_CHECK(cudaMemcpyAsync(device_state_, staging_, bytes, cudaMemcpyHostToDevice, stream));
+    GANCU_CUDA_CHECK(cudaEventRecord(staging_free_, stream));
+    staging_in_use_ = true;
+    device_known_ = true;
+    known_step_ = state.step;
+    known_counters_ = state.counters;
+  }
+
+  // Before launching: if a launch fails halfway, the device state is unknown and the next step uploads it again.
+  void forget_device_state() { device_known_ = false; }
+
+  // After the step's work is enqueued: the device advances the step by one and each counter once per Adam node
+  // using it. Advance the host counters the same way (the CPU backend's Adam does it on the host); the host step
+  // is advanced by Plan::run after execute() returns.
+  void advance(StepState& state) {
+    for (size_t k = 0; k < state.counters.size(); ++k) state.counters[k] += adam_steps_per_counter_[k];
+    device_known_ = true;
+    known_step_ = state.step + 1;
+    known_counters_ = state.counters;
+  }
+
+  void free_resources() {
+    if (graph_) report_if_failed(cudaGraphExecDestroy(graph_), "cudaGraphExecDestroy");
+    if (staging_free_) report_if_failed(cudaEventDestroy(staging_free_), "cudaEventDestroy");
+    if (staging_) report_if_failed(cudaFreeHost(staging_), "cudaFreeHost");
+    if (device_state_) report_if_failed(cudaFree(device_state_), "cudaFree");
+    graph_ = nullptr;
+    staging_free_ = nullptr;
+    staging_ = nullptr;
+    device_state_ = nullptr;
+  }
+
+  bool has_graph(uint64_t seed) const { return graph_ != nullptr && graph_seed_ == seed; }
+  cudaGraphExec_t graph() const { return graph_; }
+  void set_graph(cudaGraphExec_t graph, uint64_t seed) {
+    if (graph_) GANCU_CUDA_CHECK(cudaGraphExecDestroy(graph_));
+    graph_ = graph;
+    graph_seed_ = seed;
+  }
+
+ private:
+  const KernelCall* first_call_;
+  size_t num_calls_;
+  std::vector<int64_t> adam_steps_per_counter_;
+  int64_t* device_state_ = nullptr;  // device [step, counters...]
+  int64_t* staging_ = nullptr;       // pinned host, same layout
+  cudaEvent_t staging_free_ = nullptr;
+  bool staging_in_use_ = false;
+  bool device_known_ = false;
+  int64_t known_step_ = 0;
+  std::vector<int64_t> known_counters_;
+  cudaGraphExec_t graph_ = nullptr;
+  uint64_t graph_seed_ = 0;  // the seed is a kernel argument of random ops: a new seed needs a new capture
+};
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(const CudaBackendOptions& options)
+      : options_(options), table_(cuda_backend::make_cuda_dispatch_table(options.kernels)) {
+    if (cuda::device_count() == 0) throw std::runtime_error("CUDA backend: no CUDA device is available");
+    // Non-blocking: the legacy default stream never serialises with ours; every copy below is ordered on this stream.
+    GANCU_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    try {
+      check_cublas(cublasCreate(&cublas_), "cublasCreate");
+      if (options_.kernels == CudaBackendOptions::kCudnn) cudnn_ = std::make_unique<cudnn::Context>();
+    } catch (...) {  // the destructor does not run for a half-built object
+      if (cublas_) cublasDestroy(cublas_);
+      report_if_failed(cudaStreamDestroy(stream_), "cudaStreamDestroy");
+      throw;
+    }
+  }
+
+  ~CudaBackend() override {
+    report_if_failed(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    call_lists_.clear();
+    cudnn_.reset();
+    if (cublasDestroy(cublas_) != CUBLAS_STATUS_SUCCESS)
+      std::fprintf(stderr, "gancu CUDA backend: cublasDestroy failed\n");
+    report_if_failed(cudaStreamDestroy(stream_), "cudaStreamDestroy");
+  }
+
+  std::string name() const override { return "cuda"; }
+  const DispatchTable& kernels() const override { return table_; }
+
+  float* allocate(int64_t floats) override {
+    if (floats < 0) throw std::invalid_argument("CUDA backend: negative allocation size");
+    const size_t bytes = size_t(floats) * sizeof(float);
+    void* p = nullptr;
+    GANCU_CUDA_CHECK(cudaMalloc(&p, bytes));
+    // On our stream, so it is ordered before any upload or kernel that touches the memory.
+    GANCU_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream_));
+    return static_cast<float*>(p);
+  }
+
+  void release(float* p) override {
+    // Wait for any step still using the memory. A later plan may be given the same addresses, so no captured graph
+    // may be replayed after this: drop them all (and their device state); live plans capture again on their next step.
+    report_if_failed(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    call_lists_.clear();
+    report_if_failed(cudaFree(p), "cudaFree");
+  }
+
+  // Both copies are ordered on the backend's stream after every step enqueued so far, and return once done (the
+  // host buffer may be pageable and reused at once).
+  void upload(float* dst, const float* src, int64_t n) override { copy(dst, src, n, cudaMemcpyHostToDevice); }
+  void download(float* dst, const float* src, int64_t n) override { copy(dst, src, n, cudaMemcpyDeviceToHost); }
+
+  void execute(const std::vector<KernelCall>& calls, StepState& state) override {
+    CallListState& list = state_for(calls, state);
+    CudaContext context;
+    context.stream = stream_;
+    context.math = options_.math;
+    context.cudnn = cudnn_.get();
+    context.cublas = cublas_;
+    context.device_step = list.device_step();
+    context.device_counters = list.device_counters();
+    ScopedCudaContext scope(context);
+
+    list.sync_to_device(state, stream_);
+    list.forget_device_state();  // until the whole step is enqueued
+    if (!options_.graph_replay) {
+      launch_calls(calls, list, state);
+    } else if (list.has_graph(state.seed)) {
+      GANCU_CUDA_CHECK(cudaGraphLaunch(list.graph(), stream_));
+    } else {
+      // Warm-up and first step in one: cuDNN's algorithm search synchronises and cuBLAS sets itself up on first use,
+      // neither of which may happen inside a capture. Then record the same list; capturing does not run it.
+      launch_calls(calls, list, state);
+      list.advance(state);  // the step is enqueued: the host state follows it even if the capture below fails
+      list.set_graph(capture(calls, list, state), state.seed);
+      return;
+    }
+    list.advance(state);
+  }
+
+ private:
+  void copy(void* dst, const void* src, int64_t n, cudaMemcpyKind kind) {
+    if (n < 0) throw std::invalid_argument("CUDA backend: negative copy size");
+    if (n == 0) return;
+    GANCU_CUDA_CHECK(cudaMemcpyAsync(dst, src, size_t(n) * sizeof(float), kind, stream_));
+    GANCU_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+
+  CallListState& state_for(const std::vector<KernelCall>& calls, const StepState& state) {
+    auto it = call_lists_.find(&calls);
+    if (it == call_lists_.end())
+      it = call_lists_.emplace(&calls, std::make_unique<CallListState>(calls, state.counters.size())).first;
+    it->second->check_same_list(calls, state);
+    return *it->second;
+  }
+
+  // The step's kernels in order, then the device step's increment (the step's last kernel).
+  void launch_calls(const std::vector<KernelCall>& calls, const CallListState& list, StepState& state) {
+    for (const KernelCall& call : calls) call.fn(call, state);
+    cuda::increment_device_step(list.device_step(), stream_);
+  }
+
+  cudaGraphExec_t capture(const std::vector<KernelCall>& calls, const CallListState& list, const StepState& state) {
+    // Thread-local mode: other threads (a data loader) may keep calling unsafe CUDA APIs such as cudaMalloc.
+    GANCU_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+    // The kernel functions only enqueue and only read the seed; a copy keeps the capture from touching host state.
+    StepState scratch_state = state;
+    try {
+      launch_calls(calls, list, scratch_state);
+    } catch (...) {
+      cudaGraph_t partial = nullptr;
+      report_if_failed(cudaStreamEndCapture(stream_, &partial), "cudaStreamEndCapture");
+      if (partial) report_if_failed(cudaGraphDestroy(partial), "cudaGraphDestroy");
+      throw;
+    }
+    cudaGraph_t graph = nullptr;
+    GANCU_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t instantiated = cudaGraphInstantiate(&exec, graph, 0);
+    report_if_failed(cudaGraphDestroy(graph), "cudaGraphDestroy");
+    GANCU_CUDA_CHECK(instantiated);
+    return exec;
+  }
+
+  CudaBackendOptions options_;
+  DispatchTable table_;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+  std::unique_ptr<cudnn::Context> cudnn_;
+  std::map<const std::vector<KernelCall>*, std::unique_ptr<CallListState>> call_lists_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cuda_backend(const CudaBackendOptions& options) {
+  return std::make_unique<CudaBackend>(options);
+}
+
+bool cuda_backend_available() { return cuda::device_count() > 0; }
+
+}  // namespace gancu

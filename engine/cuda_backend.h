@@ -1,0 +1,44 @@
+// The CUDA backend: the engine's ops as the hand-written kernels of kernels/cuda (or cuDNN for convolutions), all on
+// one CUDA stream owned by the backend, and the step replayed as one CUDA graph.
+//
+// How a step runs (engine/cuda_backend.cu):
+//  - The first execute() of a call list launches every call eagerly (that is the step; it also lets cuDNN run its
+//    synchronising algorithm search and cuBLAS initialise outside any capture), then captures the same list into a
+//    CUDA graph without running it. Every later execute() is one cudaGraphLaunch. With graph_replay off, every step
+//    launches call by call.
+//  - A captured graph replays fixed kernel arguments, so the step number and the optimisers' counters live on the
+//    device: random ops and Adam read them there, and the step's last kernel advances the step. The host StepState
+//    stays the source of truth: execute() advances the host counters the way the CPU backend's Adam does, and uploads
+//    the host state whenever it differs from what the device is known to hold (first run, checkpoint loaded).
+//  - execute() never synchronises; download() does (it waits for the stream), which is when a step's results are
+//    first needed on the host.
+// Several plans may share one backend: each call list gets its own device state and graph. Releasing any memory
+// drops every captured graph (a new plan could reuse the freed addresses); live plans simply capture again.
+#pragma once
+#include <memory>
+
+#include "engine/backend.h"
+#include "kernels/cuda/math_mode.h"
+
+namespace gancu {
+
+struct CudaBackendOptions {
+  // Which convolution kernels run conv2d / conv_transpose2d and their gradients: the hand-written implicit GEMMs
+  // (kernels/cuda) or cuDNN (kernels/cudnn, deterministic algorithms only). Everything else is always the custom
+  // kernels. A per-shape automatic choice (time both once, keep the faster) can come later.
+  enum Kernels { kCustom, kCudnn };
+  Kernels kernels = kCustom;
+  // Convolution (and linear) arithmetic: TF32 tensor cores by default, as PyTorch does for convolutions; kFp32 for
+  // strict IEEE fp32 (bit-for-bit comparable with the CPU to rounding, no reduced-precision products).
+  cuda::MathMode math = cuda::MathMode::kTf32;
+  // Capture the step once as a CUDA graph and replay it (one launch per step instead of hundreds).
+  bool graph_replay = true;
+};
+
+// Throws std::runtime_error when the build has no CUDA (GANCU_HAVE_CUDA undefined) or no device is usable.
+std::unique_ptr<Backend> make_cuda_backend(const CudaBackendOptions& options = {});
+
+// True when this build has the CUDA backend and a CUDA device is present (never throws).
+bool cuda_backend_available();
+
+}  // namespace gancu

@@ -1,0 +1,367 @@
+// The CUDA backend's dispatch table: one row per op kind, with exactly the argument mapping of the CPU backend's
+// table (engine/cpu_backend.cpp), so a node means the same thing on either backend. Every function only enqueues work
+// on the context's stream; nothing here synchronises (a captured CUDA graph must not).
+#include <stdexcept>
+#include <vector>
+
+#include "engine/cuda_dispatch.h"
+#include "kernels/cuda/adam.h"
+#include "kernels/cuda/batch_norm2d.h"
+#include "kernels/cuda/conv2d.h"
+#include "kernels/cuda/conv_transpose2d.h"
+#include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/linear.h"
+#include "kernels/cuda/losses.h"
+#include "kernels/cuda/random.h"
+#include "kernels/cudnn/conv2d.h"
+#include "kernels/cudnn/conv_transpose2d.h"
+
+namespace gancu::cuda_backend {
+namespace {
+
+thread_local const CudaContext* current_context = nullptr;
+
+using C = KernelCall;
+using S = StepState;
+
+const CudaContext& ctx() { return current_cuda_context(); }
+int i32(int64_t v) { return static_cast<int>(v); }
+int64_t numel_in0(const C& c) { return c.in_shape(0).numel(); }
+// Workspace bytes as scratch floats, rounded up.
+int64_t floats_for_bytes(size_t bytes) { return static_cast<int64_t>((bytes + sizeof(float) - 1) / sizeof(float)); }
+
+// ---- parameter records: the same as the CPU backend's ---------------------------------------------------------
+Conv2dParams conv2d_params(const Shape& x, const Shape& y, const Attrs& a) {
+  Conv2dParams p;
+  p.batch = i32(x[0]);
+  p.in_channels = i32(x[1]);
+  p.in_h = i32(x[2]);
+  p.in_w = i32(x[3]);
+  p.out_channels = i32(y[1]);
+  p.kernel = a.kernel;
+  p.stride = a.stride;
+  p.pad = a.pad;
+  return p;
+}
+
+ConvTranspose2dParams conv_transpose2d_params(const Shape& x, const Shape& y, const Attrs& a) {
+  ConvTranspose2dParams p;
+  p.batch = i32(x[0]);
+  p.in_channels = i32(x[1]);
+  p.in_h = i32(x[2]);
+  p.in_w = i32(x[3]);
+  p.out_channels = i32(y[1]);
+  p.kernel = a.kernel;
+  p.stride = a.stride;
+  p.pad = a.pad;
+  p.output_pad = a.output_pad;
+  return p;
+}
+
+BatchNorm2dParams batch_norm2d_params(const Shape& x, const Attrs& a) {
+  BatchNorm2dParams p;
+  p.batch = i32(x[0]);
+  p.channels = i32(x[1]);
+  p.spatial = i32(x[2] * x[3]);
+  p.eps = a.eps;
+  p.momentum = a.momentum;
+  return p;
+}
+
+LinearParams linear_params(const Shape& x, const Shape& y) {
+  LinearParams p;
+  p.batch = i32(x[0]);
+  p.in_features = i32(x[1]);
+  p.out_features = i32(y[1]);
+  return p;
+}
+
+// Shapes of the forward conv behind a node: x is node input 0 for forward and backward_weight, output 0 for
+// backward_input; y is output 0 for forward, input 0 for backward_input, input 1 for backward_weight.
+Conv2dParams conv2d_params_of(const C& c) {
+  switch (c.node->op) {
+    case OpKind::kConv2d: return conv2d_params(c.in_shape(0), c.out_shape(0), c.node->attrs);
+    case OpKind::kConv2dBackwardInput: return conv2d_params(c.out_shape(0), c.in_shape(0), c.node->attrs);
+    default: return conv2d_params(c.in_shape(0), c.in_shape(1), c.node->attrs);
+  }
+}
+ConvTranspose2dParams conv_transpose2d_params_of(const C& c) {
+  switch (c.node->op) {
+    case OpKind::kConvTranspose2d: return conv_transpose2d_params(c.in_shape(0), c.out_shape(0), c.node->attrs);
+    case OpKind::kConvTranspose2dBackwardInput:
+      return conv_transpose2d_params(c.out_shape(0), c.in_shape(0), c.node->attrs);
+    default: return conv_transpose2d_params(c.in_shape(0), c.in_shape(1), c.node->attrs);
+  }
+}
+
+// ---- convolutions, custom kernels ----------------------------------------------------------------------------
+// Inputs/outputs by position: conv2d {x, w, b} → {y}; backward_input {dy, w} → {dx}; backward_weight {x, dy} → {dw}.
+void conv2d_custom(const C& c, S&) {
+  cuda::conv2d_forward(conv2d_params_of(c), ctx().math, c.in[0], c.in[1], c.in[2], c.out[0], ctx().stream);
+}
+void conv2d_backward_input_custom(const C& c, S&) {
+  cuda::conv2d_backward_input(conv2d_params_of(c), ctx().math, c.in[0], c.in[1], c.out[0], ctx().stream);
+}
+void conv2d_backward_weight_custom(const C& c, S&) {
+  cuda::conv2d_backward_weight(conv2d_params_of(c), ctx().math, c.in[0], c.in[1], c.out[0], c.scratch, ctx().stream);
+}
+void conv_transpose2d_custom(const C& c, S&) {
+  cuda::conv_transpose2d_forward(conv_transpose2d_params_of(c), ctx().math, c.in[0], c.in[1], c.in[2], c.out[0],
+                                 ctx().stream);
+}
+void conv_transpose2d_backward_input_custom(const C& c, S&) {
+  cuda::conv_transpose2d_backward_input(conv_transpose2d_params_of(c), ctx().math, c.in[0], c.in[1], c.out[0],
+                                        ctx().stream);
+}
+void conv_transpose2d_backward_weight_custom(const C& c, S&) {
+  cuda::conv_transpose2d_backward_weight(conv_transpose2d_params_of(c), ctx().math, c.in[0], c.in[1], c.out[0],
+                                         c.scratch, ctx().stream);
+}
+
+// The custom weight-gradient kernels split long reductions and sum the splits from a workspace: ask the plan for it.
+int64_t conv2d_backward_weight_scratch(const Graph& g, const Node& n) {
+  const Conv2dParams p = conv2d_params(g.shape(n.inputs[0]), g.shape(n.inputs[1]), n.attrs);
+  return floats_for_bytes(cuda::conv2d_backward_weight_workspace_bytes(p));
+}
+int64_t conv_transpose2d_backward_weight_scratch(const Graph& g, const Node& n) {
+  const ConvTranspose2dParams p = conv_transpose2d_params(g.shape(n.inputs[0]), g.shape(n.inputs[1]), n.attrs);
+  return floats_for_bytes(cuda::conv_transpose2d_backward_weight_workspace_bytes(p));
+}
+
+// ---- convolutions, cuDNN (its workspace lives in the cuDNN Context, not in the plan's scratch) ------------------
+cudnn::Context& cudnn_context() {
+  cudnn::Context* context = ctx().cudnn;
+  if (context == nullptr) throw std::logic_error("CUDA backend: a cuDNN kernel ran without a cuDNN context");
+  return *context;
+}
+void conv2d_cudnn(const C& c, S&) {
+  cudnn::conv2d_forward(cudnn_context(), conv2d_params_of(c), ctx().math, c.in[0], c.in[1], c.in[2], c.out[0],
+                        ctx().stream);
+}
+void conv2d_backward_input_cudnn(const C& c, S&) {
+  cudnn::conv2d_backward_input(cudnn_context(), conv2d_params_of(c), ctx().math, c.in[0], c.in[1], c.out[0],
+                               ctx().stream);
+}
+void conv2d_backward_weight_cudnn(const C& c, S&) {
+  cudnn::conv2d_backward_weight(cudnn_context(), conv2d_params_of(c), ctx().math, c.in[0], c.in[1], c.out[0],
+                                ctx().stream);
+}
+void conv_transpose2d_cudnn(const C& c, S&) {
+  cudnn::conv_transpose2d_forward(cudnn_context(), conv_transpose2d_params_of(c), ctx().math, c.in[0], c.in[1],
+                                  c.in[2], c.out[0], ctx().stream);
+}
+void conv_transpose2d_backward_input_cudnn(const C& c, S&) {
+  cudnn::conv_transpose2d_backward_input(cudnn_context(), conv_transpose2d_params_of(c), ctx().math, c.in[0], c.in[1],
+                                         c.out[0], ctx().stream);
+}
+void conv_transpose2d_backward_weight_cudnn(const C& c, S&) {
+  cudnn::conv_transpose2d_backward_weight(cudnn_context(), conv_transpose2d_params_of(c), ctx().math, c.in[0],
+                                          c.in[1], c.out[0], ctx().stream);
+}
+
+// Bias gradients: the custom deterministic reduction for both convolution kernel choices.
+void bias2d_backward(const C& c, S&) {
+  const Shape& dy = c.in_shape(0);
+  const int spatial = dy.rank() == 4 ? i32(dy[2] * dy[3]) : 1;
+  cuda::bias2d_backward(i32(dy[0]), i32(dy[1]), spatial, c.in[0], c.out[0], ctx().stream);
+}
+
+// ---- linear layers: cuBLAS SGEMM plus custom bias kernels -------------------------------------------------------
+void linear(const C& c, S&) {
+  cuda::linear_forward(ctx().cublas, ctx().math, linear_params(c.in_shape(0), c.out_shape(0)), c.in[0], c.in[1],
+                       c.in[2], c.out[0], ctx().stream);
+}
+void linear_backward_input(const C& c, S&) {
+  cuda::linear_backward_input(ctx().cublas, ctx().math, linear_params(c.out_shape(0), c.in_shape(0)), c.in[0],
+                              c.in[1], c.out[0], ctx().stream);
+}
+void linear_backward_weight(const C& c, S&) {
+  cuda::linear_backward_weight(ctx().cublas, ctx().math, linear_params(c.in_shape(0), c.in_shape(1)), c.in[0],
+                               c.in[1], c.out[0], ctx().stream);
+}
+void linear_backward_bias(const C& c, S&) {
+  cuda::linear_backward_bias(linear_params(c.in_shape(0), c.in_shape(0)), c.in[0], c.out[0], ctx().stream);
+}
+
+// ---- batch norm: the custom kernels without a fused activation (the graph has separate activation nodes) -------
+// train {x, gamma, beta, running_mean, running_var} → {y, save_mean, save_invstd}; infer: the same inputs → {y};
+// backward {dy, x, gamma, save_mean, save_invstd} → {dx, dgamma, dbeta}.
+void batch_norm2d_train(const C& c, S&) {
+  cuda::batch_norm2d_forward_train(batch_norm2d_params(c.in_shape(0), c.node->attrs), cuda::BnActivation{}, c.in[0],
+                                   c.in[1], c.in[2], c.in[3], c.in[4], c.out[0], c.out[1], c.out[2], ctx().stream);
+}
+void batch_norm2d_infer(const C& c, S&) {
+  cuda::batch_norm2d_forward_infer(batch_norm2d_params(c.in_shape(0), c.node->attrs), cuda::BnActivation{}, c.in[0],
+                                   c.in[1], c.in[2], c.in[3], c.in[4], c.out[0], ctx().stream);
+}
+void batch_norm2d_backward(const C& c, S&) {
+  // beta only matters to backward for a fused activation's branch; with none it is not read, so it is not an input.
+  cuda::batch_norm2d_backward(batch_norm2d_params(c.in_shape(1), c.node->attrs), cuda::BnActivation{}, c.in[0],
+                              c.in[1], c.in[2], /*beta=*/nullptr, c.in[3], c.in[4], c.out[0], c.out[1], c.out[2],
+                              /*dprelu_slope=*/nullptr, ctx().stream);
+}
+
+// ---- activations and data movement --------------------------------------------------------------------------------
+void relu(const C& c, S&) { cuda::relu_forward(numel_in0(c), c.in[0], c.out[0], ctx().stream); }
+void relu_backward(const C& c, S&) { cuda::relu_backward(numel_in0(c), c.in[0], c.in[1], c.out[0], ctx().stream); }
+void leaky_relu(const C& c, S&) {
+  cuda::leaky_relu_forward(numel_in0(c), c.node->attrs.slope, c.in[0], c.out[0], ctx().stream);
+}
+void leaky_relu_backward(const C& c, S&) {
+  cuda::leaky_relu_backward(numel_in0(c), c.node->attrs.slope, c.in[0], c.in[1], c.out[0], ctx().stream);
+}
+void prelu_dims(const Shape& s, int* batch, int* channels, int* spatial) {
+  *batch = i32(s[0]);
+  *channels = i32(s[1]);
+  *spatial = i32(s.numel() / (s[0] * s[1]));
+}
+void prelu(const C& c, S&) {
+  int b, ch, sp;
+  prelu_dims(c.in_shape(0), &b, &ch, &sp);
+  cuda::prelu_forward(b, ch, sp, c.in[0], c.in[1], c.out[0], ctx().stream);
+}
+void prelu_backward(const C& c, S&) {
+  int b, ch, sp;
+  prelu_dims(c.in_shape(0), &b, &ch, &sp);
+  cuda::prelu_backward(b, ch, sp, c.in[0], c.in[1], c.in[2], c.out[0], c.out[1], ctx().stream);
+}
+void tanh_fwd(const C& c, S&) { cuda::tanh_forward(numel_in0(c), c.in[0], c.out[0], ctx().stream); }
+void tanh_backward(const C& c, S&) { cuda::tanh_backward(numel_in0(c), c.in[0], c.in[1], c.out[0], ctx().stream); }
+void sigmoid(const C& c, S&) { cuda::sigmoid_forward(numel_in0(c), c.in[0], c.out[0], ctx().stream); }
+void sigmoid_backward(const C& c, S&) {
+  cuda::sigmoid_backward(numel_in0(c), c.in[0], c.in[1], c.out[0], ctx().stream);
+}
+void add(const C& c, S&) { cuda::add_forward(numel_in0(c), c.in[0], c.in[1], c.out[0], ctx().stream); }
+void pixel_shuffle(const C& c, S&) {
+  const Shape& y = c.out_shape(0);
+  const int r = c.node->attrs.upscale;
+  cuda::pixel_shuffle_forward(i32(y[0]), i32(y[1]), i32(y[2] / r), i32(y[3] / r), r, c.in[0], c.out[0], ctx().stream);
+}
+void pixel_shuffle_backward(const C& c, S&) {
+  const Shape& dy = c.in_shape(0);
+  const int r = c.node->attrs.upscale;
+  cuda::pixel_shuffle_backward(i32(dy[0]), i32(dy[1]), i32(dy[2] / r), i32(dy[3] / r), r, c.in[0], c.out[0],
+                               ctx().stream);
+}
+
+// ---- random ops: the step comes from the device (a replayed graph cannot be handed a new one) ---------------------
+void dropout(const C& c, S& s) {
+  cuda::dropout_forward_step(numel_in0(c), c.node->attrs.p, s.seed, c.node->attrs.stream, ctx().device_step, c.in[0],
+                             c.out[0], c.out[1], ctx().stream);
+}
+void dropout_backward(const C& c, S&) {  // {mask, dy} → {dx}
+  cuda::dropout_backward(numel_in0(c), c.in[0], c.in[1], c.out[0], ctx().stream);
+}
+void normal_fill(const C& c, S& s) {
+  const Attrs& a = c.node->attrs;
+  cuda::fill_normal_step(c.out_shape(0).numel(), a.fill_value, a.fill_stddev, s.seed, a.stream, ctx().device_step,
+                         c.out[0], ctx().stream);
+}
+void target_fill(const C& c, S& s) {
+  const Attrs& a = c.node->attrs;
+  cuda::target_fill_step(c.out_shape(0).numel(), a.fill_value, a.label_noise, s.seed, a.stream, ctx().device_step,
+                         c.out[0], ctx().stream);
+}
+
+// ---- losses: the mean lands in the loss value's device float, partial sums in the scratch ----------------------
+// Scratch layout: [loss workspace (doubles), rounded up to floats][one float]. The forward node writes the mean to its
+// output; the backward node computes the same pass for dx and sends its copy of the mean to that last float.
+int64_t loss_workspace_floats(const Graph& g, const Node& n) {
+  return floats_for_bytes(cuda::loss_workspace_bytes(g.shape(n.inputs[0]).numel()));
+}
+int64_t loss_scratch(const Graph& g, const Node& n) { return loss_workspace_floats(g, n) + 1; }
+
+using LossFn = void (*)(int64_t, const float*, const float*, float, float*, float*, void*, cudaStream_t);
+void loss_forward(LossFn fn, const C& c) {
+  fn(numel_in0(c), c.in[0], c.in[1], 1.0f, /*dx=*/nullptr, c.out[0], c.scratch, ctx().stream);
+}
+void loss_backward(LossFn fn, const C& c) {
+  float* discarded_mean = c.scratch + loss_workspace_floats(*c.graph, *c.node);
+  fn(numel_in0(c), c.in[0], c.in[1], c.node->attrs.loss_scale, c.out[0], discarded_mean, c.scratch, ctx().stream);
+}
+void bce_with_logits(const C& c, S&) { loss_forward(cuda::bce_with_logits, c); }
+void bce_with_logits_backward(const C& c, S&) { loss_backward(cuda::bce_with_logits, c); }
+void mse(const C& c, S&) { loss_forward(cuda::mse, c); }
+void mse_backward(const C& c, S&) { loss_backward(cuda::mse, c); }
+void l1(const C& c, S&) { loss_forward(cuda::l1, c); }
+void l1_backward(const C& c, S&) { loss_backward(cuda::l1, c); }
+
+// ---- Adam: inputs (p0, g0, m0, v0, p1, ...); the counter is on the device, advanced by the kernel itself ----------
+void adam_step(const C& c, S&) {
+  std::vector<cuda::AdamTensor> tensors;
+  tensors.reserve(c.in.size() / 4);
+  for (size_t i = 0; i + 3 < c.in.size(); i += 4)
+    tensors.push_back({c.in[i], c.in[i + 1], c.in[i + 2], c.in[i + 3], c.in_shape(int(i)).numel()});
+  int64_t* counter = ctx().device_counters + c.node->attrs.counter;  // the Plan checked the index
+  cuda::adam_step(c.node->attrs.adam, tensors.data(), int(tensors.size()), counter, ctx().stream);
+}
+
+}  // namespace
+
+const CudaContext& current_cuda_context() {
+  if (current_context == nullptr)
+    throw std::logic_error("a CUDA backend kernel was called outside CudaBackend::execute (no current CUDA context)");
+  return *current_context;
+}
+
+ScopedCudaContext::ScopedCudaContext(const CudaContext& context) : previous_(current_context) {
+  current_context = &context;
+}
+ScopedCudaContext::~ScopedCudaContext() { current_context = previous_; }
+
+DispatchTable make_cuda_dispatch_table(CudaBackendOptions::Kernels conv_kernels) {
+  DispatchTable t{};
+  auto set = [&t](OpKind op, KernelFn fn, ScratchFn scratch = nullptr) { t[static_cast<size_t>(op)] = {fn, scratch}; };
+  if (conv_kernels == CudaBackendOptions::kCudnn) {
+    set(OpKind::kConv2d, conv2d_cudnn);
+    set(OpKind::kConv2dBackwardInput, conv2d_backward_input_cudnn);
+    set(OpKind::kConv2dBackwardWeight, conv2d_backward_weight_cudnn);
+    set(OpKind::kConvTranspose2d, conv_transpose2d_cudnn);
+    set(OpKind::kConvTranspose2dBackwardInput, conv_transpose2d_backward_input_cudnn);
+    set(OpKind::kConvTranspose2dBackwardWeight, conv_transpose2d_backward_weight_cudnn);
+  } else {
+    set(OpKind::kConv2d, conv2d_custom);
+    set(OpKind::kConv2dBackwardInput, conv2d_backward_input_custom);
+    set(OpKind::kConv2dBackwardWeight, conv2d_backward_weight_custom, conv2d_backward_weight_scratch);
+    set(OpKind::kConvTranspose2d, conv_transpose2d_custom);
+    set(OpKind::kConvTranspose2dBackwardInput, conv_transpose2d_backward_input_custom);
+    set(OpKind::kConvTranspose2dBackwardWeight, conv_transpose2d_backward_weight_custom,
+        conv_transpose2d_backward_weight_scratch);
+  }
+  set(OpKind::kBias2dBackward, bias2d_backward);
+  set(OpKind::kLinear, linear);
+  set(OpKind::kLinearBackwardInput, linear_backward_input);
+  set(OpKind::kLinearBackwardWeight, linear_backward_weight);
+  set(OpKind::kLinearBackwardBias, linear_backward_bias);
+  set(OpKind::kBatchNorm2dTrain, batch_norm2d_train);
+  set(OpKind::kBatchNorm2dInfer, batch_norm2d_infer);
+  set(OpKind::kBatchNorm2dBackward, batch_norm2d_backward);
+  set(OpKind::kRelu, relu);
+  set(OpKind::kReluBackward, relu_backward);
+  set(OpKind::kLeakyRelu, leaky_relu);
+  set(OpKind::kLeakyReluBackward, leaky_relu_backward);
+  set(OpKind::kPRelu, prelu);
+  set(OpKind::kPReluBackward, prelu_backward);
+  set(OpKind::kTanh, tanh_fwd);
+  set(OpKind::kTanhBackward, tanh_backward);
+  set(OpKind::kSigmoid, sigmoid);
+  set(OpKind::kSigmoidBackward, sigmoid_backward);
+  set(OpKind::kAdd, add);
+  set(OpKind::kDropout, dropout);
+  set(OpKind::kDropoutBackward, dropout_backward);
+  set(OpKind::kPixelShuffle, pixel_shuffle);
+  set(OpKind::kPixelShuffleBackward, pixel_shuffle_backward);
+  set(OpKind::kBceWithLogits, bce_with_logits, loss_scratch);
+  set(OpKind::kBceWithLogitsBackward, bce_with_logits_backward, loss_scratch);
+  set(OpKind::kMse, mse, loss_scratch);
+  set(OpKind::kMseBackward, mse_backward, loss_scratch);
+  set(OpKind::kL1, l1, loss_scratch);
+  set(OpKind::kL1Backward, l1_backward, loss_scratch);
+  set(OpKind::kNormalFill, normal_fill);
+  set(OpKind::kTargetFill, target_fill);
+  set(OpKind::kAdamStep, adam_step);
+  // kReshape stays null: a view, no kernel.
+  return t;
+}
+
+}  // namespace gancu::cuda_backend

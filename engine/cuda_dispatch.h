@@ -1,0 +1,48 @@
+// Private to the CUDA backend: the dispatch table and the context its kernel functions run in.
+//
+// A KernelFn is a plain function pointer `void(const KernelCall&, StepState&)` with no backend argument, and the
+// engine's interface (backend.h, plan.cpp) stays backend-neutral. So the backend publishes what its kernels need (the
+// stream, the math mode, the cuDNN and cuBLAS handles, the device step and counters of the call list being run) in a
+// thread-local pointer for exactly the duration of execute(): ScopedCudaContext sets it, the kernel functions read
+// it through current_cuda_context(), which throws if a CUDA kernel function is somehow called outside execute().
+// Thread-local, so two backends executing on two threads do not see each other's context.
+#pragma once
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "engine/backend.h"
+#include "engine/cuda_backend.h"
+#include "kernels/cuda/math_mode.h"
+#include "kernels/cudnn/cudnn_context.h"
+
+namespace gancu::cuda_backend {
+
+struct CudaContext {
+  cudaStream_t stream = nullptr;
+  cuda::MathMode math = cuda::MathMode::kTf32;
+  cudnn::Context* cudnn = nullptr;  // used by the cuDNN convolution entries only
+  cublasHandle_t cublas = nullptr;
+  int64_t* device_step = nullptr;      // device int64: the step the running call list is at
+  int64_t* device_counters = nullptr;  // device int64 array: the optimisers' step counters (Attrs::counter indexes it)
+};
+
+const CudaContext& current_cuda_context();
+
+class ScopedCudaContext {
+ public:
+  explicit ScopedCudaContext(const CudaContext& context);
+  ~ScopedCudaContext();
+  ScopedCudaContext(const ScopedCudaContext&) = delete;
+  ScopedCudaContext& operator=(const ScopedCudaContext&) = delete;
+
+ private:
+  const CudaContext* previous_;
+};
+
+// One entry per op kind; convolutions from kernels/cuda or kernels/cudnn. Ops without a CUDA kernel stay null so that
+// the Plan reports "backend cuda has no kernel for X".
+DispatchTable make_cuda_dispatch_table(CudaBackendOptions::Kernels conv_kernels);
+
+}  // namespace gancu::cuda_backend

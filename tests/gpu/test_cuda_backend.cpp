@@ -1,0 +1,240 @@
+// The engine's CUDA backend (engine/cuda_backend.h) on whole DCGAN-32 training steps, against the CPU backend from the
+// same seed and data, and against itself (graph replay vs call-by-call launches, resuming from saved state).
+// Both plans initialise their parameters on the host from the seed, so they start bit-identical; random ops (z, label
+// noise) draw the same Philox numbers on both backends.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/rng.h"
+#include "engine/cuda_backend.h"
+#include "engine/cuda_dispatch.h"
+#include "engine/engine.h"
+#include "models/dcgan.h"
+#include "tests/gpu/gpu_test.h"
+#include "tests/testing.h"
+
+namespace gancu {
+namespace {
+
+using testing::rel_l2_error;
+
+constexpr int kBatch = 16, kWidth = 16, kSize = 32, kChannels = 3, kNz = 32;
+constexpr uint64_t kSeed = 20240611;
+
+GanStep dcgan32_step() {
+  models::DcganConfig m;
+  m.image_size = kSize;
+  m.channels = kChannels;
+  m.latent_size = kNz;
+  m.generator_width = m.discriminator_width = kWidth;
+  GanStepConfig c;
+  c.batch_size = kBatch;
+  c.latent_size = kNz;
+  c.channels = kChannels;
+  c.image_size = kSize;
+  c.label_noise = 0.05;  // exercises target_fill's device-step draws
+  return build_gan_step(c, [m](Builder& b, ValueId z) { return models::dcgan_generator(b, z, m); },
+                        [m](Builder& b, ValueId x) { return models::dcgan_discriminator(b, x, m); });
+}
+
+// A DCGAN-32 training run on one backend. The data batch of step s is a function of s alone, so runs on different
+// backends (or resumed runs) see the same data.
+class TrainingRun {
+ public:
+  explicit TrainingRun(std::unique_ptr<Backend> backend) : backend_(std::move(backend)) {
+    GanStep step = dcgan32_step();
+    real_batches_ = step.real_batches;
+    plan_ = std::make_unique<Plan>(std::move(step.graph), *backend_, kSeed, GanStep::kNumCounters);
+  }
+
+  void steps(int count) {
+    for (int i = 0; i < count; ++i) {
+      for (size_t k = 0; k < real_batches_.size(); ++k) {
+        const ValueId real = real_batches_[k];
+        Rng rng(kSeed, 1000 + uint64_t(plan_->step()) * 16 + k);
+        std::vector<float> batch(size_t(plan_->graph().shape(real).numel()));
+        for (float& x : batch) x = rng.uniform(-1.0f, 1.0f);
+        plan_->write(real, batch.data());
+      }
+      plan_->run();
+    }
+  }
+
+  // Parameters, batch-norm statistics and Adam moments: everything a checkpoint holds.
+  std::vector<ValueId> state_values() const {
+    std::vector<ValueId> ids;
+    for (ValueKind kind : {ValueKind::kParameter, ValueKind::kBuffer, ValueKind::kOptState})
+      for (ValueId id : plan_->values_of_kind(kind)) ids.push_back(id);
+    return ids;
+  }
+  std::vector<float> read(ValueId id) const {
+    Tensor t = plan_->read(id);
+    return std::vector<float>(t.data(), t.data() + t.numel());
+  }
+  Plan& plan() { return *plan_; }
+
+ private:
+  std::unique_ptr<Backend> backend_;  // declared first: destroyed after the plan that uses it
+  std::unique_ptr<Plan> plan_;
+  std::vector<ValueId> real_batches_;
+};
+
+CudaBackendOptions options(CudaBackendOptions::Kernels kernels, cuda::MathMode math, bool graph_replay = true) {
+  CudaBackendOptions o;
+  o.kernels = kernels;
+  o.math = math;
+  o.graph_replay = graph_replay;
+  return o;
+}
+
+// Relative L2 error of every value of the given kinds, GPU against CPU; returns the largest.
+double expect_close(TrainingRun& gpu, TrainingRun& cpu, const std::vector<ValueKind>& kinds, double tol,
+                    const std::string& what) {
+  double worst = 0;
+  for (ValueKind kind : kinds)
+    for (ValueId id : cpu.plan().values_of_kind(kind)) {
+      const std::string& name = cpu.plan().graph().value(id).name;
+      const double err = rel_l2_error(gpu.read(gpu.plan().find(name)), cpu.read(id));
+      EXPECT_LE(err, tol) << what << ": " << name;
+      worst = std::max(worst, err);
+    }
+  std::printf("%s: worst relative L2 error %.3g (tolerance %.3g)\n", what.c_str(), worst, tol);
+  return worst;
+}
+
+void expect_bit_identical(TrainingRun& a, TrainingRun& b, const std::string& what) {
+  for (ValueId id : a.state_values()) {
+    const std::vector<float> x = a.read(id), y = b.read(id);
+    ASSERT_EQ(x.size(), y.size());
+    EXPECT_EQ(std::memcmp(x.data(), y.data(), x.size() * sizeof(float)), 0)
+        << what << ": " << a.plan().graph().value(id).name << " differs";
+  }
+}
+
+// Needs no GPU: building the table touches no device. Every op but the reshape view has a CUDA kernel, with a scratch
+// request where the kernel needs a workspace from the plan.
+TEST(CudaBackend, DispatchTableCoversEveryOp) {
+  for (auto kernels : {CudaBackendOptions::kCustom, CudaBackendOptions::kCudnn}) {
+    const DispatchTable table = cuda_backend::make_cuda_dispatch_table(kernels);
+    for (size_t i = 0; i < table.size(); ++i) {
+      const OpKind op = static_cast<OpKind>(i);
+      EXPECT_EQ(table[i].run == nullptr, op == OpKind::kReshape) << op_name(op);
+    }
+    for (OpKind loss : {OpKind::kBceWithLogits, OpKind::kBceWithLogitsBackward, OpKind::kMse, OpKind::kMseBackward,
+                        OpKind::kL1, OpKind::kL1Backward})
+      EXPECT_NE(table[static_cast<size_t>(loss)].scratch_floats, nullptr) << op_name(loss);
+    const bool custom = kernels == CudaBackendOptions::kCustom;
+    EXPECT_EQ(table[static_cast<size_t>(OpKind::kConv2dBackwardWeight)].scratch_floats != nullptr, custom);
+    EXPECT_EQ(table[static_cast<size_t>(OpKind::kConvTranspose2dBackwardWeight)].scratch_floats != nullptr, custom);
+  }
+}
+
+// One step in strict fp32. After one Adam step every parameter moved by lr·g/(|g| + eps) ≈ ±lr (m̂/√v̂ = g/|g| at
+// t = 1), so the parameters barely see the gradients' rounding: fp32 sums in a different order (GPU tiles vs OpenBLAS)
+// and normals a few ulps apart leave them ~1e-7 apart; 1e-4 leaves room for the odd gradient within rounding of zero
+// changing sign in a large tensor. The Adam moments are the gradients themselves (m = (1 − β1)·g): they carry the
+// rounding of every kernel through both backward passes, ~1e-6..1e-5, held to 1e-3.
+void check_one_fp32_step(CudaBackendOptions::Kernels kernels, const std::string& what) {
+  GANCU_REQUIRE_GPU();
+  TrainingRun cpu(make_cpu_backend());
+  TrainingRun gpu(make_cuda_backend(options(kernels, cuda::MathMode::kFp32)));
+  cpu.steps(1);
+  gpu.steps(1);
+  expect_close(gpu, cpu, {ValueKind::kParameter, ValueKind::kBuffer}, 1e-4, what + " parameters");
+  expect_close(gpu, cpu, {ValueKind::kOptState}, 1e-3, what + " Adam moments (gradients)");
+  EXPECT_EQ(gpu.plan().step(), 1);
+  EXPECT_EQ(gpu.plan().counters(), cpu.plan().counters());
+}
+
+TEST(CudaBackend, OneDcganStepCustomFp32MatchesCpu) { check_one_fp32_step(CudaBackendOptions::kCustom, "custom fp32"); }
+
+TEST(CudaBackend, OneDcganStepCudnnFp32MatchesCpu) { check_one_fp32_step(CudaBackendOptions::kCudnn, "cuDNN fp32"); }
+
+// Ten steps: a GAN is a feedback loop (D's update changes G's gradient and back), and from step 2 Adam's m̂/√v̂ is
+// no longer a sign, so rounding differences grow step by step. Weights drift ~1e-3 apart in ten steps, but the
+// batch-norm betas start at zero and hold only ten ±lr moves, so their relative error is relative to the motion
+// itself: the CPU's own fp32 run is ~2e-2 from the double-precision reference backend there. Each tensor is therefore
+// held to 1e-2 or to four times the CPU's distance from the reference, whichever is larger: the GPU's fp32 may drift
+// from the CPU's fp32 about as far as the CPU drifts from exact arithmetic. A wrong step number, counter or kernel
+// gives O(1) differences.
+TEST(CudaBackend, TenDcganStepsCustomFp32TrackCpu) {
+  GANCU_REQUIRE_GPU();
+  constexpr int kSteps = 10;
+  TrainingRun reference(make_reference_backend());
+  TrainingRun cpu(make_cpu_backend());
+  TrainingRun gpu(make_cuda_backend(options(CudaBackendOptions::kCustom, cuda::MathMode::kFp32)));
+  reference.steps(kSteps);
+  cpu.steps(kSteps);
+  gpu.steps(kSteps);
+  for (ValueKind kind : {ValueKind::kParameter, ValueKind::kBuffer})
+    for (ValueId id : cpu.plan().values_of_kind(kind)) {
+      const std::string& name = cpu.plan().graph().value(id).name;
+      const std::vector<float> on_cpu = cpu.read(id);
+      const double cpu_drift = rel_l2_error(on_cpu, reference.read(reference.plan().find(name)));
+      const double gpu_error = rel_l2_error(gpu.read(gpu.plan().find(name)), on_cpu);
+      EXPECT_LE(gpu_error, std::max(1e-2, 4 * cpu_drift)) << name << " (CPU vs reference: " << cpu_drift << ")";
+      std::printf("  %-32s GPU vs CPU %.3g, CPU vs reference %.3g\n", name.c_str(), gpu_error, cpu_drift);
+    }
+  EXPECT_EQ(gpu.plan().step(), kSteps);
+  EXPECT_EQ(gpu.plan().counters(), cpu.plan().counters());
+}
+
+// TF32 rounds conv inputs to 10 mantissa bits (~5e-4 relative); after one step the parameters (≈ p0 ± lr) stay within
+// 5e-3 of the CPU's fp32 result.
+TEST(CudaBackend, OneDcganStepTf32NearCpu) {
+  GANCU_REQUIRE_GPU();
+  TrainingRun cpu(make_cpu_backend());
+  TrainingRun gpu(make_cuda_backend(options(CudaBackendOptions::kCustom, cuda::MathMode::kTf32)));
+  cpu.steps(1);
+  gpu.steps(1);
+  expect_close(gpu, cpu, {ValueKind::kParameter, ValueKind::kBuffer}, 5e-3, "custom tf32");
+}
+
+// The custom kernels are deterministic, so the replayed graph must reproduce call-by-call launches bit for bit: same
+// kernels, same arguments, same device step and counters.
+TEST(CudaBackend, GraphReplayIsBitIdenticalToEagerLaunches) {
+  GANCU_REQUIRE_GPU();
+  const auto tf32 = cuda::MathMode::kTf32;
+  TrainingRun eager(make_cuda_backend(options(CudaBackendOptions::kCustom, tf32, /*graph_replay=*/false)));
+  TrainingRun replay(make_cuda_backend(options(CudaBackendOptions::kCustom, tf32, /*graph_replay=*/true)));
+  eager.steps(3);
+  replay.steps(3);
+  expect_bit_identical(replay, eager, "graph replay vs eager");
+  EXPECT_EQ(replay.plan().counters(), eager.plan().counters());
+}
+
+// Loading a checkpoint into a plan whose graph is already captured (a different step and counters on the host than
+// on the device) must upload the new step and counters before the replay: the resumed step then equals the
+// uninterrupted run's step bit for bit.
+TEST(CudaBackend, ResumedStepMatchesUninterruptedRun) {
+  GANCU_REQUIRE_GPU();
+  const CudaBackendOptions o = options(CudaBackendOptions::kCustom, cuda::MathMode::kFp32);
+  TrainingRun uninterrupted(make_cuda_backend(o));
+  uninterrupted.steps(2);
+  std::vector<std::vector<float>> saved;
+  for (ValueId id : uninterrupted.state_values()) saved.push_back(uninterrupted.read(id));
+  const int64_t saved_step = uninterrupted.plan().step();
+  const std::vector<int64_t> saved_counters = uninterrupted.plan().counters();
+  uninterrupted.steps(1);
+
+  TrainingRun resumed(make_cuda_backend(o));
+  resumed.steps(1);  // captures the graph; the device now holds step 1 and counters {1, 1}
+  const std::vector<ValueId> ids = resumed.state_values();
+  ASSERT_EQ(ids.size(), saved.size());
+  for (size_t i = 0; i < ids.size(); ++i) resumed.plan().write(ids[i], saved[i].data());
+  resumed.plan().set_step(saved_step);
+  resumed.plan().counters() = saved_counters;
+  resumed.steps(1);
+  expect_bit_identical(resumed, uninterrupted, "resumed vs uninterrupted");
+  EXPECT_EQ(resumed.plan().step(), uninterrupted.plan().step());
+  EXPECT_EQ(resumed.plan().counters(), uninterrupted.plan().counters());
+}
+
+}  // namespace
+}  // namespace gancu
