@@ -47,8 +47,8 @@ int Builder::emit(OpKind op, const std::string& name, std::vector<ValueId> input
 
 std::string Builder::auto_name(const char* what) { return prefix_ + what + "#" + std::to_string(anonymous_++); }
 
-const Shape& Builder::expect_rank(ValueId x, int rank, const std::string& node) const {
-  const Shape& s = g_.shape(x);
+Shape Builder::expect_rank(ValueId x, int rank, const std::string& node) const {
+  const Shape s = g_.shape(x);  // a copy: adding values below may move the value list
   if (s.rank() != rank)
     shape_error(node, "expects a rank-" + std::to_string(rank) + " input, got " + s.str());
   return s;
@@ -77,7 +77,7 @@ ValueId Builder::target(const std::string& name, const Shape& shape, float value
 ValueId Builder::conv2d(ValueId x, const std::string& name, int out_channels, int kernel, int stride, int pad, bool bias,
                         Init weight_init) {
   const std::string node = prefix_ + name;
-  const Shape& s = expect_rank(x, 4, node + " (conv2d)");
+  const Shape s = expect_rank(x, 4, node + " (conv2d)");
   if (kernel < 1 || stride < 1 || pad < 0) shape_error(node, "invalid kernel/stride/padding");
   const int64_t h = s[2] + 2 * pad - kernel, w = s[3] + 2 * pad - kernel;
   if (h < 0 || w < 0)
@@ -98,7 +98,7 @@ ValueId Builder::conv2d(ValueId x, const std::string& name, int out_channels, in
 ValueId Builder::conv_transpose2d(ValueId x, const std::string& name, int out_channels, int kernel, int stride, int pad,
                                   int output_pad, bool bias, Init weight_init) {
   const std::string node = prefix_ + name;
-  const Shape& s = expect_rank(x, 4, node + " (conv_transpose2d)");
+  const Shape s = expect_rank(x, 4, node + " (conv_transpose2d)");
   if (kernel < 1 || stride < 1 || pad < 0 || output_pad < 0 || output_pad >= stride)
     shape_error(node, "invalid kernel/stride/padding/output_padding");
   const int64_t h = (s[2] - 1) * stride - 2 * pad + kernel + output_pad;
@@ -118,7 +118,7 @@ ValueId Builder::conv_transpose2d(ValueId x, const std::string& name, int out_ch
 
 ValueId Builder::batch_norm2d(ValueId x, const std::string& name, Init gamma_init, double eps, double momentum) {
   const std::string node = prefix_ + name;
-  const Shape& s = expect_rank(x, 4, node + " (batch_norm2d)");
+  const Shape s = expect_rank(x, 4, node + " (batch_norm2d)");
   const int64_t c = s[1];
   ValueId gamma = parameter(name + ".weight", Shape{c}, gamma_init);
   ValueId beta = parameter(name + ".bias", Shape{c}, {});
@@ -141,7 +141,7 @@ ValueId Builder::batch_norm2d(ValueId x, const std::string& name, Init gamma_ini
 
 ValueId Builder::linear(ValueId x, const std::string& name, int out_features, bool bias, Init weight_init) {
   const std::string node = prefix_ + name;
-  const Shape& s = expect_rank(x, 2, node + " (linear)");
+  const Shape s = expect_rank(x, 2, node + " (linear)");
   ValueId wt = parameter(name + ".weight", Shape{out_features, s[1]}, weight_init);
   ValueId b = bias ? parameter(name + ".bias", Shape{out_features}, {}) : kNoValue;
   ValueId y = temp(node, Shape{s[0], out_features});
@@ -167,7 +167,7 @@ ValueId Builder::leaky_relu(ValueId x, float slope) {
 
 ValueId Builder::prelu(ValueId x, const std::string& name) {
   const std::string node = prefix_ + name;
-  const Shape& s = g_.shape(x);
+  const Shape s = g_.shape(x);  // a copy: adding values below may move the value list
   if (s.rank() < 2) shape_error(node, "prelu expects [N, C, ...], got " + s.str());
   ValueId slope = parameter(name + ".weight", Shape{s[1]}, {Init::kNormal, 0.25f, 0.0f});
   ValueId y = temp(node, s);
@@ -209,7 +209,7 @@ ValueId Builder::reshape(ValueId x, const Shape& shape) {
 }
 
 ValueId Builder::flatten(ValueId x) {
-  const Shape& s = g_.shape(x);
+  const Shape s = g_.shape(x);  // a copy: adding values below may move the value list
   if (s.rank() < 1) shape_error(auto_name("flatten"), "cannot flatten a scalar");
   return reshape(x, Shape{s[0], s.numel() / std::max<int64_t>(s[0], 1)});
 }
@@ -229,7 +229,7 @@ ValueId Builder::dropout(ValueId x, double p) {
 
 ValueId Builder::pixel_shuffle(ValueId x, int upscale) {
   std::string node = auto_name("pixel_shuffle");
-  const Shape& s = expect_rank(x, 4, node);
+  const Shape s = expect_rank(x, 4, node);
   if (upscale < 1 || s[1] % (upscale * upscale) != 0)
     shape_error(node, "channels " + std::to_string(s[1]) + " not divisible by upscale² = " + std::to_string(upscale * upscale));
   Attrs a;

@@ -71,7 +71,7 @@ class Builder {
   int emit(OpKind op, const std::string& name, std::vector<ValueId> inputs, std::vector<ValueId> outputs, Attrs attrs = {});
   ValueId loss(OpKind op, const char* what, ValueId x, ValueId target, float scale);
   std::string auto_name(const char* what);
-  const Shape& expect_rank(ValueId x, int rank, const std::string& node) const;
+  Shape expect_rank(ValueId x, int rank, const std::string& node) const;  // a copy: the value list may grow
 
   Graph& g_;
   std::string prefix_;

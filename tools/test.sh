@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # Builds everything the tests need (CUDA kernels and their tests included when nvcc is present; warnings are errors)
-# and runs every test with ctest. GPU tests skip, saying so, on a machine without a GPU.
+# and runs every test with ctest; then builds the host code again with AddressSanitizer and UBSan and runs the CPU
+# tests under them. GPU tests skip, saying so, on a machine without a GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup_debian.sh
+jobs=$(nproc)
+
 cmake -S . -B build-test -G Ninja -DCMAKE_BUILD_TYPE=Release -DGANCU_WERROR=ON >/dev/null
-cmake --build build-test -j"$(nproc)"
-cd build-test
-ctest --output-on-failure -j"$(nproc)"
-# Say plainly how many GPU tests were skipped for want of a device.
-if [ -x ./gancu_gpu_tests ]; then
-  ./gancu_gpu_tests --gtest_brief=1 2>&1 | grep -E "SKIPPED|PASSED|FAILED" | tail -n 3 || true
+cmake --build build-test -j"$jobs"
+(cd build-test && ctest --output-on-failure -j"$jobs")
+if [ -x build-test/gancu_gpu_tests ]; then
+  echo "GPU tests on this machine (they skip without a CUDA device):"
+  build-test/gancu_gpu_tests --gtest_brief=1 2>&1 | grep -E "^\[  (SKIPPED|PASSED|FAILED)  \]" | grep -v "\." || true
 fi
+
+# Host code under AddressSanitizer + UBSan (no CUDA: the sanitizers cover the CPU paths).
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGANCU_CUDA=OFF -DGANCU_SANITIZE=ON \
+  -DGANCU_BUILD_BENCH=OFF >/dev/null
+cmake --build build-asan --target gancu_tests -j"$jobs"
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 build-asan/gancu_tests --gtest_brief=1
