@@ -262,11 +262,12 @@ void Builder::adam_step(const std::string& name, const std::vector<ValueId>& par
   if (params.size() != grads.size()) shape_error(name, "adam_step needs one gradient per parameter");
   std::vector<ValueId> inputs;
   for (size_t i = 0; i < params.size(); ++i) {
-    const Value& p = g_.value(params[i]);
-    if (grads[i] == kNoValue) shape_error(name, "parameter " + p.name + " has no gradient");
-    if (g_.shape(grads[i]) != p.shape) shape_error(name, "gradient of " + p.name + " has the wrong shape");
-    ValueId m = g_.add_value("optim." + name + "." + p.name + ".exp_avg", p.shape, ValueKind::kOptState);
-    ValueId v = g_.add_value("optim." + name + "." + p.name + ".exp_avg_sq", p.shape, ValueKind::kOptState);
+    const std::string param = g_.value(params[i]).name;  // copies: adding values below may move the value list
+    const Shape shape = g_.shape(params[i]);
+    if (grads[i] == kNoValue) shape_error(name, "parameter " + param + " has no gradient");
+    if (g_.shape(grads[i]) != shape) shape_error(name, "gradient of " + param + " has the wrong shape");
+    ValueId m = g_.add_value("optim." + name + "." + param + ".exp_avg", shape, ValueKind::kOptState);
+    ValueId v = g_.add_value("optim." + name + "." + param + ".exp_avg_sq", shape, ValueKind::kOptState);
     inputs.insert(inputs.end(), {params[i], grads[i], m, v});
   }
   Attrs a;
