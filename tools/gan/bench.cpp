@@ -22,6 +22,9 @@ int run_bench(const BenchOptions& b) {
 
   TrainOptions o;
   o.device = b.device;
+  o.kernels = b.kernels;
+  o.math = b.math;
+  o.cuda_graph = b.cuda_graph;
   o.image_size = b.image_size;
   o.batch_size = b.batch_size;
   o.nz = b.nz;
@@ -34,7 +37,8 @@ int run_bench(const BenchOptions& b) {
   for (int i = 0; i < b.steps; ++i) ms.push_back(trainer.step().step_ms);
   std::sort(ms.begin(), ms.end());
   const double median = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
-  nlohmann::ordered_json j{{"framework", "gancu"},         {"mode", "plan"},
+  const std::string mode = b.device == "cuda" ? b.kernels + "/" + b.math + (b.cuda_graph ? "/graph" : "/launches") : "plan";
+  nlohmann::ordered_json j{{"framework", "gancu"},         {"mode", mode},
                            {"device", b.device},           {"image_size", b.image_size},
                            {"channels", b.channels},       {"batch_size", b.batch_size},
                            {"steps", b.steps},             {"median_step_ms", median},

@@ -8,6 +8,8 @@ namespace gancu::app {
 
 struct BenchOptions {
   std::string device = "cpu";
+  std::string kernels = "custom", math = "tf32";
+  bool cuda_graph = true;
   int image_size = 32, channels = 1, batch_size = 64;
   int nz = 100, ngf = 64, ndf = 64;
   int warmup = 3, steps = 20;

@@ -32,8 +32,16 @@ int main(int argc, char** argv) {
   train->add_option("--ndf", t.ndf, "Discriminator width")->capture_default_str()->check(CLI::Range(1, 4096));
   train->add_option("--seed", t.seed, "Seed of every random stream")->capture_default_str();
   train->add_option("--out", t.out, "Run folder")->capture_default_str();
-  train->add_option("--device", t.device, "cpu (cuda: not yet in this build)")->capture_default_str()
-      ->check(CLI::IsMember({"cpu", "reference", "cuda"}));
+  train->add_option("--device", t.device, "cpu | cuda | reference (the double-precision oracle, slow)")
+      ->capture_default_str()->check(CLI::IsMember({"cpu", "reference", "cuda"}));
+  train->add_option("--kernels", t.kernels, "cuda: convolutions by the custom kernels or cuDNN")->capture_default_str()
+      ->check(CLI::IsMember({"custom", "cudnn"}));
+  train->add_option("--math", t.math, "cuda: convolution arithmetic")->capture_default_str()
+      ->check(CLI::IsMember({"tf32", "fp32"}));
+  bool no_cuda_graph = false;
+  train->add_flag("--no-cuda-graph", no_cuda_graph, "cuda: launch kernel by kernel instead of replaying a CUDA graph");
+  train->add_option("--log-every", t.log_every, "Read metrics every N steps (default: 1 on cpu, 10 on cuda)")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 40));
   train->add_option("--resume", t.resume, "Continue the run in this folder (or checkpoint file)");
   train->add_option("--sample-every", t.sample_every, "Write a sample grid every N steps (0: only at the end)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
@@ -62,8 +70,13 @@ int main(int argc, char** argv) {
 
   BenchOptions bo;
   CLI::App* bench = app.add_subcommand("bench", "Time the DCGAN training step on synthetic data (median of --steps)");
-  bench->add_option("--device", bo.device, "cpu | reference")->capture_default_str()
+  bench->add_option("--device", bo.device, "cpu | cuda | reference")->capture_default_str()
       ->check(CLI::IsMember({"cpu", "reference", "cuda"}));
+  bench->add_option("--kernels", bo.kernels, "cuda: custom | cudnn")->capture_default_str()
+      ->check(CLI::IsMember({"custom", "cudnn"}));
+  bench->add_option("--math", bo.math, "cuda: tf32 | fp32")->capture_default_str()->check(CLI::IsMember({"tf32", "fp32"}));
+  bool bench_no_graph = false;
+  bench->add_flag("--no-cuda-graph", bench_no_graph, "cuda: launch kernel by kernel");
   bench->add_option("--image-size", bo.image_size, "Image size")->capture_default_str()->check(CLI::Range(8, 1024));
   bench->add_option("--channels", bo.channels, "1 or 3")->capture_default_str()->check(CLI::IsMember({1, 3}));
   bench->add_option("--batch-size", bo.batch_size, "Batch size")->capture_default_str()->check(CLI::Range(2, 65536));
@@ -78,9 +91,13 @@ int main(int argc, char** argv) {
   try {
     if (*train) {
       t.progress = !no_progress;
+      t.cuda_graph = !no_cuda_graph;
       return run_train(t);
     }
-    if (*bench) return run_bench(bo);
+    if (*bench) {
+      bo.cuda_graph = !bench_no_graph;
+      return run_bench(bo);
+    }
     return run_sample(s);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gan: error: %s\n", e.what());

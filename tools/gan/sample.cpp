@@ -46,9 +46,7 @@ int run_sample(const SampleOptions& o) {
     z.fill_normal(rng);
   }
 
-  if (o.device != "cpu" && o.device != "reference")
-    throw std::invalid_argument("--device " + o.device + ": not available in this build (use cpu)");
-  std::unique_ptr<Backend> backend = o.device == "cpu" ? make_cpu_backend() : make_reference_backend();
+  std::unique_ptr<Backend> backend = make_backend(o.device, "custom", "fp32", false);
   GeneratorGraph g = build_generator(static_cast<int>(z.dim(0)), config.latent_size,
                                      [config](Builder& b, ValueId x) { return models::dcgan_generator(b, x, config); });
   const ValueId z_id = g.z, images_id = g.images;

@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "core/files.h"
+#include "engine/cuda_backend.h"
 #include "tools/io/png.h"
 #include "tools/io/safetensors.h"
 
@@ -70,6 +71,24 @@ std::vector<json> read_metrics(const std::string& path, int64_t upto) {
 
 }  // namespace
 
+std::unique_ptr<Backend> make_backend(const std::string& device, const std::string& kernels, const std::string& math,
+                                      bool cuda_graph) {
+  if (device == "cpu") return make_cpu_backend();
+  if (device == "reference") return make_reference_backend();
+  if (device == "cuda") {
+    if (!cuda_backend_available())
+      throw std::runtime_error("--device cuda: no usable CUDA device (or this build has no CUDA); use --device cpu");
+    CudaBackendOptions o;
+    if (kernels != "custom" && kernels != "cudnn") throw std::invalid_argument("--kernels " + kernels + ": use custom or cudnn");
+    if (math != "tf32" && math != "fp32") throw std::invalid_argument("--math " + math + ": use tf32 or fp32");
+    o.kernels = kernels == "cudnn" ? CudaBackendOptions::kCudnn : CudaBackendOptions::kCustom;
+    o.math = math == "fp32" ? cuda::MathMode::kFp32 : cuda::MathMode::kTf32;
+    o.graph_replay = cuda_graph;
+    return make_cuda_backend(o);
+  }
+  throw std::invalid_argument("--device " + device + ": unknown (use cpu or cuda)");
+}
+
 models::DcganConfig model_config(const TrainOptions& o, int channels) {
   models::DcganConfig c;
   c.image_size = o.image_size;
@@ -115,14 +134,7 @@ Trainer::Trainer(const TrainOptions& options, const ImageSet& data)
   if (data.height != config_.image_size || data.width != config_.image_size)
     throw std::invalid_argument(data.source + ": images are " + std::to_string(data.height) + "x" +
                                 std::to_string(data.width) + ", the model wants " + std::to_string(config_.image_size));
-  if (options.device == "cpu") {
-    backend_ = make_cpu_backend();
-  } else if (options.device == "reference") {
-    backend_ = make_reference_backend();
-  } else {
-    throw std::invalid_argument("--device " + options.device +
-                                ": not available in this build (the CUDA backend is not implemented yet; use cpu)");
-  }
+  backend_ = make_backend(options.device, options.kernels, options.math, options.cuda_graph);
   if (options.profile) backend_->enable_profiling();
   GanStepConfig sc;
   sc.batch_size = options.batch_size;
@@ -147,15 +159,15 @@ Trainer::Trainer(const TrainOptions& options, const ImageSet& data)
 
 Trainer::~Trainer() = default;
 
-StepMetrics Trainer::step() {
-  const auto start = std::chrono::steady_clock::now();
+void Trainer::run_step() {
   for (ValueId real : layout_.real_batches) {
     loader_.next(batch_.data());
     plan_->write(real, batch_.data());
   }
   plan_->run();
-  const auto end = std::chrono::steady_clock::now();
+}
 
+StepMetrics Trainer::read_metrics() {
   StepMetrics m;
   m.step = plan_->step();
   m.loss_d_real = plan_->read(layout_.loss_d_real)[0];
@@ -165,6 +177,14 @@ StepMetrics Trainer::step() {
   m.d_x = mean_sigmoid(plan_->read(layout_.d_real_logits));
   m.d_g_z1 = mean_sigmoid(plan_->read(layout_.d_fake_logits));
   m.d_g_z2 = mean_sigmoid(plan_->read(layout_.g_fake_logits));
+  return m;
+}
+
+StepMetrics Trainer::step() {
+  const auto start = std::chrono::steady_clock::now();
+  run_step();
+  StepMetrics m = read_metrics();  // waits for the device, so the time covers the whole step
+  const auto end = std::chrono::steady_clock::now();
   m.step_ms = std::chrono::duration<double, std::milli>(end - start).count();
   m.images_per_s = m.step_ms > 0 ? 1000.0 * options_.batch_size * options_.d_steps / m.step_ms : 0;
   return m;
@@ -248,8 +268,9 @@ Tensor Trainer::sample(const Tensor& z) {
   GeneratorGraph g = build_generator(static_cast<int>(z.dim(0)), config_.latent_size,
                                      [model](Builder& b, ValueId x) { return models::dcgan_generator(b, x, model); });
   const ValueId z_id = g.z, images = g.images;
-  // Its own backend, so that sampling does not appear in the training step's profile.
-  std::unique_ptr<Backend> backend = options_.device == "reference" ? make_reference_backend() : make_cpu_backend();
+  // Its own backend, so that sampling does not appear in the training step's profile; a one-off plan needs no
+  // CUDA graph.
+  std::unique_ptr<Backend> backend = make_backend(options_.device, options_.kernels, options_.math, false);
   Plan sampler(std::move(g.graph), *backend, options_.seed);
   for (const Value& v : sampler.graph().values())
     if (v.kind == ValueKind::kParameter || v.kind == ValueKind::kBuffer)
@@ -330,8 +351,23 @@ int run_train(const TrainOptions& given) {
   const auto run_start = std::chrono::steady_clock::now();
   const int64_t first = trainer.steps_done();
 
+  // Metrics are read back every log_every steps (on the GPU a read waits for the device; between reads the host
+  // only queues work). A non-finite loss is caught at the next read, before any further checkpoint is written.
+  const int64_t log_every = o.log_every > 0 ? o.log_every : (o.device == "cuda" ? 10 : 1);
+  auto interval_start = std::chrono::steady_clock::now();
+  int64_t interval_first = trainer.steps_done();
   while (trainer.steps_done() < total) {
-    StepMetrics m = trainer.step();
+    trainer.run_step();
+    const int64_t done = trainer.steps_done();
+    const bool due = done % log_every == 0 || done == total || (o.sample_every > 0 && done % o.sample_every == 0) ||
+                     (o.checkpoint_every > 0 && done % o.checkpoint_every == 0);
+    if (!due) continue;
+    StepMetrics m = trainer.read_metrics();
+    const auto now = std::chrono::steady_clock::now();
+    m.step_ms = std::chrono::duration<double, std::milli>(now - interval_start).count() / double(done - interval_first);
+    m.images_per_s = m.step_ms > 0 ? 1000.0 * o.batch_size * o.d_steps / m.step_ms : 0;
+    interval_start = now;
+    interval_first = done;
     if (!std::isfinite(m.loss_d) || !std::isfinite(m.loss_g)) {
       std::fprintf(stderr, "\ngan train: step %lld: loss is not finite (loss_D %g, loss_G %g); stopping. The last good "
                            "checkpoint, if any, is %s\n",
@@ -356,6 +392,7 @@ int run_train(const TrainOptions& given) {
     }
     if (o.sample_every > 0 && m.step % o.sample_every == 0) write_samples(false);
     if (o.checkpoint_every > 0 && m.step % o.checkpoint_every == 0) trainer.save_checkpoint(checkpoint_path);
+    interval_start = std::chrono::steady_clock::now();  // file writes are not part of the step time
   }
   if (on_terminal) std::fprintf(stderr, "\n");
 

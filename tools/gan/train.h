@@ -22,7 +22,11 @@ struct TrainOptions {
   int nz = 100, ngf = 64, ndf = 64;
   uint64_t seed = 1;
   std::string out = "runs/train";
-  std::string device = "cpu";
+  std::string device = "cpu";      // cpu | cuda | reference (the double-accumulating oracle)
+  std::string kernels = "custom";  // cuda: convolutions by the hand-written kernels or by cuDNN
+  std::string math = "tf32";       // cuda: convolution arithmetic, tf32 (PyTorch's default) or strict fp32
+  bool cuda_graph = true;          // cuda: replay the step as one CUDA graph
+  int64_t log_every = 0;           // read metrics back every N steps (0: every step on the CPU, every 10 on the GPU)
   std::string resume;        // a run folder (or its checkpoint.safetensors) to continue
   int64_t sample_every = 100, checkpoint_every = 500;
   bool label_smoothing = false;  // one-sided: real target 0.9
@@ -43,6 +47,11 @@ struct StepMetrics {
   double step_ms = 0, images_per_s = 0;
 };
 
+// The backend for --device (and, on cuda, --kernels, --math, --cuda-graph). Throws a one-line error for an
+// unavailable device.
+std::unique_ptr<Backend> make_backend(const std::string& device, const std::string& kernels = "custom",
+                                      const std::string& math = "tf32", bool cuda_graph = true);
+
 // The model configuration a checkpoint records, so `gan sample` can rebuild the generator.
 models::DcganConfig model_config(const TrainOptions& o, int channels);
 std::string config_to_json(const models::DcganConfig& c);
@@ -54,6 +63,11 @@ class Trainer {
   Trainer(const TrainOptions& options, const ImageSet& data);
   ~Trainer();
 
+  // One training step: uploads the next real batches and runs the plan (on the GPU, without waiting for it).
+  void run_step();
+  // Losses and D outputs of the last step (waits for the device); step_ms and images_per_s are left 0.
+  StepMetrics read_metrics();
+  // run_step() then read_metrics(), timed.
   StepMetrics step();
   int64_t steps_done() const { return plan_->step(); }
   Plan& plan() { return *plan_; }
