@@ -36,6 +36,12 @@ GANCU_HD Philox4x32 philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_
   return Philox4x32{{c0, c1, c2, c3}};
 }
 
+// The Philox stream of a random op (dropout mask, latent batch, labels) at a training step: every step gets fresh
+// numbers, and step t alone is reproducible from the seed. Every backend uses this one formula.
+GANCU_HD uint64_t philox_step_stream(uint64_t op_stream, int64_t step) {
+  return (op_stream << 40) ^ static_cast<uint64_t>(step);
+}
+
 // Uniform in (0, 1]: never 0, so log() in Box-Muller is safe. 24 bits of mantissa.
 GANCU_HD float philox_uniform(uint32_t bits) { return (static_cast<float>(bits >> 8) + 1.0f) * (1.0f / 16777216.0f); }
 

@@ -9,6 +9,7 @@
 
 #include "core/philox.h"
 #include "engine/backend.h"
+#include "engine/kernel_params.h"
 #include "kernels/cpu/activations.h"
 #include "kernels/cpu/adam.h"
 #include "kernels/cpu/batch_norm2d.h"
@@ -25,78 +26,29 @@ namespace {
 using C = KernelCall;
 using S = StepState;
 
-int i32(int64_t v) { return static_cast<int>(v); }
-
-Conv2dParams conv2d_params(const Shape& x, const Shape& y, const Attrs& a) {
-  Conv2dParams p;
-  p.batch = i32(x[0]);
-  p.in_channels = i32(x[1]);
-  p.in_h = i32(x[2]);
-  p.in_w = i32(x[3]);
-  p.out_channels = i32(y[1]);
-  p.kernel = a.kernel;
-  p.stride = a.stride;
-  p.pad = a.pad;
-  return p;
-}
-
-ConvTranspose2dParams conv_transpose2d_params(const Shape& x, const Shape& y, const Attrs& a) {
-  ConvTranspose2dParams p;
-  p.batch = i32(x[0]);
-  p.in_channels = i32(x[1]);
-  p.in_h = i32(x[2]);
-  p.in_w = i32(x[3]);
-  p.out_channels = i32(y[1]);
-  p.kernel = a.kernel;
-  p.stride = a.stride;
-  p.pad = a.pad;
-  p.output_pad = a.output_pad;
-  return p;
-}
-
-BatchNorm2dParams batch_norm2d_params(const Shape& x, const Attrs& a) {
-  BatchNorm2dParams p;
-  p.batch = i32(x[0]);
-  p.channels = i32(x[1]);
-  p.spatial = i32(x[2] * x[3]);
-  p.eps = a.eps;
-  p.momentum = a.momentum;
-  return p;
-}
-
-LinearParams linear_params(const Shape& x, const Shape& y) {
-  LinearParams p;
-  p.batch = i32(x[0]);
-  p.in_features = i32(x[1]);
-  p.out_features = i32(y[1]);
-  return p;
-}
-
-// Random ops draw from Philox stream (op stream, step): every step gets fresh numbers, and step s alone is
-// reproducible from the seed, which is what makes resuming exact.
-uint64_t step_stream(uint64_t op_stream, int64_t step) { return (op_stream << 40) ^ static_cast<uint64_t>(step); }
+int i32(int64_t v) { return to_int(v); }
 
 // ---- convolutions: the reference (ref::) and the fast (blas::) variants ----------------------------------------
 // Inputs/outputs by position: conv2d {x, w, b} → {y}; backward_input {dy, w} → {dx}; backward_weight {x, dy} → {dw}.
 void conv2d_ref(const C& c, S&) {
-  ref::conv2d_forward(conv2d_params(c.in_shape(0), c.out_shape(0), c.node->attrs), c.in[0], c.in[1], c.in[2], c.out[0]);
+  ref::conv2d_forward(conv2d_params_of(*c.graph, *c.node), c.in[0], c.in[1], c.in[2], c.out[0]);
 }
 void conv2d_backward_input_ref(const C& c, S&) {
-  ref::conv2d_backward_input(conv2d_params(c.out_shape(0), c.in_shape(0), c.node->attrs), c.in[0], c.in[1], c.out[0]);
+  ref::conv2d_backward_input(conv2d_params_of(*c.graph, *c.node), c.in[0], c.in[1], c.out[0]);
 }
 void conv2d_backward_weight_ref(const C& c, S&) {
-  ref::conv2d_backward_weight(conv2d_params(c.in_shape(0), c.in_shape(1), c.node->attrs), c.in[0], c.in[1], c.out[0]);
+  ref::conv2d_backward_weight(conv2d_params_of(*c.graph, *c.node), c.in[0], c.in[1], c.out[0]);
 }
 void conv_transpose2d_ref(const C& c, S&) {
-  ref::conv_transpose2d_forward(conv_transpose2d_params(c.in_shape(0), c.out_shape(0), c.node->attrs), c.in[0], c.in[1],
+  ref::conv_transpose2d_forward(conv_transpose2d_params_of(*c.graph, *c.node), c.in[0], c.in[1],
                                 c.in[2], c.out[0]);
 }
 void conv_transpose2d_backward_input_ref(const C& c, S&) {
-  ref::conv_transpose2d_backward_input(conv_transpose2d_params(c.out_shape(0), c.in_shape(0), c.node->attrs), c.in[0],
+  ref::conv_transpose2d_backward_input(conv_transpose2d_params_of(*c.graph, *c.node), c.in[0],
                                        c.in[1], c.out[0]);
 }
 void conv_transpose2d_backward_weight_ref(const C& c, S&) {
-  ref::conv_transpose2d_backward_weight(conv_transpose2d_params(c.in_shape(0), c.in_shape(1), c.node->attrs), c.in[0],
+  ref::conv_transpose2d_backward_weight(conv_transpose2d_params_of(*c.graph, *c.node), c.in[0],
                                         c.in[1], c.out[0]);
 }
 void linear_ref(const C& c, S&) {
@@ -110,27 +62,27 @@ void linear_backward_weight_ref(const C& c, S&) {
 }
 
 void conv2d_blas(const C& c, S&) {
-  blas::conv2d_forward(conv2d_params(c.in_shape(0), c.out_shape(0), c.node->attrs), c.in[0], c.in[1], c.in[2], c.out[0],
+  blas::conv2d_forward(conv2d_params_of(*c.graph, *c.node), c.in[0], c.in[1], c.in[2], c.out[0],
                        c.scratch);
 }
 void conv2d_backward_input_blas(const C& c, S&) {
-  blas::conv2d_backward_input(conv2d_params(c.out_shape(0), c.in_shape(0), c.node->attrs), c.in[0], c.in[1], c.out[0],
+  blas::conv2d_backward_input(conv2d_params_of(*c.graph, *c.node), c.in[0], c.in[1], c.out[0],
                               c.scratch);
 }
 void conv2d_backward_weight_blas(const C& c, S&) {
-  blas::conv2d_backward_weight(conv2d_params(c.in_shape(0), c.in_shape(1), c.node->attrs), c.in[0], c.in[1], c.out[0],
+  blas::conv2d_backward_weight(conv2d_params_of(*c.graph, *c.node), c.in[0], c.in[1], c.out[0],
                                c.scratch);
 }
 void conv_transpose2d_blas(const C& c, S&) {
-  blas::conv_transpose2d_forward(conv_transpose2d_params(c.in_shape(0), c.out_shape(0), c.node->attrs), c.in[0],
+  blas::conv_transpose2d_forward(conv_transpose2d_params_of(*c.graph, *c.node), c.in[0],
                                  c.in[1], c.in[2], c.out[0], c.scratch);
 }
 void conv_transpose2d_backward_input_blas(const C& c, S&) {
-  blas::conv_transpose2d_backward_input(conv_transpose2d_params(c.out_shape(0), c.in_shape(0), c.node->attrs), c.in[0],
+  blas::conv_transpose2d_backward_input(conv_transpose2d_params_of(*c.graph, *c.node), c.in[0],
                                         c.in[1], c.out[0], c.scratch);
 }
 void conv_transpose2d_backward_weight_blas(const C& c, S&) {
-  blas::conv_transpose2d_backward_weight(conv_transpose2d_params(c.in_shape(0), c.in_shape(1), c.node->attrs), c.in[0],
+  blas::conv_transpose2d_backward_weight(conv_transpose2d_params_of(*c.graph, *c.node), c.in[0],
                                          c.in[1], c.out[0], c.scratch);
 }
 void linear_blas(const C& c, S&) {
@@ -143,18 +95,9 @@ void linear_backward_weight_blas(const C& c, S&) {
   blas::linear_backward_weight(linear_params(c.in_shape(0), c.in_shape(1)), c.in[0], c.in[1], c.out[0]);
 }
 
-int64_t conv2d_scratch(const Graph& g, const Node& n) {
-  // The conv's x is the forward input (node input 0 for forward and backward_weight, output 0 for backward_input).
-  const bool backward_input = n.op == OpKind::kConv2dBackwardInput;
-  const Shape& x = backward_input ? g.shape(n.outputs[0]) : g.shape(n.inputs[0]);
-  const Shape& y = n.op == OpKind::kConv2d ? g.shape(n.outputs[0]) : g.shape(n.inputs[backward_input ? 0 : 1]);
-  return blas::conv_scratch_floats(conv2d_params(x, y, n.attrs));
-}
+int64_t conv2d_scratch(const Graph& g, const Node& n) { return blas::conv_scratch_floats(conv2d_params_of(g, n)); }
 int64_t conv_transpose2d_scratch(const Graph& g, const Node& n) {
-  const bool backward_input = n.op == OpKind::kConvTranspose2dBackwardInput;
-  const Shape& x = backward_input ? g.shape(n.outputs[0]) : g.shape(n.inputs[0]);
-  const Shape& y = n.op == OpKind::kConvTranspose2d ? g.shape(n.outputs[0]) : g.shape(n.inputs[backward_input ? 0 : 1]);
-  return blas::conv_scratch_floats(conv_transpose2d_params(x, y, n.attrs));
+  return blas::conv_scratch_floats(conv_transpose2d_params_of(g, n));
 }
 
 // ---- everything else: reference kernels on both CPU backends ----------------------------------------------------
@@ -206,7 +149,7 @@ void sigmoid(const C& c, S&) { ref::sigmoid_forward(numel_in0(c), c.in[0], c.out
 void sigmoid_backward(const C& c, S&) { ref::sigmoid_backward(numel_in0(c), c.in[0], c.in[1], c.out[0]); }
 void add(const C& c, S&) { ref::add_forward(numel_in0(c), c.in[0], c.in[1], c.out[0]); }
 void dropout(const C& c, S& s) {
-  ref::dropout_forward(numel_in0(c), c.node->attrs.p, s.seed, step_stream(c.node->attrs.stream, s.step), c.in[0],
+  ref::dropout_forward(numel_in0(c), c.node->attrs.p, s.seed, philox_step_stream(c.node->attrs.stream, s.step), c.in[0],
                        c.out[0], c.out[1]);
 }
 void dropout_backward(const C& c, S&) { ref::dropout_backward(numel_in0(c), c.in[0], c.in[1], c.out[0]); }
@@ -235,13 +178,13 @@ void l1_backward(const C& c, S&) { ref::l1_backward(numel_in0(c), c.in[0], c.in[
 void normal_fill(const C& c, S& s) {
   const Attrs& a = c.node->attrs;
   const int64_t n = c.out_shape(0).numel();
-  const uint64_t stream = step_stream(a.stream, s.step);
+  const uint64_t stream = philox_step_stream(a.stream, s.step);
   for (int64_t i = 0; i < n; ++i) c.out[0][i] = a.fill_value + a.fill_stddev * philox_normal_at(s.seed, stream, uint64_t(i));
 }
 void target_fill(const C& c, S& s) {
   const Attrs& a = c.node->attrs;
   const int64_t n = c.out_shape(0).numel();
-  const uint64_t stream = step_stream(a.stream, s.step);
+  const uint64_t stream = philox_step_stream(a.stream, s.step);
   for (int64_t i = 0; i < n; ++i) {
     const bool flip = a.label_noise > 0 && philox_uniform_at(s.seed, stream, uint64_t(i)) <= a.label_noise;
     c.out[0][i] = flip ? 1.0f - a.fill_value : a.fill_value;

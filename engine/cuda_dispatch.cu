@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "engine/cuda_dispatch.h"
+#include "engine/kernel_params.h"
 #include "kernels/cuda/adam.h"
 #include "kernels/cuda/batch_norm2d.h"
 #include "kernels/cuda/conv2d.h"
@@ -25,106 +26,42 @@ using C = KernelCall;
 using S = StepState;
 
 const CudaContext& ctx() { return current_cuda_context(); }
-int i32(int64_t v) { return static_cast<int>(v); }
+int i32(int64_t v) { return to_int(v); }
 int64_t numel_in0(const C& c) { return c.in_shape(0).numel(); }
 // Workspace bytes as scratch floats, rounded up.
 int64_t floats_for_bytes(size_t bytes) { return static_cast<int64_t>((bytes + sizeof(float) - 1) / sizeof(float)); }
 
-// ---- parameter records: the same as the CPU backend's ---------------------------------------------------------
-Conv2dParams conv2d_params(const Shape& x, const Shape& y, const Attrs& a) {
-  Conv2dParams p;
-  p.batch = i32(x[0]);
-  p.in_channels = i32(x[1]);
-  p.in_h = i32(x[2]);
-  p.in_w = i32(x[3]);
-  p.out_channels = i32(y[1]);
-  p.kernel = a.kernel;
-  p.stride = a.stride;
-  p.pad = a.pad;
-  return p;
-}
-
-ConvTranspose2dParams conv_transpose2d_params(const Shape& x, const Shape& y, const Attrs& a) {
-  ConvTranspose2dParams p;
-  p.batch = i32(x[0]);
-  p.in_channels = i32(x[1]);
-  p.in_h = i32(x[2]);
-  p.in_w = i32(x[3]);
-  p.out_channels = i32(y[1]);
-  p.kernel = a.kernel;
-  p.stride = a.stride;
-  p.pad = a.pad;
-  p.output_pad = a.output_pad;
-  return p;
-}
-
-BatchNorm2dParams batch_norm2d_params(const Shape& x, const Attrs& a) {
-  BatchNorm2dParams p;
-  p.batch = i32(x[0]);
-  p.channels = i32(x[1]);
-  p.spatial = i32(x[2] * x[3]);
-  p.eps = a.eps;
-  p.momentum = a.momentum;
-  return p;
-}
-
-LinearParams linear_params(const Shape& x, const Shape& y) {
-  LinearParams p;
-  p.batch = i32(x[0]);
-  p.in_features = i32(x[1]);
-  p.out_features = i32(y[1]);
-  return p;
-}
-
-// Shapes of the forward conv behind a node: x is node input 0 for forward and backward_weight, output 0 for
-// backward_input; y is output 0 for forward, input 0 for backward_input, input 1 for backward_weight.
-Conv2dParams conv2d_params_of(const C& c) {
-  switch (c.node->op) {
-    case OpKind::kConv2d: return conv2d_params(c.in_shape(0), c.out_shape(0), c.node->attrs);
-    case OpKind::kConv2dBackwardInput: return conv2d_params(c.out_shape(0), c.in_shape(0), c.node->attrs);
-    default: return conv2d_params(c.in_shape(0), c.in_shape(1), c.node->attrs);
-  }
-}
-ConvTranspose2dParams conv_transpose2d_params_of(const C& c) {
-  switch (c.node->op) {
-    case OpKind::kConvTranspose2d: return conv_transpose2d_params(c.in_shape(0), c.out_shape(0), c.node->attrs);
-    case OpKind::kConvTranspose2dBackwardInput:
-      return conv_transpose2d_params(c.out_shape(0), c.in_shape(0), c.node->attrs);
-    default: return conv_transpose2d_params(c.in_shape(0), c.in_shape(1), c.node->attrs);
-  }
-}
-
 // ---- convolutions, custom kernels ----------------------------------------------------------------------------
 // Inputs/outputs by position: conv2d {x, w, b} → {y}; backward_input {dy, w} → {dx}; backward_weight {x, dy} → {dw}.
 void conv2d_custom(const C& c, S&) {
-  cuda::conv2d_forward(conv2d_params_of(c), ctx().math, c.in[0], c.in[1], c.in[2], c.out[0], ctx().stream);
+  cuda::conv2d_forward(conv2d_params_of(*c.graph, *c.node), ctx().math, c.in[0], c.in[1], c.in[2], c.out[0], ctx().stream);
 }
 void conv2d_backward_input_custom(const C& c, S&) {
-  cuda::conv2d_backward_input(conv2d_params_of(c), ctx().math, c.in[0], c.in[1], c.out[0], ctx().stream);
+  cuda::conv2d_backward_input(conv2d_params_of(*c.graph, *c.node), ctx().math, c.in[0], c.in[1], c.out[0], ctx().stream);
 }
 void conv2d_backward_weight_custom(const C& c, S&) {
-  cuda::conv2d_backward_weight(conv2d_params_of(c), ctx().math, c.in[0], c.in[1], c.out[0], c.scratch, ctx().stream);
+  cuda::conv2d_backward_weight(conv2d_params_of(*c.graph, *c.node), ctx().math, c.in[0], c.in[1], c.out[0], c.scratch, ctx().stream);
 }
 void conv_transpose2d_custom(const C& c, S&) {
-  cuda::conv_transpose2d_forward(conv_transpose2d_params_of(c), ctx().math, c.in[0], c.in[1], c.in[2], c.out[0],
+  cuda::conv_transpose2d_forward(conv_transpose2d_params_of(*c.graph, *c.node), ctx().math, c.in[0], c.in[1], c.in[2], c.out[0],
                                  ctx().stream);
 }
 void conv_transpose2d_backward_input_custom(const C& c, S&) {
-  cuda::conv_transpose2d_backward_input(conv_transpose2d_params_of(c), ctx().math, c.in[0], c.in[1], c.out[0],
+  cuda::conv_transpose2d_backward_input(conv_transpose2d_params_of(*c.graph, *c.node), ctx().math, c.in[0], c.in[1], c.out[0],
                                         ctx().stream);
 }
 void conv_transpose2d_backward_weight_custom(const C& c, S&) {
-  cuda::conv_transpose2d_backward_weight(conv_transpose2d_params_of(c), ctx().math, c.in[0], c.in[1], c.out[0],
+  cuda::conv_transpose2d_backward_weight(conv_transpose2d_params_of(*c.graph, *c.node), ctx().math, c.in[0], c.in[1], c.out[0],
                                          c.scratch, ctx().stream);
 }
 
 // The custom weight-gradient kernels split long reductions and sum the splits from a workspace: ask the plan for it.
 int64_t conv2d_backward_weight_scratch(const Graph& g, const Node& n) {
-  const Conv2dParams p = conv2d_params(g.shape(n.inputs[0]), g.shape(n.inputs[1]), n.attrs);
+  const Conv2dParams p = conv2d_params_of(g, n);
   return floats_for_bytes(cuda::conv2d_backward_weight_workspace_bytes(p));
 }
 int64_t conv_transpose2d_backward_weight_scratch(const Graph& g, const Node& n) {
-  const ConvTranspose2dParams p = conv_transpose2d_params(g.shape(n.inputs[0]), g.shape(n.inputs[1]), n.attrs);
+  const ConvTranspose2dParams p = conv_transpose2d_params_of(g, n);
   return floats_for_bytes(cuda::conv_transpose2d_backward_weight_workspace_bytes(p));
 }
 
@@ -135,27 +72,27 @@ cudnn::Context& cudnn_context() {
   return *context;
 }
 void conv2d_cudnn(const C& c, S&) {
-  cudnn::conv2d_forward(cudnn_context(), conv2d_params_of(c), ctx().math, c.in[0], c.in[1], c.in[2], c.out[0],
+  cudnn::conv2d_forward(cudnn_context(), conv2d_params_of(*c.graph, *c.node), ctx().math, c.in[0], c.in[1], c.in[2], c.out[0],
                         ctx().stream);
 }
 void conv2d_backward_input_cudnn(const C& c, S&) {
-  cudnn::conv2d_backward_input(cudnn_context(), conv2d_params_of(c), ctx().math, c.in[0], c.in[1], c.out[0],
+  cudnn::conv2d_backward_input(cudnn_context(), conv2d_params_of(*c.graph, *c.node), ctx().math, c.in[0], c.in[1], c.out[0],
                                ctx().stream);
 }
 void conv2d_backward_weight_cudnn(const C& c, S&) {
-  cudnn::conv2d_backward_weight(cudnn_context(), conv2d_params_of(c), ctx().math, c.in[0], c.in[1], c.out[0],
+  cudnn::conv2d_backward_weight(cudnn_context(), conv2d_params_of(*c.graph, *c.node), ctx().math, c.in[0], c.in[1], c.out[0],
                                 ctx().stream);
 }
 void conv_transpose2d_cudnn(const C& c, S&) {
-  cudnn::conv_transpose2d_forward(cudnn_context(), conv_transpose2d_params_of(c), ctx().math, c.in[0], c.in[1],
+  cudnn::conv_transpose2d_forward(cudnn_context(), conv_transpose2d_params_of(*c.graph, *c.node), ctx().math, c.in[0], c.in[1],
                                   c.in[2], c.out[0], ctx().stream);
 }
 void conv_transpose2d_backward_input_cudnn(const C& c, S&) {
-  cudnn::conv_transpose2d_backward_input(cudnn_context(), conv_transpose2d_params_of(c), ctx().math, c.in[0], c.in[1],
+  cudnn::conv_transpose2d_backward_input(cudnn_context(), conv_transpose2d_params_of(*c.graph, *c.node), ctx().math, c.in[0], c.in[1],
                                          c.out[0], ctx().stream);
 }
 void conv_transpose2d_backward_weight_cudnn(const C& c, S&) {
-  cudnn::conv_transpose2d_backward_weight(cudnn_context(), conv_transpose2d_params_of(c), ctx().math, c.in[0],
+  cudnn::conv_transpose2d_backward_weight(cudnn_context(), conv_transpose2d_params_of(*c.graph, *c.node), ctx().math, c.in[0],
                                           c.in[1], c.out[0], ctx().stream);
 }
 

@@ -30,14 +30,14 @@ void check_launch_args(int64_t n, const int64_t* step, const char* what) {
 
 __global__ void fill_normal_step_kernel(int64_t n, float mean, float stddev, uint64_t seed, uint64_t op_stream,
                                         const int64_t* step, float* out) {
-  const uint64_t stream_id = step_stream(op_stream, *step);
+  const uint64_t stream_id = philox_step_stream(op_stream, *step);
   // Explicit round-to-nearest multiply and add: no FMA contraction, so the affine map rounds exactly as the CPU's.
   GANCU_GRID_STRIDE(i, n) out[i] = __fadd_rn(mean, __fmul_rn(stddev, philox_normal_at(seed, stream_id, uint64_t(i))));
 }
 
 __global__ void target_fill_step_kernel(int64_t n, float value, double label_noise, uint64_t seed, uint64_t op_stream,
                                         const int64_t* step, float* out) {
-  const uint64_t stream_id = step_stream(op_stream, *step);
+  const uint64_t stream_id = philox_step_stream(op_stream, *step);
   const float flipped = 1.0f - value;
   GANCU_GRID_STRIDE(i, n) {
     const bool flip = label_noise > 0 && double(philox_uniform_at(seed, stream_id, uint64_t(i))) <= label_noise;
@@ -47,7 +47,7 @@ __global__ void target_fill_step_kernel(int64_t n, float value, double label_noi
 
 __global__ void dropout_forward_step_kernel(int64_t n, double p, float keep_scale, uint64_t seed, uint64_t op_stream,
                                             const int64_t* step, const float* x, float* y, float* mask) {
-  const uint64_t stream_id = step_stream(op_stream, *step);
+  const uint64_t stream_id = philox_step_stream(op_stream, *step);
   GANCU_GRID_STRIDE(i, n) {
     // Compared in double like the reference: p need not be representable in float.
     const bool keep = double(philox_uniform_at(seed, stream_id, uint64_t(i))) > p;

@@ -1,7 +1,7 @@
 // Random ops whose step number lives on the device, for the engine's CUDA backend: a captured CUDA graph replays the
 // same kernel arguments every step, so a kernel cannot be given the step as a value; it reads it from `*step`.
 // Every element draws exactly the Philox number the CPU backend draws (engine/cpu_backend.cpp): element i of a
-// random op with op stream s at step t uses philox_*_at(seed, step_stream(s, t), i). Uniform draws (dropout masks,
+// random op with op stream s at step t uses philox_*_at(seed, philox_step_stream(s, t), i). Uniform draws (dropout masks,
 // label flips) are bit-identical to the CPU's; normals agree to a few ulps (libm vs CUDA's sqrtf/logf/sinf/cosf).
 // Device pointers; functions only enqueue on `stream` and never synchronise; bad arguments throw before launching.
 #pragma once
@@ -11,22 +11,16 @@
 
 namespace gancu::cuda {
 
-// The Philox stream of a random op at a step: every step gets fresh numbers, and step t alone is reproducible from
-// the seed. The CPU backend uses the same formula; keep the two in step.
-constexpr uint64_t step_stream(uint64_t op_stream, int64_t step) {
-  return (op_stream << 40) ^ static_cast<uint64_t>(step);
-}
-
-// out[i] = mean + stddev · philox_normal_at(seed, step_stream(op_stream, *step), i).
+// out[i] = mean + stddev · philox_normal_at(seed, philox_step_stream(op_stream, *step), i).
 void fill_normal_step(int64_t n, float mean, float stddev, uint64_t seed, uint64_t op_stream, const int64_t* step,
                       float* out, cudaStream_t stream);
 
 // Labels: out[i] = value, flipped to 1 − value where label_noise > 0 and
-// philox_uniform_at(seed, step_stream(op_stream, *step), i) ≤ label_noise (compared in double, as the CPU does).
+// philox_uniform_at(seed, philox_step_stream(op_stream, *step), i) ≤ label_noise (compared in double, as the CPU does).
 void target_fill_step(int64_t n, float value, double label_noise, uint64_t seed, uint64_t op_stream,
                       const int64_t* step, float* out, cudaStream_t stream);
 
-// Dropout with probability p: cuda::dropout_forward (elementwise.h) with the stream id step_stream(op_stream, *step).
+// Dropout with probability p: cuda::dropout_forward (elementwise.h) with the stream id philox_step_stream(op_stream, *step).
 void dropout_forward_step(int64_t n, double p, uint64_t seed, uint64_t op_stream, const int64_t* step, const float* x,
                           float* y, float* mask, cudaStream_t stream);
 

@@ -24,30 +24,6 @@ using testing::rel_l2_error;
 constexpr double kStateTol = 1e-6;
 constexpr double kUpdateTol = 1e-3;
 
-template <class T> class DeviceArray {
- public:
-  explicit DeviceArray(const std::vector<T>& host) : size_(host.size()) {
-    GANCU_CUDA_CHECK(cudaMalloc(&ptr_, std::max<size_t>(size_, 1) * sizeof(T)));
-    GANCU_CUDA_CHECK(cudaMemcpy(ptr_, host.data(), size_ * sizeof(T), cudaMemcpyHostToDevice));
-  }
-  ~DeviceArray() { cudaFree(ptr_); }
-  DeviceArray(const DeviceArray&) = delete;
-  DeviceArray& operator=(const DeviceArray&) = delete;
-  T* get() const { return ptr_; }
-  std::vector<T> to_host() const {
-    std::vector<T> host(size_);
-    GANCU_CUDA_CHECK(cudaMemcpy(host.data(), ptr_, size_ * sizeof(T), cudaMemcpyDeviceToHost));
-    return host;
-  }
-  void upload(const std::vector<T>& host) {
-    GANCU_CUDA_CHECK(cudaMemcpy(ptr_, host.data(), std::min(size_, host.size()) * sizeof(T), cudaMemcpyHostToDevice));
-  }
-
- private:
-  T* ptr_ = nullptr;
-  size_t size_;
-};
-
 // One tensor's host state (reference) and device state (kernel).
 struct TensorState {
   std::vector<float> param, m, v, param_start;

@@ -40,27 +40,6 @@ constexpr double kTol = 1e-5;
 constexpr double kCudnnTol = 1e-4;
 
 // A device copy of a host vector; to_host() copies back (synchronously: tests only).
-template <class T> class DeviceArray {
- public:
-  explicit DeviceArray(const std::vector<T>& host) : size_(host.size()) {
-    GANCU_CUDA_CHECK(cudaMalloc(&ptr_, std::max<size_t>(size_, 1) * sizeof(T)));
-    GANCU_CUDA_CHECK(cudaMemcpy(ptr_, host.data(), size_ * sizeof(T), cudaMemcpyHostToDevice));
-  }
-  ~DeviceArray() { cudaFree(ptr_); }
-  DeviceArray(const DeviceArray&) = delete;
-  DeviceArray& operator=(const DeviceArray&) = delete;
-  T* get() const { return ptr_; }
-  std::vector<T> to_host() const {
-    std::vector<T> host(size_);
-    GANCU_CUDA_CHECK(cudaMemcpy(host.data(), ptr_, size_ * sizeof(T), cudaMemcpyDeviceToHost));
-    return host;
-  }
-
- private:
-  T* ptr_ = nullptr;
-  size_t size_;
-};
-
 std::vector<double> to_double(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
 
 // ‖a − b‖₂ / max(‖b‖₂, ‖scale‖₂), b the reference and `scale` the size of the terms b is computed from. Where the

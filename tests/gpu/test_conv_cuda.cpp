@@ -65,6 +65,9 @@ struct ConvCase {
   double flops() const { return transposed ? tconv().flops() : conv().flops(); }
 };
 
+// Test names and failure messages show the case's name, not its bytes.
+void PrintTo(const ConvCase& c, std::ostream* os) { *os << c.name; }
+
 ConvCase conv_case(std::string name, int batch, int cin, int size, int cout, int k, int s, int p) {
   return {std::move(name), false, batch, cin, size, cout, k, s, p};
 }

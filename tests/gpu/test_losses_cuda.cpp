@@ -25,27 +25,6 @@ using testing::rel_l2_error;
 // that of one element, ~1e-7 relative. Both are held to the usual 1e-5.
 constexpr double kTol = 1e-5;
 
-template <class T> class DeviceArray {
- public:
-  explicit DeviceArray(const std::vector<T>& host) : size_(host.size()) {
-    GANCU_CUDA_CHECK(cudaMalloc(&ptr_, std::max<size_t>(size_, 1) * sizeof(T)));
-    GANCU_CUDA_CHECK(cudaMemcpy(ptr_, host.data(), size_ * sizeof(T), cudaMemcpyHostToDevice));
-  }
-  ~DeviceArray() { cudaFree(ptr_); }
-  DeviceArray(const DeviceArray&) = delete;
-  DeviceArray& operator=(const DeviceArray&) = delete;
-  T* get() const { return ptr_; }
-  std::vector<T> to_host() const {
-    std::vector<T> host(size_);
-    GANCU_CUDA_CHECK(cudaMemcpy(host.data(), ptr_, size_ * sizeof(T), cudaMemcpyDeviceToHost));
-    return host;
-  }
-
- private:
-  T* ptr_ = nullptr;
-  size_t size_;
-};
-
 enum class Loss { kBce, kMse, kL1 };
 
 void run_gpu(Loss loss, int64_t n, const float* x, const float* t, float dloss, float* dx, float* out, void* ws) {
