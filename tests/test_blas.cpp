@@ -1,6 +1,6 @@
 // The OpenBLAS paths (gancu::blas) against the fp64-accumulated references (gancu::ref<double> on the same float
-// inputs), at DCGAN-like shapes and at odd ones that exercise every branch: im2col/col2im, identity windows
-// (1×1 kernel, stride 1, no padding) and dense windows (the kernel covers the whole unpadded map, e.g. 1×1 → 4×4).
+// inputs), at DCGAN-like shapes and at odd ones that exercise every branch: im2col/col2im (1×1 windows included),
+// batches cut into several GEMM chunks, and dense windows (the kernel covers the whole unpadded map, e.g. 1×1 → 4×4).
 // Tolerance everywhere: relative L2 ≤ 1e-5 (fp32 with OpenBLAS's fp32 accumulation vs fp64 accumulation).
 #include <gtest/gtest.h>
 
@@ -69,6 +69,8 @@ TEST(Conv2dBlas, MatchesReference) {
       {{.batch = 2, .in_channels = 7, .in_h = 1, .in_w = 1, .out_channels = 3, .kernel = 3, .stride = 1, .pad = 1}, true},
       {{.batch = 2, .in_channels = 5, .in_h = 1, .in_w = 1, .out_channels = 3, .kernel = 1, .stride = 1, .pad = 0}, true},
       {{.batch = 2, .in_channels = 3, .in_h = 11, .in_w = 10, .out_channels = 5, .kernel = 9, .stride = 2, .pad = 1}, true},
+      // More images than one GEMM chunk holds (1M column floats each): several chunks, the last one partial.
+      {{.batch = 11, .in_channels = 64, .in_h = 64, .in_w = 64, .out_channels = 2, .kernel = 4, .stride = 2, .pad = 1}, true},
   };
   uint64_t seed = 500;
   for (const ConvCase& c : cases) {
@@ -133,6 +135,8 @@ TEST(ConvTranspose2dBlas, MatchesReference) {
         .output_pad = 1}, false},
       {{.batch = 2, .in_channels = 7, .in_h = 1, .in_w = 1, .out_channels = 5, .kernel = 1, .stride = 1, .pad = 0}, true},
       {{.batch = 2, .in_channels = 3, .in_h = 3, .in_w = 3, .out_channels = 2, .kernel = 9, .stride = 2, .pad = 1}, true},
+      // More images than one GEMM chunk holds (1M column floats each): several chunks, the last one partial.
+      {{.batch = 11, .in_channels = 2, .in_h = 32, .in_w = 32, .out_channels = 64, .kernel = 4, .stride = 2, .pad = 1}, true},
   };
   uint64_t seed = 600;
   for (const ConvTransposeCase& c : cases) {
@@ -211,14 +215,23 @@ TEST(LinearBlas, MatchesReference) {
   }
 }
 
-// The scratch contract the engine plans with: one image's column matrix.
-TEST(ConvBlas, ScratchIsOneImagesColumns) {
+// The scratch contract the engine plans with: the images of a batch share GEMMs in chunks; the scratch holds one
+// chunk's column matrix [Cin·k·k (conv2d) or Cout·k·k (transposed), grid·chunk] and the larger of its two tensors
+// (conv2d: x and y; transposed: y and x) held images innermost. Small batches fit in one chunk; dense windows need no
+// scratch.
+TEST(ConvBlas, ScratchIsOneChunksMatrices) {
   const Conv2dParams conv{.batch = 8, .in_channels = 32, .in_h = 16, .in_w = 16, .out_channels = 64, .kernel = 4,
                           .stride = 2, .pad = 1};
-  EXPECT_EQ(blas::conv_scratch_floats(conv), int64_t(32) * 4 * 4 * 8 * 8);  // Cin·k·k × OH·OW
+  EXPECT_EQ(blas::conv_scratch_floats(conv), int64_t(8) * (32 * 4 * 4 * 8 * 8 + 32 * 16 * 16));
   const ConvTranspose2dParams transposed{.batch = 8, .in_channels = 64, .in_h = 8, .in_w = 8, .out_channels = 32,
                                          .kernel = 4, .stride = 2, .pad = 1};
-  EXPECT_EQ(blas::conv_scratch_floats(transposed), int64_t(32) * 4 * 4 * 8 * 8);  // Cout·k·k × IH·IW
+  EXPECT_EQ(blas::conv_scratch_floats(transposed), int64_t(8) * (32 * 4 * 4 * 8 * 8 + 32 * 16 * 16));
+  const Conv2dParams dense{.batch = 8, .in_channels = 64, .in_h = 4, .in_w = 4, .out_channels = 1, .kernel = 4};
+  EXPECT_EQ(blas::conv_scratch_floats(dense), 0);
+  // A large layer is cut into chunks: the scratch stays bounded (tens of MB) whatever the batch.
+  const Conv2dParams large{.batch = 4096, .in_channels = 64, .in_h = 32, .in_w = 32, .out_channels = 128,
+                           .kernel = 4, .stride = 2, .pad = 1};
+  EXPECT_LE(blas::conv_scratch_floats(large) * int64_t(sizeof(float)), int64_t(64) << 20);
 }
 
 }  // namespace

@@ -5,12 +5,19 @@
 // holds, in row (c, kh, kw) and column (gh, gw), the image value at (c, gh·s − p + kh, gw·s − p + kw) or 0 outside.
 //   conv2d:           the image is x (grid = y's spatial size);   y = W[Cout, Cin·k·k] · col
 //   conv_transpose2d: the image is y (grid = x's spatial size);   col = W[Cin, Cout·k·k]ᵀ · x, y = col2im(col)
-// Each pass then is one GEMM per image plus an im2col or a col2im; backward_weight sums the images' GEMMs (beta = 1).
 //
-// Two shapes skip the column buffer entirely:
-//   identity windows (1×1 kernel, stride 1, no padding): col is the image itself;
-//   dense windows (the window covers the whole unpadded image once, e.g. DCGAN's 1×1 → 4×4 first generator layer and
-//   4×4 → 1×1 last discriminator layer): each image is one column, so the whole batch is a single GEMM.
+// Images are processed in chunks that share one GEMM (DCGAN's small maps, 4×4 and 8×8, give a per-image GEMM only 16
+// or 64 columns, far too few for OpenBLAS to run efficiently; a chunk gives it thousands). Inside a chunk every
+// tensor is held "images innermost": an NCHW block [images, C, H, W] becomes [C, H, W, images], and the chunk's
+// column matrix is col[channels·k·k, grid_h·grid_w·images] with column (gh, gw, n). Then im2col and col2im move runs
+// of `images` contiguous floats (instead of rows of 4 or 8 strided ones), the grid-shaped tensor (y for conv2d, x for
+// conv_transpose2d) is directly the GEMM's [C, grid_h·grid_w·images] operand, and only one transpose per tensor
+// converts to and from NCHW. Chunks are sized so the column matrix stays under kMaxColumnFloats. The scratch holds
+// one chunk's column matrix followed by one images-innermost tensor (the image or the grid-shaped one, in turn).
+//
+// Dense windows (the window covers the whole unpadded image once, e.g. DCGAN's 1×1 → 4×4 first generator layer and
+// 4×4 → 1×1 last discriminator layer) skip the column buffer: each image is one column, so the whole batch is a single
+// GEMM on the NCHW tensors as they are, with no scratch.
 #include "kernels/cpu/blas.h"
 
 #include <cblas.h>
@@ -21,6 +28,9 @@
 namespace gancu::blas {
 namespace {
 
+// Upper bound on one chunk's column matrix (32 MB): large enough for thousands of GEMM columns at DCGAN's shapes.
+constexpr int64_t kMaxColumnFloats = int64_t(1) << 23;
+
 struct WindowGeometry {
   int channels, height, width;  // the image the window slides over
   int kernel, stride, pad;
@@ -28,9 +38,6 @@ struct WindowGeometry {
   int64_t col_rows() const { return int64_t(channels) * kernel * kernel; }
   int64_t col_cols() const { return int64_t(grid_h) * grid_w; }
   int64_t image_size() const { return int64_t(channels) * height * width; }
-  bool is_identity() const {
-    return kernel == 1 && stride == 1 && pad == 0 && grid_h == height && grid_w == width;
-  }
   bool is_dense() const { return grid_h == 1 && grid_w == 1 && pad == 0 && height == kernel && width == kernel; }
 };
 
@@ -40,6 +47,22 @@ WindowGeometry window_of(const Conv2dParams& p) {
 WindowGeometry window_of(const ConvTranspose2dParams& p) {
   return {p.out_channels, p.out_h(), p.out_w(), p.kernel, p.stride, p.pad, p.in_h, p.in_w};
 }
+
+// How a batch is cut into chunks of images that share one GEMM, and the scratch a chunk needs.
+struct Chunking {
+  int images;                  // images per chunk (the last chunk may hold fewer)
+  int64_t col_floats;          // a full chunk's column matrix
+  int64_t tensor_floats;       // a full chunk's larger images-innermost tensor: the image or the grid-shaped one
+  int64_t scratch_floats() const { return col_floats + tensor_floats; }
+};
+
+Chunking chunking_of(const WindowGeometry& g, int batch, int grid_channels) {
+  const int64_t per_image = std::max<int64_t>(1, g.col_rows() * g.col_cols());
+  const int images = int(std::clamp<int64_t>(kMaxColumnFloats / per_image, 1, std::max(batch, 1)));
+  return {images, per_image * images, std::max(g.image_size(), grid_channels * g.col_cols()) * images};
+}
+Chunking chunking_of(const Conv2dParams& p) { return chunking_of(window_of(p), p.batch, p.out_channels); }
+Chunking chunking_of(const ConvTranspose2dParams& p) { return chunking_of(window_of(p), p.batch, p.in_channels); }
 
 // The window positions g in [begin, end) of a grid of `grid` whose image coordinate g·stride + offset lies in
 // [0, size). Computing the range once keeps the inner copy loops free of bounds checks.
@@ -52,55 +75,86 @@ Range inside_positions(int offset, int stride, int size, int grid) {
   return {std::min(begin, grid), std::clamp(end, std::min(begin, grid), grid)};
 }
 
-void im2col(const WindowGeometry& g, const float* image, float* col) {
+// NCHW block [images, channels, spatial] → images innermost [channels, spatial, images].
+void to_images_innermost(int images, int64_t channels, int64_t spatial, const float* nchw, float* out) {
+  for (int64_t c = 0; c < channels; ++c) {
+    float* plane = out + c * spatial * images;
+    for (int n = 0; n < images; ++n) {
+      const float* in = nchw + (n * channels + c) * spatial;
+      for (int64_t i = 0; i < spatial; ++i) plane[i * images + n] = in[i];
+    }
+  }
+}
+
+// Images innermost [channels, spatial, images] → NCHW block [images, channels, spatial], plus bias[c] if given.
+void from_images_innermost(int images, int64_t channels, int64_t spatial, const float* in, const float* bias,
+                           float* nchw) {
+  for (int64_t c = 0; c < channels; ++c) {
+    const float* plane = in + c * spatial * images;
+    const float b = bias ? bias[c] : 0.0f;
+    for (int n = 0; n < images; ++n) {
+      float* out = nchw + (n * channels + c) * spatial;
+      for (int64_t i = 0; i < spatial; ++i) out[i] = plane[i * images + n] + b;
+    }
+  }
+}
+
+// The chunk's column matrix col[(c, kh, kw), (gh, gw, n)] of an images-innermost image [C, H, W, images].
+void im2col(const WindowGeometry& g, int images, const float* image, float* col) {
   const int k = g.kernel;
+  const int64_t run = images;                    // one pixel of every image
+  const int64_t grid_row = g.grid_w * run;       // one grid row of col
   for (int c = 0; c < g.channels; ++c) {
-    const float* plane = image + int64_t(c) * g.height * g.width;
+    const float* plane = image + int64_t(c) * g.height * g.width * run;
     for (int kh = 0; kh < k; ++kh) {
       const Range rows = inside_positions(kh - g.pad, g.stride, g.height, g.grid_h);
       for (int kw = 0; kw < k; ++kw) {
         const Range cols = inside_positions(kw - g.pad, g.stride, g.width, g.grid_w);
-        float* row = col + ((int64_t(c) * k + kh) * k + kw) * g.col_cols();
-        std::fill(row, row + int64_t(rows.begin) * g.grid_w, 0.0f);
+        float* row = col + ((int64_t(c) * k + kh) * k + kw) * g.col_cols() * run;
+        std::fill(row, row + rows.begin * grid_row, 0.0f);
         for (int gh = rows.begin; gh < rows.end; ++gh) {
-          float* out = row + int64_t(gh) * g.grid_w;
-          const float* in = plane + int64_t(gh * g.stride - g.pad + kh) * g.width + (kw - g.pad);
-          std::fill(out, out + cols.begin, 0.0f);
-          if (g.stride == 1) {
-            std::copy(in + cols.begin, in + cols.end, out + cols.begin);
-          } else {
-            for (int gw = cols.begin; gw < cols.end; ++gw) out[gw] = in[gw * g.stride];
+          float* out = row + gh * grid_row;
+          const float* in = plane + (int64_t(gh * g.stride - g.pad + kh) * g.width + (kw - g.pad)) * run;
+          std::fill(out, out + cols.begin * run, 0.0f);
+          for (int gw = cols.begin; gw < cols.end; ++gw)
+            std::copy(in + gw * g.stride * run, in + (gw * g.stride + 1) * run, out + gw * run);
+          std::fill(out + cols.end * run, out + grid_row, 0.0f);
+        }
+        std::fill(row + rows.end * grid_row, row + g.col_cols() * run, 0.0f);
+      }
+    }
+  }
+}
+
+// The adjoint of im2col: every column entry is added back onto the pixel it was read from, giving an
+// images-innermost image [C, H, W, images] (overwritten).
+void col2im(const WindowGeometry& g, int images, const float* col, float* image) {
+  const int64_t run = images;
+  std::fill(image, image + g.image_size() * run, 0.0f);
+  const int k = g.kernel;
+  const int64_t grid_row = g.grid_w * run;
+  for (int c = 0; c < g.channels; ++c) {
+    float* plane = image + int64_t(c) * g.height * g.width * run;
+    for (int kh = 0; kh < k; ++kh) {
+      const Range rows = inside_positions(kh - g.pad, g.stride, g.height, g.grid_h);
+      for (int kw = 0; kw < k; ++kw) {
+        const Range cols = inside_positions(kw - g.pad, g.stride, g.width, g.grid_w);
+        const float* row = col + ((int64_t(c) * k + kh) * k + kw) * g.col_cols() * run;
+        for (int gh = rows.begin; gh < rows.end; ++gh) {
+          const float* in = row + gh * grid_row;
+          float* out = plane + (int64_t(gh * g.stride - g.pad + kh) * g.width + (kw - g.pad)) * run;
+          for (int gw = cols.begin; gw < cols.end; ++gw) {
+            float* __restrict dst = out + gw * g.stride * run;
+            const float* __restrict src = in + gw * run;
+            for (int64_t i = 0; i < run; ++i) dst[i] += src[i];
           }
-          std::fill(out + cols.end, out + g.grid_w, 0.0f);
-        }
-        std::fill(row + int64_t(rows.end) * g.grid_w, row + g.col_cols(), 0.0f);
-      }
-    }
-  }
-}
-
-// The adjoint of im2col: every column entry is added back onto the image pixel it was read from (image overwritten).
-void col2im(const WindowGeometry& g, const float* col, float* image) {
-  std::fill(image, image + g.image_size(), 0.0f);
-  const int k = g.kernel;
-  for (int c = 0; c < g.channels; ++c) {
-    float* plane = image + int64_t(c) * g.height * g.width;
-    for (int kh = 0; kh < k; ++kh) {
-      const Range rows = inside_positions(kh - g.pad, g.stride, g.height, g.grid_h);
-      for (int kw = 0; kw < k; ++kw) {
-        const Range cols = inside_positions(kw - g.pad, g.stride, g.width, g.grid_w);
-        const float* row = col + ((int64_t(c) * k + kh) * k + kw) * g.col_cols();
-        for (int gh = rows.begin; gh < rows.end; ++gh) {
-          const float* in = row + int64_t(gh) * g.grid_w;
-          float* out = plane + int64_t(gh * g.stride - g.pad + kh) * g.width + (kw - g.pad);
-          for (int gw = cols.begin; gw < cols.end; ++gw) out[gw * g.stride] += in[gw];
         }
       }
     }
   }
 }
 
-// Row-major C[m, n] = alpha·op(A)·op(B) + beta·C with A [m, k] (or [k, m] when transposed) and B likewise.
+// Row-major C[m, n] = op(A)·op(B) + beta·C with A [m, k] (or [k, m] when transposed) and B likewise, all contiguous.
 void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, const float* a, const float* b,
           float beta, float* c) {
   const auto lda = static_cast<int>(transpose_a ? m : k);
@@ -119,33 +173,43 @@ void add_channel_bias(int batch, int channels, int64_t spatial, const float* bia
     }
 }
 
-}  // namespace
-
-int64_t conv_scratch_floats(const Conv2dParams& p) { return window_of(p).col_rows() * window_of(p).col_cols(); }
-int64_t conv_scratch_floats(const ConvTranspose2dParams& p) {
-  return window_of(p).col_rows() * window_of(p).col_cols();
+// Calls body(first_image, images) for each chunk of the batch.
+template <typename Body>
+void for_each_chunk(int batch, const Chunking& chunking, Body body) {
+  for (int first = 0; first < batch; first += chunking.images) body(first, std::min(chunking.images, batch - first));
 }
 
-// ---- conv2d: image = x, y_n[Cout, OH·OW] = W[Cout, Cin·k·k] · col(x_n) ---------------------------------------------
+}  // namespace
+
+int64_t conv_scratch_floats(const Conv2dParams& p) {
+  return window_of(p).is_dense() ? 0 : chunking_of(p).scratch_floats();
+}
+int64_t conv_scratch_floats(const ConvTranspose2dParams& p) {
+  return window_of(p).is_dense() ? 0 : chunking_of(p).scratch_floats();
+}
+
+// ---- conv2d: image = x, y[Cout, OH·OW·chunk] = W[Cout, Cin·k·k] · col(x chunk) ---------------------------------------
+// Scratch: col, then one images-innermost tensor (x, then y or dy; dx after the GEMM).
 
 void conv2d_forward(const Conv2dParams& p, const float* x, const float* weight, const float* bias, float* y,
                     float* scratch) {
   const WindowGeometry g = window_of(p);
   if (g.is_dense()) {  // y[N, Cout] = x[N, Cin·k·k] · Wᵀ
     gemm(false, true, p.batch, p.out_channels, g.col_rows(), x, weight, 0.0f, y);
-  } else {
-    for (int n = 0; n < p.batch; ++n) {
-      const float* x_n = x + n * g.image_size();
-      float* y_n = y + int64_t(n) * p.out_channels * g.col_cols();
-      const float* col = x_n;
-      if (!g.is_identity()) {
-        im2col(g, x_n, scratch);
-        col = scratch;
-      }
-      gemm(false, false, p.out_channels, g.col_cols(), g.col_rows(), weight, col, 0.0f, y_n);
-    }
+    if (bias) add_channel_bias(p.batch, p.out_channels, 1, bias, y);
+    return;
   }
-  if (bias) add_channel_bias(p.batch, p.out_channels, g.col_cols(), bias, y);
+  const Chunking chunking = chunking_of(p);
+  float* col = scratch;
+  float* tensor = scratch + chunking.col_floats;
+  const int64_t x_spatial = int64_t(p.in_h) * p.in_w, y_spatial = g.col_cols();
+  for_each_chunk(p.batch, chunking, [&](int first, int images) {
+    to_images_innermost(images, p.in_channels, x_spatial, x + first * g.image_size(), tensor);
+    im2col(g, images, tensor, col);
+    gemm(false, false, p.out_channels, y_spatial * images, g.col_rows(), weight, col, 0.0f, tensor);
+    from_images_innermost(images, p.out_channels, y_spatial, tensor, bias,
+                          y + int64_t(first) * p.out_channels * y_spatial);
+  });
 }
 
 void conv2d_backward_input(const Conv2dParams& p, const float* dy, const float* weight, float* dx, float* scratch) {
@@ -154,14 +218,17 @@ void conv2d_backward_input(const Conv2dParams& p, const float* dy, const float* 
     gemm(false, false, p.batch, g.col_rows(), p.out_channels, dy, weight, 0.0f, dx);
     return;
   }
-  for (int n = 0; n < p.batch; ++n) {
-    const float* dy_n = dy + int64_t(n) * p.out_channels * g.col_cols();
-    float* dx_n = dx + n * g.image_size();
-    // dcol = Wᵀ · dy_n, then folded back onto the image.
-    float* dcol = g.is_identity() ? dx_n : scratch;
-    gemm(true, false, g.col_rows(), g.col_cols(), p.out_channels, weight, dy_n, 0.0f, dcol);
-    if (!g.is_identity()) col2im(g, dcol, dx_n);
-  }
+  const Chunking chunking = chunking_of(p);
+  float* dcol = scratch;
+  float* tensor = scratch + chunking.col_floats;
+  const int64_t x_spatial = int64_t(p.in_h) * p.in_w, y_spatial = g.col_cols();
+  for_each_chunk(p.batch, chunking, [&](int first, int images) {
+    // dcol = Wᵀ · dy, then folded back onto the images.
+    to_images_innermost(images, p.out_channels, y_spatial, dy + int64_t(first) * p.out_channels * y_spatial, tensor);
+    gemm(true, false, g.col_rows(), y_spatial * images, p.out_channels, weight, tensor, 0.0f, dcol);
+    col2im(g, images, dcol, tensor);
+    from_images_innermost(images, p.in_channels, x_spatial, tensor, nullptr, dx + first * g.image_size());
+  });
 }
 
 void conv2d_backward_weight(const Conv2dParams& p, const float* x, const float* dy, float* dweight, float* scratch) {
@@ -170,36 +237,41 @@ void conv2d_backward_weight(const Conv2dParams& p, const float* x, const float* 
     gemm(true, false, p.out_channels, g.col_rows(), p.batch, dy, x, 0.0f, dweight);
     return;
   }
-  for (int n = 0; n < p.batch; ++n) {
-    const float* x_n = x + n * g.image_size();
-    const float* dy_n = dy + int64_t(n) * p.out_channels * g.col_cols();
-    const float* col = x_n;
-    if (!g.is_identity()) {
-      im2col(g, x_n, scratch);
-      col = scratch;
-    }
-    // dW (+)= dy_n · colᵀ; the first image overwrites dW, the rest add to it.
-    gemm(false, true, p.out_channels, g.col_rows(), g.col_cols(), dy_n, col, n == 0 ? 0.0f : 1.0f, dweight);
-  }
+  const Chunking chunking = chunking_of(p);
+  float* col = scratch;
+  float* tensor = scratch + chunking.col_floats;
+  const int64_t x_spatial = int64_t(p.in_h) * p.in_w, y_spatial = g.col_cols();
+  for_each_chunk(p.batch, chunking, [&](int first, int images) {
+    to_images_innermost(images, p.in_channels, x_spatial, x + first * g.image_size(), tensor);
+    im2col(g, images, tensor, col);
+    to_images_innermost(images, p.out_channels, y_spatial, dy + int64_t(first) * p.out_channels * y_spatial, tensor);
+    // dW (+)= dy · colᵀ with the chunk's images in the reduction dimension; the first chunk overwrites dW.
+    gemm(false, true, p.out_channels, g.col_rows(), y_spatial * images, tensor, col, first == 0 ? 0.0f : 1.0f,
+         dweight);
+  });
 }
 
-// ---- conv_transpose2d: image = y, col = W[Cin, Cout·k·k]ᵀ · x_n, y_n = col2im(col) ----------------------------------
+// ---- conv_transpose2d: image = y, col = W[Cin, Cout·k·k]ᵀ · x[Cin, IH·IW·chunk], y = col2im(col) ----------------------
+// Scratch: col, then one images-innermost tensor (x or dx, and y or dy, in turn).
 
 void conv_transpose2d_forward(const ConvTranspose2dParams& p, const float* x, const float* weight, const float* bias,
                               float* y, float* scratch) {
   const WindowGeometry g = window_of(p);
   if (g.is_dense()) {  // y[N, Cout·k·k] = x[N, Cin] · W
     gemm(false, false, p.batch, g.col_rows(), p.in_channels, x, weight, 0.0f, y);
-  } else {
-    for (int n = 0; n < p.batch; ++n) {
-      const float* x_n = x + int64_t(n) * p.in_channels * g.col_cols();
-      float* y_n = y + n * g.image_size();
-      float* col = g.is_identity() ? y_n : scratch;
-      gemm(true, false, g.col_rows(), g.col_cols(), p.in_channels, weight, x_n, 0.0f, col);
-      if (!g.is_identity()) col2im(g, col, y_n);
-    }
+    if (bias) add_channel_bias(p.batch, p.out_channels, int64_t(g.height) * g.width, bias, y);
+    return;
   }
-  if (bias) add_channel_bias(p.batch, p.out_channels, int64_t(g.height) * g.width, bias, y);
+  const Chunking chunking = chunking_of(p);
+  float* col = scratch;
+  float* tensor = scratch + chunking.col_floats;
+  const int64_t x_spatial = g.col_cols(), y_spatial = int64_t(g.height) * g.width;
+  for_each_chunk(p.batch, chunking, [&](int first, int images) {
+    to_images_innermost(images, p.in_channels, x_spatial, x + int64_t(first) * p.in_channels * x_spatial, tensor);
+    gemm(true, false, g.col_rows(), x_spatial * images, p.in_channels, weight, tensor, 0.0f, col);
+    col2im(g, images, col, tensor);
+    from_images_innermost(images, p.out_channels, y_spatial, tensor, bias, y + first * g.image_size());
+  });
 }
 
 void conv_transpose2d_backward_input(const ConvTranspose2dParams& p, const float* dy, const float* weight, float* dx,
@@ -209,16 +281,17 @@ void conv_transpose2d_backward_input(const ConvTranspose2dParams& p, const float
     gemm(false, true, p.batch, p.in_channels, g.col_rows(), dy, weight, 0.0f, dx);
     return;
   }
-  for (int n = 0; n < p.batch; ++n) {
-    const float* dy_n = dy + n * g.image_size();
-    float* dx_n = dx + int64_t(n) * p.in_channels * g.col_cols();
-    const float* col = dy_n;
-    if (!g.is_identity()) {
-      im2col(g, dy_n, scratch);
-      col = scratch;
-    }
-    gemm(false, false, p.in_channels, g.col_cols(), g.col_rows(), weight, col, 0.0f, dx_n);
-  }
+  const Chunking chunking = chunking_of(p);
+  float* col = scratch;
+  float* tensor = scratch + chunking.col_floats;
+  const int64_t x_spatial = g.col_cols(), y_spatial = int64_t(g.height) * g.width;
+  for_each_chunk(p.batch, chunking, [&](int first, int images) {
+    to_images_innermost(images, p.out_channels, y_spatial, dy + first * g.image_size(), tensor);
+    im2col(g, images, tensor, col);
+    gemm(false, false, p.in_channels, x_spatial * images, g.col_rows(), weight, col, 0.0f, tensor);
+    from_images_innermost(images, p.in_channels, x_spatial, tensor, nullptr,
+                          dx + int64_t(first) * p.in_channels * x_spatial);
+  });
 }
 
 void conv_transpose2d_backward_weight(const ConvTranspose2dParams& p, const float* x, const float* dy, float* dweight,
@@ -228,17 +301,18 @@ void conv_transpose2d_backward_weight(const ConvTranspose2dParams& p, const floa
     gemm(true, false, p.in_channels, g.col_rows(), p.batch, x, dy, 0.0f, dweight);
     return;
   }
-  for (int n = 0; n < p.batch; ++n) {
-    const float* x_n = x + int64_t(n) * p.in_channels * g.col_cols();
-    const float* dy_n = dy + n * g.image_size();
-    const float* col = dy_n;
-    if (!g.is_identity()) {
-      im2col(g, dy_n, scratch);
-      col = scratch;
-    }
-    // dW (+)= x_n · colᵀ; the first image overwrites dW, the rest add to it.
-    gemm(false, true, p.in_channels, g.col_rows(), g.col_cols(), x_n, col, n == 0 ? 0.0f : 1.0f, dweight);
-  }
+  const Chunking chunking = chunking_of(p);
+  float* col = scratch;
+  float* tensor = scratch + chunking.col_floats;
+  const int64_t x_spatial = g.col_cols(), y_spatial = int64_t(g.height) * g.width;
+  for_each_chunk(p.batch, chunking, [&](int first, int images) {
+    to_images_innermost(images, p.out_channels, y_spatial, dy + first * g.image_size(), tensor);
+    im2col(g, images, tensor, col);
+    to_images_innermost(images, p.in_channels, x_spatial, x + int64_t(first) * p.in_channels * x_spatial, tensor);
+    // dW (+)= x · colᵀ with the chunk's images in the reduction dimension; the first chunk overwrites dW.
+    gemm(false, true, p.in_channels, g.col_rows(), x_spatial * images, tensor, col, first == 0 ? 0.0f : 1.0f,
+         dweight);
+  });
 }
 
 // ---- linear: y[N, out] = x[N, in] · W[out, in]ᵀ + b ---------------------------------------------------------------
