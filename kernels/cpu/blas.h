@@ -1,7 +1,8 @@
 // Fast single-precision CPU paths for the ops that dominate a step: im2col/col2im around OpenBLAS sgemm.
 // Same names and semantics as the reference kernels in namespace gancu::ref (outputs overwritten, never accumulated).
-// The scratch buffer must hold blas::conv_scratch_floats(p) floats (one image's im2col matrix; its contents need not
-// be initialised and are garbage afterwards); the engine plans it like any other tensor. Bias gradients are cheap
+// The scratch buffer must hold blas::conv_scratch_floats(p) floats (one chunk of images' im2col matrix plus one of
+// its tensors, bounded to a few tens of MB whatever the batch; 0 for dense windows; its contents need not be
+// initialised and are garbage afterwards); the engine plans it like any other tensor. Bias gradients are cheap
 // reductions with no fast path here: use ref::bias2d_backward and ref::linear_backward_bias.
 #pragma once
 #include <cstdint>
