@@ -186,6 +186,36 @@ TEST(Training, RunTrainResumesAndRefusesABadResumeWithoutTouchingTheRun) {
   fs::remove_all(dir);
 }
 
+TEST(Training, AFreshRunNeverOverwritesAnEarlierOne) {
+  const fs::path dir = temp_dir("fresh");
+  TrainOptions o = tiny_options();
+  o.out = (dir / "run").string();
+  o.steps = 1;
+  o.sample_every = 0;
+  o.progress = false;
+  ASSERT_EQ(run_train(o), 0);
+  const std::vector<char> first = read_file((dir / "run" / "checkpoint.safetensors").string());
+  // Named explicitly: refused, with the way out in the message.
+  TrainOptions again = o;
+  again.out_given = true;
+  try {
+    run_train(again);
+    FAIL() << "a fresh run overwrote an earlier one";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("--resume"), std::string::npos) << e.what();
+  }
+  // The default folder: the run moves on to <out>-2.
+  again.out_given = false;
+  ASSERT_EQ(run_train(again), 0);
+  EXPECT_TRUE(fs::exists(dir / "run-2" / "checkpoint.safetensors"));
+  EXPECT_EQ(read_file((dir / "run" / "checkpoint.safetensors").string()), first);
+  // --overwrite: allowed.
+  again.out_given = true;
+  again.overwrite = true;
+  EXPECT_EQ(run_train(again), 0);
+  fs::remove_all(dir);
+}
+
 // Mean image and mean per-pixel variance of n images [n, 1, 32, 32] in [-1, 1].
 struct ImageStats {
   std::vector<double> mean;

@@ -12,7 +12,7 @@ cmake --build build-test -j"$jobs"
 (cd build-test && ctest --output-on-failure -j"$jobs")
 if [ -x build-test/gancu_gpu_tests ]; then
   echo "GPU tests on this machine (they skip without a CUDA device):"
-  build-test/gancu_gpu_tests --gtest_brief=1 2>&1 | grep -E "^\[  (SKIPPED|PASSED|FAILED)  \]" | grep -v "\." || true
+  build-test/gancu_gpu_tests --gtest_brief=1 2>&1 | grep -E "^\[ +(SKIPPED|PASSED|FAILED) +\] [0-9]+ tests?" || true
 fi
 
 # Host code under AddressSanitizer + UBSan (no CUDA: the sanitizers cover the CPU paths).

@@ -31,7 +31,9 @@ int main(int argc, char** argv) {
   train->add_option("--ngf", t.ngf, "Generator width")->capture_default_str()->check(CLI::Range(1, 4096));
   train->add_option("--ndf", t.ndf, "Discriminator width")->capture_default_str()->check(CLI::Range(1, 4096));
   train->add_option("--seed", t.seed, "Seed of every random stream")->capture_default_str();
-  train->add_option("--out", t.out, "Run folder")->capture_default_str();
+  auto* out = train->add_option("--out", t.out, "Run folder (default: runs/train, or runs/train-N if that holds a run)")
+                  ->capture_default_str();
+  train->add_flag("--overwrite", t.overwrite, "Start a fresh run in --out even if it holds one");
   train->add_option("--device", t.device, "cpu | cuda | reference (the double-precision oracle, slow)")
       ->capture_default_str()->check(CLI::IsMember({"cpu", "reference", "cuda"}));
   train->add_option("--kernels", t.kernels, "cuda: convolutions by the custom kernels or cuDNN")->capture_default_str()
@@ -92,6 +94,7 @@ int main(int argc, char** argv) {
     if (*train) {
       t.progress = !no_progress;
       t.cuda_graph = !no_cuda_graph;
+      t.out_given = out->count() > 0;
       return run_train(t);
     }
     if (*bench) {

@@ -321,6 +321,15 @@ int run_train(const TrainOptions& given) {
     total = static_cast<int64_t>(std::ceil(o.epochs * double(data.count) / (double(o.batch_size) * o.d_steps)));
   if (total == 0) total = TrainOptions::kDefaultSteps;
 
+  // A fresh run never overwrites an earlier run's checkpoint by surprise.
+  if (resume_file.empty() && fs::exists(fs::path(o.out) / "checkpoint.safetensors") && !o.overwrite) {
+    if (o.out_given)
+      throw std::runtime_error(o.out + ": already holds a run (checkpoint.safetensors); continue it with --resume " + o.out +
+                               ", or pass --overwrite, or choose another --out");
+    const std::string base = o.out;
+    for (int n = 2; fs::exists(fs::path(o.out) / "checkpoint.safetensors"); ++n) o.out = base + "-" + std::to_string(n);
+    std::fprintf(stderr, "gan train: %s holds an earlier run; writing this one to %s\n", base.c_str(), o.out.c_str());
+  }
   fs::create_directories(fs::path(o.out) / "samples");
   const std::string metrics_path = (fs::path(o.out) / "metrics.jsonl").string();
   std::vector<json> history = read_metrics(metrics_path, trainer.steps_done());

@@ -22,6 +22,8 @@ struct TrainOptions {
   int nz = 100, ngf = 64, ndf = 64;
   uint64_t seed = 1;
   std::string out = "runs/train";
+  bool out_given = false;        // --out named explicitly (else a taken default folder moves on to runs/train-2, ...)
+  bool overwrite = false;        // allow a fresh run into a folder that already holds one
   std::string device = "cpu";      // cpu | cuda | reference (the double-accumulating oracle)
   std::string kernels = "custom";  // cuda: convolutions by the hand-written kernels or by cuDNN
   std::string math = "tf32";       // cuda: convolution arithmetic, tf32 (PyTorch's default) or strict fp32
