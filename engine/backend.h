@@ -53,6 +53,9 @@ class Backend {
   virtual void release(float* p) = 0;
   virtual void upload(float* dst, const float* src, int64_t n) = 0;
   virtual void download(float* dst, const float* src, int64_t n) = 0;
+  // An input for the next step (a data batch): ordered before any later step, but it may return before the copy is
+  // done (src may be reused at once). On the GPU this lets the host prepare batch k+1 while step k runs.
+  virtual void upload_async(float* dst, const float* src, int64_t n) { upload(dst, src, n); }
   // Runs the calls in order. The CUDA backend will capture them once as a CUDA graph and replay it.
   virtual void execute(const std::vector<KernelCall>& calls, StepState& state) = 0;
   // Per-op time accounting (host backends time each call; the CUDA backend will use events). Off by default: it

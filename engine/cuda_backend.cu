@@ -5,6 +5,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <array>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -152,6 +153,10 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override {
     report_if_failed(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
     call_lists_.clear();
+    for (StagingSlot& slot : staging_ring_) {
+      if (slot.event) report_if_failed(cudaEventDestroy(slot.event), "cudaEventDestroy");
+      if (slot.buffer) report_if_failed(cudaFreeHost(slot.buffer), "cudaFreeHost");
+    }
     cudnn_.reset();
     if (cublasDestroy(cublas_) != CUBLAS_STATUS_SUCCESS)
       std::fprintf(stderr, "gancu CUDA backend: cublasDestroy failed\n");
@@ -182,6 +187,29 @@ class CudaBackend final : public Backend {
   // Both copies are ordered on the backend's stream after every step enqueued so far, and return once done (the
   // host buffer may be pageable and reused at once).
   void upload(float* dst, const float* src, int64_t n) override { copy(dst, src, n, cudaMemcpyHostToDevice); }
+
+  // Data batches go through a ring of pinned buffers and are copied on the stream, ordered after the steps already
+  // enqueued and before the next: the host fills batch k+1 while the GPU runs step k. A slot is reused only after its
+  // earlier copy has finished (its event), which with several slots rarely waits.
+  void upload_async(float* dst, const float* src, int64_t n) override {
+    if (n < 0) throw std::invalid_argument("CUDA backend: negative copy size");
+    if (n == 0) return;
+    StagingSlot& slot = staging_ring_[next_slot_];
+    next_slot_ = (next_slot_ + 1) % staging_ring_.size();
+    if (slot.event == nullptr) GANCU_CUDA_CHECK(cudaEventCreateWithFlags(&slot.event, cudaEventDisableTiming));
+    GANCU_CUDA_CHECK(cudaEventSynchronize(slot.event));  // returns at once if never recorded
+    const size_t bytes = size_t(n) * sizeof(float);
+    if (slot.capacity < bytes) {
+      if (slot.buffer) GANCU_CUDA_CHECK(cudaFreeHost(slot.buffer));
+      slot.buffer = nullptr;
+      slot.capacity = 0;
+      GANCU_CUDA_CHECK(cudaMallocHost(&slot.buffer, bytes));
+      slot.capacity = bytes;
+    }
+    std::memcpy(slot.buffer, src, bytes);
+    GANCU_CUDA_CHECK(cudaMemcpyAsync(dst, slot.buffer, bytes, cudaMemcpyHostToDevice, stream_));
+    GANCU_CUDA_CHECK(cudaEventRecord(slot.event, stream_));
+  }
   void download(float* dst, const float* src, int64_t n) override { copy(dst, src, n, cudaMemcpyDeviceToHost); }
 
   void execute(const std::vector<KernelCall>& calls, StepState& state) override {
@@ -262,6 +290,13 @@ class CudaBackend final : public Backend {
   cublasHandle_t cublas_ = nullptr;
   std::unique_ptr<cudnn::Context> cudnn_;
   std::map<const std::vector<KernelCall>*, std::unique_ptr<CallListState>> call_lists_;
+  struct StagingSlot {
+    void* buffer = nullptr;  // pinned host memory
+    size_t capacity = 0;
+    cudaEvent_t event = nullptr;  // recorded after the slot's last copy
+  };
+  std::array<StagingSlot, 4> staging_ring_{};  // ≥ 2 per step's inputs, so filling one never waits on the step
+  size_t next_slot_ = 0;
 };
 
 }  // namespace

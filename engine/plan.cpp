@@ -111,6 +111,11 @@ void Plan::write(ValueId id, const float* host) {
   backend_.upload(pointers_[id], host, graph_.shape(id).numel());
 }
 
+void Plan::write_async(ValueId id, const float* host) {
+  if (!pointers_[id]) throw std::logic_error(graph_.value(id).name + ": value has no storage");
+  backend_.upload_async(pointers_[id], host, graph_.shape(id).numel());
+}
+
 std::vector<ValueId> Plan::values_of_kind(ValueKind kind) const {
   std::vector<ValueId> ids;
   for (const Value& v : graph_.values())

@@ -36,6 +36,8 @@ class Plan {
   // Host copies of a value (persistent values at any time; temporaries only meaningful during debugging).
   Tensor read(ValueId id) const;
   void write(ValueId id, const float* host);
+  // The same for an input of the next step, without waiting for the copy (Backend::upload_async).
+  void write_async(ValueId id, const float* host);
   float* device_pointer(ValueId id) const { return pointers_.at(static_cast<size_t>(id)); }
   // Persistent values of a kind, in declaration order (for checkpoints).
   std::vector<ValueId> values_of_kind(ValueKind kind) const;

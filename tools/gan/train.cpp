@@ -162,7 +162,7 @@ Trainer::~Trainer() = default;
 void Trainer::run_step() {
   for (ValueId real : layout_.real_batches) {
     loader_.next(batch_.data());
-    plan_->write(real, batch_.data());
+    plan_->write_async(real, batch_.data());
   }
   plan_->run();
 }
