@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/files.h"
+#include "tests/temp_dir.h"
 #include "tools/io/dataset.h"
 #include "tools/io/png.h"
 
@@ -21,19 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class DatasetTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / ("gancu_data_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
-  fs::path dir_;
-};
+class DatasetTest : public testing::TempDirTest {};
 
 std::string be32(uint32_t v) {
   return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};

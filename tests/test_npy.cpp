@@ -8,6 +8,7 @@
 
 #include "core/files.h"
 #include "core/npy.h"
+#include "tests/temp_dir.h"
 
 namespace gancu {
 namespace {
@@ -15,23 +16,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // A fresh folder per test, removed afterwards.
-class NpyTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / ("gancu_npy_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  std::string write_bytes(const std::string& name, const std::string& bytes) const {
-    write_file_atomic(path(name), bytes);
-    return path(name);
-  }
-
-  fs::path dir_;
-};
+class NpyTest : public testing::TempDirTest {};
 
 // Exactly what numpy 1.24.2 writes for
 //   np.save(f, (np.arange(6, dtype=np.float32).reshape(2, 3) * 0.5 - 1))

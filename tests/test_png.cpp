@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/files.h"
+#include "tests/temp_dir.h"
 #include "tools/io/png.h"
 
 namespace gancu {
@@ -16,19 +17,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class PngTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / ("gancu_png_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
-  fs::path dir_;
-};
+class PngTest : public testing::TempDirTest {};
 
 Image pattern(int w, int h, int channels) {
   Image img{w, h, channels, {}};

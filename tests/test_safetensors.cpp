@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/files.h"
+#include "tests/temp_dir.h"
 #include "tools/io/png.h"
 #include "tools/io/safetensors.h"
 
@@ -16,26 +17,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class SafetensorsTest : public ::testing::Test {
+class SafetensorsTest : public testing::TempDirTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / ("gancu_st_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  std::string write_bytes(const std::string& name, const std::string& bytes) const {
-    write_file_atomic(path(name), bytes);
-    return path(name);
-  }
   std::string contents(const std::string& name) const {
     const std::vector<char> bytes = read_file(path(name));
     return {bytes.begin(), bytes.end()};
   }
-
-  fs::path dir_;
 };
 
 std::string le64(uint64_t v) {
