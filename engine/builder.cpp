@@ -149,20 +149,19 @@ ValueId Builder::linear(ValueId x, const std::string& name, int out_features, bo
   return y;
 }
 
-ValueId Builder::relu(ValueId x) {
-  std::string node = auto_name("relu");
+ValueId Builder::elementwise(OpKind op, const char* what, ValueId x, Attrs attrs) {
+  const std::string node = auto_name(what);
   ValueId y = temp(node, g_.shape(x));
-  emit(OpKind::kRelu, node, {x}, {y});
+  emit(op, node, {x}, {y}, attrs);
   return y;
 }
 
+ValueId Builder::relu(ValueId x) { return elementwise(OpKind::kRelu, "relu", x); }
+
 ValueId Builder::leaky_relu(ValueId x, float slope) {
-  std::string node = auto_name("leaky_relu");
-  ValueId y = temp(node, g_.shape(x));
   Attrs a;
   a.slope = slope;
-  emit(OpKind::kLeakyRelu, node, {x}, {y}, a);
-  return y;
+  return elementwise(OpKind::kLeakyRelu, "leaky_relu", x, a);
 }
 
 ValueId Builder::prelu(ValueId x, const std::string& name) {
@@ -175,19 +174,9 @@ ValueId Builder::prelu(ValueId x, const std::string& name) {
   return y;
 }
 
-ValueId Builder::tanh(ValueId x) {
-  std::string node = auto_name("tanh");
-  ValueId y = temp(node, g_.shape(x));
-  emit(OpKind::kTanh, node, {x}, {y});
-  return y;
-}
+ValueId Builder::tanh(ValueId x) { return elementwise(OpKind::kTanh, "tanh", x); }
 
-ValueId Builder::sigmoid(ValueId x) {
-  std::string node = auto_name("sigmoid");
-  ValueId y = temp(node, g_.shape(x));
-  emit(OpKind::kSigmoid, node, {x}, {y});
-  return y;
-}
+ValueId Builder::sigmoid(ValueId x) { return elementwise(OpKind::kSigmoid, "sigmoid", x); }
 
 ValueId Builder::add(ValueId a, ValueId b) {
   std::string node = auto_name("add");

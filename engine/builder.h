@@ -70,6 +70,7 @@ class Builder {
   ValueId temp(const std::string& name, const Shape& shape);
   int emit(OpKind op, const std::string& name, std::vector<ValueId> inputs, std::vector<ValueId> outputs, Attrs attrs = {});
   ValueId loss(OpKind op, const char* what, ValueId x, ValueId target, float scale);
+  ValueId elementwise(OpKind op, const char* what, ValueId x, Attrs attrs = {});  // same shape in and out
   std::string auto_name(const char* what);
   Shape expect_rank(ValueId x, int rank, const std::string& node) const;  // a copy: the value list may grow
 
