@@ -10,6 +10,7 @@
 #include "kernels/cuda/batch_norm2d.h"
 #include "kernels/cuda/conv2d.h"
 #include "kernels/cuda/conv_transpose2d.h"
+#include "kernels/cuda/activations.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/linear.h"
 #include "kernels/cuda/losses.h"

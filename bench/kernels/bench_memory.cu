@@ -14,6 +14,7 @@
 #include "kernels/cuda/adam.h"
 #include "kernels/cuda/batch_norm2d.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/activations.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/losses.h"
 #include "kernels/cudnn/batch_norm2d.h"

@@ -1,7 +1,6 @@
 // Device-step random ops: grid-stride loops like elementwise.cu, each thread reading the step once from device memory.
 #include "kernels/cuda/random.h"
 
-// <cmath> before core/philox.h, which uses sqrtf/logf without including it.
 #include <cmath>
 #include <algorithm>
 #include <stdexcept>
@@ -9,24 +8,15 @@
 
 #include "core/philox.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/elementwise_launch.cuh"
 
 namespace gancu::cuda {
 namespace {
-
-constexpr int kThreads = 256;
-
-unsigned grid_for(int64_t n) {
-  return static_cast<unsigned>(std::min<int64_t>((n + kThreads - 1) / kThreads, int64_t(1) << 16));
-}
 
 void check_launch_args(int64_t n, const int64_t* step, const char* what) {
   if (n < 0) throw std::invalid_argument(std::string(what) + ": negative element count");
   if (step == nullptr) throw std::invalid_argument(std::string(what) + ": the device step pointer is null");
 }
-
-#define GANCU_GRID_STRIDE(i, n)                                                                 \
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n);                     \
-       i += int64_t(gridDim.x) * blockDim.x)
 
 __global__ void fill_normal_step_kernel(int64_t n, float mean, float stddev, uint64_t seed, uint64_t op_stream,
                                         const int64_t* step, float* out) {
@@ -57,7 +47,6 @@ __global__ void dropout_forward_step_kernel(int64_t n, double p, float keep_scal
   }
 }
 
-#undef GANCU_GRID_STRIDE
 
 __global__ void increment_step_kernel(int64_t* step) { *step += 1; }
 
@@ -67,7 +56,7 @@ void fill_normal_step(int64_t n, float mean, float stddev, uint64_t seed, uint64
                       float* out, cudaStream_t stream) {
   check_launch_args(n, step, "fill_normal_step");
   if (n == 0) return;  // a zero grid is a launch error
-  fill_normal_step_kernel<<<grid_for(n), kThreads, 0, stream>>>(n, mean, stddev, seed, op_stream, step, out);
+  fill_normal_step_kernel<<<elementwise_grid(n), kElementwiseThreads, 0, stream>>>(n, mean, stddev, seed, op_stream, step, out);
   GANCU_CUDA_CHECK_LAUNCH();
 }
 
@@ -75,7 +64,7 @@ void target_fill_step(int64_t n, float value, double label_noise, uint64_t seed,
                       const int64_t* step, float* out, cudaStream_t stream) {
   check_launch_args(n, step, "target_fill_step");
   if (n == 0) return;
-  target_fill_step_kernel<<<grid_for(n), kThreads, 0, stream>>>(n, value, label_noise, seed, op_stream, step, out);
+  target_fill_step_kernel<<<elementwise_grid(n), kElementwiseThreads, 0, stream>>>(n, value, label_noise, seed, op_stream, step, out);
   GANCU_CUDA_CHECK_LAUNCH();
 }
 
@@ -86,7 +75,7 @@ void dropout_forward_step(int64_t n, double p, uint64_t seed, uint64_t op_stream
   if (n == 0) return;
   // Same rounding as the reference: 1/(1−p) in double, then to float once.
   const float keep_scale = p < 1.0 ? float(1.0 / (1.0 - p)) : 0.0f;
-  dropout_forward_step_kernel<<<grid_for(n), kThreads, 0, stream>>>(n, p, keep_scale, seed, op_stream, step, x, y,
+  dropout_forward_step_kernel<<<elementwise_grid(n), kElementwiseThreads, 0, stream>>>(n, p, keep_scale, seed, op_stream, step, x, y,
                                                                     mask);
   GANCU_CUDA_CHECK_LAUNCH();
 }

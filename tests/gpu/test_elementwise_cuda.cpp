@@ -14,6 +14,7 @@
 #include "kernels/cpu/activations.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/linear.h"
+#include "kernels/cuda/activations.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/linear.h"
 #include "tests/gpu/gpu_test.h"
