@@ -1,7 +1,6 @@
 // Reference elementwise and data-movement ops.
 #include "kernels/cpu/elementwise.h"
 
-// <cmath> before core/philox.h: that header uses sqrtf/logf without including it.
 #include <cmath>
 #include <stdexcept>
 
