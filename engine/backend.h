@@ -58,10 +58,14 @@ class Backend {
   virtual void upload_async(float* dst, const float* src, int64_t n) { upload(dst, src, n); }
   // Runs the calls in order. The CUDA backend will capture them once as a CUDA graph and replay it.
   virtual void execute(const std::vector<KernelCall>& calls, StepState& state) = 0;
-  // Per-op time accounting (host backends time each call; the CUDA backend will use events). Off by default: it
-  // costs a clock read per call.
+  // Per-op time accounting (host backends time each call with the host clock, the CUDA backend with events around
+  // each launch, launching call by call). Off by default: it costs a clock read or an event per call.
   virtual void enable_profiling() {}
   virtual std::string profile_report() const { return ""; }
+  // Benchmarks: the duration of the last execute() where its work ran (CUDA events around it on the GPU, the host
+  // clock on the CPU); waits for that step to finish. Needs enable_step_timing() before the step.
+  virtual void enable_step_timing() = 0;
+  virtual double last_step_ms() = 0;
 };
 
 // The CPU backend: reference kernels, with im2col + OpenBLAS SGEMM for convolutions and linear layers.

@@ -10,6 +10,7 @@
 #include "core/philox.h"
 #include "engine/backend.h"
 #include "engine/kernel_params.h"
+#include "engine/op_profile.h"
 #include "kernels/cpu/activations.h"
 #include "kernels/cpu/adam.h"
 #include "kernels/cpu/batch_norm2d.h"
@@ -262,45 +263,32 @@ class HostBackend final : public Backend {
   void upload(float* dst, const float* src, int64_t n) override { std::memcpy(dst, src, size_t(n) * sizeof(float)); }
   void download(float* dst, const float* src, int64_t n) override { std::memcpy(dst, src, size_t(n) * sizeof(float)); }
   void execute(const std::vector<KernelCall>& calls, StepState& state) override {
+    const auto step_start = std::chrono::steady_clock::now();
     if (!profiling_) {
       for (const KernelCall& call : calls) call.fn(call, state);
-      return;
+    } else {
+      for (const KernelCall& call : calls) {
+        const auto start = std::chrono::steady_clock::now();
+        call.fn(call, state);
+        const auto end = std::chrono::steady_clock::now();
+        profile_.add(*call.graph, *call.node, std::chrono::duration<double>(end - start).count());
+      }
+      profile_.end_step();
     }
-    for (const KernelCall& call : calls) {
-      const auto start = std::chrono::steady_clock::now();
-      call.fn(call, state);
-      const auto end = std::chrono::steady_clock::now();
-      op_seconds_[static_cast<size_t>(call.node->op)] += std::chrono::duration<double>(end - start).count();
-      op_calls_[static_cast<size_t>(call.node->op)] += 1;
-    }
-    ++steps_;
+    last_step_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - step_start).count();
   }
   void enable_profiling() override { profiling_ = true; }
-  std::string profile_report() const override {
-    double total = 0;
-    for (double s : op_seconds_) total += s;
-    std::vector<size_t> order;
-    for (size_t i = 0; i < op_seconds_.size(); ++i)
-      if (op_calls_[i]) order.push_back(i);
-    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return op_seconds_[a] > op_seconds_[b]; });
-    std::string out = "op                                ms/step   share  calls/step\n";
-    char line[160];
-    for (size_t i : order) {
-      std::snprintf(line, sizeof line, "%-32s %8.2f  %5.1f%%  %6.1f\n", op_name(static_cast<OpKind>(i)),
-                    1e3 * op_seconds_[i] / double(std::max<int64_t>(steps_, 1)), 100.0 * op_seconds_[i] / total,
-                    double(op_calls_[i]) / double(std::max<int64_t>(steps_, 1)));
-      out += line;
-    }
-    return out;
-  }
+  std::string profile_report() const override { return profile_.report(); }
+  // The host kernels run inside execute(), so its duration is the step's.
+  void enable_step_timing() override {}
+  double last_step_ms() override { return last_step_ms_; }
 
  private:
   bool use_blas_;
   DispatchTable table_;
   bool profiling_ = false;
-  int64_t steps_ = 0;
-  std::array<double, static_cast<size_t>(OpKind::kCount)> op_seconds_{};
-  std::array<int64_t, static_cast<size_t>(OpKind::kCount)> op_calls_{};
+  OpProfile profile_;
+  double last_step_ms_ = 0;
 };
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/cuda_dispatch.h"
+#include "engine/op_profile.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/random.h"
 #include "kernels/cudnn/cudnn_context.h"
@@ -40,7 +41,10 @@ void check_cublas(cublasStatus_t status, const char* what) {
 class CallListState {
  public:
   CallListState(const std::vector<KernelCall>& calls, size_t num_counters)
-      : first_call_(calls.data()), num_calls_(calls.size()), adam_steps_per_counter_(num_counters, 0) {
+      : first_call_(calls.data()),
+        num_calls_(calls.size()),
+        adam_steps_per_counter_(num_counters, 0),
+        call_choices_(calls.size(), -1) {
     for (const KernelCall& call : calls)
       if (call.node->op == OpKind::kAdamStep) ++adam_steps_per_counter_.at(size_t(call.node->attrs.counter));
     const size_t bytes = (1 + num_counters) * sizeof(int64_t);
@@ -66,6 +70,7 @@ class CallListState {
       throw std::logic_error("CUDA backend: the number of optimiser counters changed between steps");
   }
 
+  signed char* call_choices() { return call_choices_.data(); }
   int64_t* device_step() const { return device_state_; }
   int64_t* device_counters() const { return device_state_ + 1; }
 
@@ -122,6 +127,7 @@ class CallListState {
   const KernelCall* first_call_;
   size_t num_calls_;
   std::vector<int64_t> adam_steps_per_counter_;
+  std::vector<signed char> call_choices_;  // --kernels auto: each call's resolved choice (see CudaContext)
   int64_t* device_state_ = nullptr;  // device [step, counters...]
   int64_t* staging_ = nullptr;       // pinned host, same layout
   cudaEvent_t staging_free_ = nullptr;
@@ -142,7 +148,11 @@ class CudaBackend final : public Backend {
     GANCU_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     try {
       check_cublas(cublasCreate(&cublas_), "cublasCreate");
-      if (options_.kernels == CudaBackendOptions::kCudnn) cudnn_ = std::make_unique<cudnn::Context>();
+      if (options_.kernels != CudaBackendOptions::kCustom) cudnn_ = std::make_unique<cudnn::Context>();
+      if (options_.kernels == CudaBackendOptions::kAuto) {
+        choices_ = std::make_unique<KernelChoiceCache>(options_.kernel_choice_file);
+        device_name_ = cuda::device_name();
+      }
     } catch (...) {  // the destructor does not run for a half-built object
       if (cublas_) cublasDestroy(cublas_);
       report_if_failed(cudaStreamDestroy(stream_), "cudaStreamDestroy");
@@ -153,6 +163,9 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override {
     report_if_failed(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
     call_lists_.clear();
+    for (cudaEvent_t e : profile_events_) report_if_failed(cudaEventDestroy(e), "cudaEventDestroy");
+    for (cudaEvent_t e : step_events_)
+      if (e) report_if_failed(cudaEventDestroy(e), "cudaEventDestroy");
     for (StagingSlot& slot : staging_ring_) {
       if (slot.event) report_if_failed(cudaEventDestroy(slot.event), "cudaEventDestroy");
       if (slot.buffer) report_if_failed(cudaFreeHost(slot.buffer), "cudaFreeHost");
@@ -221,12 +234,21 @@ class CudaBackend final : public Backend {
     context.cublas = cublas_;
     context.device_step = list.device_step();
     context.device_counters = list.device_counters();
+    context.choices = choices_.get();
+    context.device_name = &device_name_;
+    context.calls_begin = calls.data();
+    context.call_choices = list.call_choices();
     ScopedCudaContext scope(context);
 
     list.sync_to_device(state, stream_);
     list.forget_device_state();  // until the whole step is enqueued
-    if (!options_.graph_replay) {
+    if (step_timing_) record(step_events_.at(0));
+    if (profiling_) {
+      launch_calls_profiled(calls, list, state);
+      save_kernel_choices();
+    } else if (!options_.graph_replay) {
       launch_calls(calls, list, state);
+      save_kernel_choices();
     } else if (list.has_graph(state.seed)) {
       GANCU_CUDA_CHECK(cudaGraphLaunch(list.graph(), stream_));
     } else {
@@ -234,13 +256,42 @@ class CudaBackend final : public Backend {
       // neither of which may happen inside a capture. Then record the same list; capturing does not run it.
       launch_calls(calls, list, state);
       list.advance(state);  // the step is enqueued: the host state follows it even if the capture below fails
+      if (step_timing_) record(step_events_.at(1));
+      save_kernel_choices();
       list.set_graph(capture(calls, list, state), state.seed);
       return;
     }
     list.advance(state);
+    if (step_timing_) record(step_events_.at(1));
+  }
+
+  // A profiled step is launched call by call with an event after each call (a captured graph cannot be timed per
+  // kernel), then waited for. Gaps where the GPU waited for the host's next launch fall into the next call's time,
+  // which is what eager launching costs.
+  void enable_profiling() override { profiling_ = true; }
+  std::string profile_report() const override {
+    return "CUDA backend, launched call by call with an event after each call:\n" + profile_.report();
+  }
+
+  void enable_step_timing() override {
+    for (cudaEvent_t& e : step_events_)
+      if (e == nullptr) GANCU_CUDA_CHECK(cudaEventCreate(&e));
+    step_timing_ = true;
+  }
+  double last_step_ms() override {
+    if (!step_timing_) throw std::logic_error("CUDA backend: last_step_ms() without enable_step_timing()");
+    GANCU_CUDA_CHECK(cudaEventSynchronize(step_events_[1]));
+    float ms = 0;
+    GANCU_CUDA_CHECK(cudaEventElapsedTime(&ms, step_events_[0], step_events_[1]));
+    return ms;
   }
 
  private:
+  // --kernels auto: the first step of a call list measured its new shapes; remember them (a no-op otherwise).
+  void save_kernel_choices() {
+    if (choices_) choices_->save_if_changed();
+  }
+
   void copy(void* dst, const void* src, int64_t n, cudaMemcpyKind kind) {
     if (n < 0) throw std::invalid_argument("CUDA backend: negative copy size");
     if (n == 0) return;
@@ -260,6 +311,29 @@ class CudaBackend final : public Backend {
   void launch_calls(const std::vector<KernelCall>& calls, const CallListState& list, StepState& state) {
     for (const KernelCall& call : calls) call.fn(call, state);
     cuda::increment_device_step(list.device_step(), stream_);
+  }
+
+  void record(cudaEvent_t event) { GANCU_CUDA_CHECK(cudaEventRecord(event, stream_)); }
+
+  void launch_calls_profiled(const std::vector<KernelCall>& calls, const CallListState& list, StepState& state) {
+    while (profile_events_.size() < calls.size() + 1) {
+      cudaEvent_t e = nullptr;
+      GANCU_CUDA_CHECK(cudaEventCreate(&e));
+      profile_events_.push_back(e);
+    }
+    record(profile_events_[0]);
+    for (size_t i = 0; i < calls.size(); ++i) {
+      calls[i].fn(calls[i], state);
+      record(profile_events_[i + 1]);
+    }
+    cuda::increment_device_step(list.device_step(), stream_);
+    GANCU_CUDA_CHECK(cudaEventSynchronize(profile_events_[calls.size()]));
+    for (size_t i = 0; i < calls.size(); ++i) {
+      float ms = 0;
+      GANCU_CUDA_CHECK(cudaEventElapsedTime(&ms, profile_events_[i], profile_events_[i + 1]));
+      profile_.add(*calls[i].graph, *calls[i].node, 1e-3 * ms);
+    }
+    profile_.end_step();
   }
 
   cudaGraphExec_t capture(const std::vector<KernelCall>& calls, const CallListState& list, const StepState& state) {
@@ -289,12 +363,19 @@ class CudaBackend final : public Backend {
   cudaStream_t stream_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
   std::unique_ptr<cudnn::Context> cudnn_;
+  std::unique_ptr<KernelChoiceCache> choices_;  // --kernels auto only
+  std::string device_name_;
   std::map<const std::vector<KernelCall>*, std::unique_ptr<CallListState>> call_lists_;
   struct StagingSlot {
     void* buffer = nullptr;  // pinned host memory
     size_t capacity = 0;
     cudaEvent_t event = nullptr;  // recorded after the slot's last copy
   };
+  bool profiling_ = false;
+  OpProfile profile_;
+  std::vector<cudaEvent_t> profile_events_;  // [before call 0, after call 0, after call 1, ...]
+  bool step_timing_ = false;
+  std::array<cudaEvent_t, 2> step_events_{};  // around the last execute()'s work
   std::array<StagingSlot, 4> staging_ring_{};  // ≥ 2 per step's inputs, so filling one never waits on the step
   size_t next_slot_ = 0;
 };

@@ -16,6 +16,7 @@
 // drops every captured graph (a new plan could reuse the freed addresses); live plans simply capture again.
 #pragma once
 #include <memory>
+#include <string>
 
 #include "engine/backend.h"
 #include "kernels/cuda/math_mode.h"
@@ -24,10 +25,14 @@ namespace gancu {
 
 struct CudaBackendOptions {
   // Which convolution kernels run conv2d / conv_transpose2d and their gradients: the hand-written implicit GEMMs
-  // (kernels/cuda) or cuDNN (kernels/cudnn, deterministic algorithms only). Everything else is always the custom
-  // kernels. A per-shape automatic choice (time both once, keep the faster) can come later.
-  enum Kernels { kCustom, kCudnn };
+  // (kernels/cuda), cuDNN (kernels/cudnn, deterministic algorithms only), or per pass and shape whichever measured
+  // faster on this device (kAuto: the first step times both on its own data, then runs the winner; see
+  // engine/kernel_choice.h). Everything else is always the custom kernels.
+  enum Kernels { kCustom, kCudnn, kAuto };
   Kernels kernels = kCustom;
+  // kAuto: where the choices are remembered ("" keeps them in memory for this backend's life). An existing file's
+  // choices for this device and math are used without measuring again; new ones are added to it (atomically).
+  std::string kernel_choice_file;
   // Convolution (and linear) arithmetic: TF32 tensor cores by default, as PyTorch does for convolutions; kFp32 for
   // strict IEEE fp32 (bit-for-bit comparable with the CPU to rounding, no reduced-precision products).
   cuda::MathMode math = cuda::MathMode::kTf32;

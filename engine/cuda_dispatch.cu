@@ -1,12 +1,16 @@
 // The CUDA backend's dispatch table: one row per op kind, with exactly the argument mapping of the CPU backend's
 // table (engine/cpu_backend.cpp), so a node means the same thing on either backend. Every function only enqueues work
 // on the context's stream; nothing here synchronises (a captured CUDA graph must not).
+#include <algorithm>
+#include <array>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "engine/cuda_dispatch.h"
 #include "engine/kernel_params.h"
 #include "kernels/cuda/adam.h"
+#include "kernels/cuda/check.h"
 #include "kernels/cuda/batch_norm2d.h"
 #include "kernels/cuda/conv2d.h"
 #include "kernels/cuda/conv_transpose2d.h"
@@ -95,6 +99,93 @@ void conv_transpose2d_backward_input_cudnn(const C& c, S&) {
 void conv_transpose2d_backward_weight_cudnn(const C& c, S&) {
   cudnn::conv_transpose2d_backward_weight(cudnn_context(), conv_transpose2d_params_of(*c.graph, *c.node), ctx().math, c.in[0],
                                           c.in[1], c.out[0], ctx().stream);
+}
+
+// ---- convolutions, per pass and shape whichever is faster here (--kernels auto) --------------------------------
+// The first call of a (pass, shape) on this device times both kernels on the call's own buffers: each reads the
+// node's inputs and overwrites its one output, and the chosen kernel runs last, so the step's result is the chosen
+// kernel's. The backend's first step is launched eagerly before any CUDA-graph capture, so every call has chosen by
+// the time it is captured; a capture never measures (it could not synchronise).
+class TimingEvents {
+ public:
+  explicit TimingEvents(size_t count) : events_(count, nullptr) {
+    for (cudaEvent_t& e : events_) GANCU_CUDA_CHECK(cudaEventCreate(&e));
+  }
+  ~TimingEvents() {
+    for (cudaEvent_t e : events_)
+      if (e) cudaEventDestroy(e);
+  }
+  TimingEvents(const TimingEvents&) = delete;
+  TimingEvents& operator=(const TimingEvents&) = delete;
+  cudaEvent_t operator[](size_t i) const { return events_[i]; }
+
+ private:
+  std::vector<cudaEvent_t> events_;
+};
+
+// Median time of one call of fn, after one untimed call (cuDNN plans the shape then, with its own synchronising
+// search; caches and clocks settle).
+double median_call_ms(KernelFn fn, const C& c, S& s) {
+  constexpr int kRuns = 7;
+  const cudaStream_t stream = ctx().stream;
+  fn(c, s);
+  TimingEvents events(kRuns + 1);
+  GANCU_CUDA_CHECK(cudaEventRecord(events[0], stream));
+  for (int r = 0; r < kRuns; ++r) {
+    fn(c, s);
+    GANCU_CUDA_CHECK(cudaEventRecord(events[size_t(r) + 1], stream));
+  }
+  GANCU_CUDA_CHECK(cudaEventSynchronize(events[kRuns]));
+  std::array<float, kRuns> ms{};
+  for (int r = 0; r < kRuns; ++r) GANCU_CUDA_CHECK(cudaEventElapsedTime(&ms[size_t(r)], events[size_t(r)], events[size_t(r) + 1]));
+  std::nth_element(ms.begin(), ms.begin() + kRuns / 2, ms.end());
+  return ms[kRuns / 2];
+}
+
+bool choose_cudnn(const C& c, S& s, const std::string& shape, KernelFn custom, KernelFn cudnn_fn) {
+  const CudaContext& context = ctx();
+  if (context.choices == nullptr || context.device_name == nullptr || context.call_choices == nullptr)
+    throw std::logic_error("CUDA backend: an auto-chosen convolution ran without the backend's kernel choices");
+  const char* math = cuda::to_string(context.math);
+  const char* op = op_name(c.node->op);
+  const KernelChoice* choice = context.choices->find(*context.device_name, math, op, shape);
+  if (choice == nullptr) {
+    cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+    GANCU_CUDA_CHECK(cudaStreamIsCapturing(context.stream, &capturing));
+    if (capturing != cudaStreamCaptureStatusNone)
+      throw std::logic_error(std::string("CUDA backend: ") + op + " " + shape + " has no kernel choice yet inside a capture");
+    KernelChoice measured;
+    measured.custom_ms = median_call_ms(custom, c, s);
+    measured.cudnn_ms = median_call_ms(cudnn_fn, c, s);
+    measured.cudnn = measured.cudnn_ms < measured.custom_ms;  // a tie keeps the custom kernel
+    choice = &context.choices->insert(*context.device_name, math, op, shape, measured);
+  }
+  return choice->cudnn;
+}
+
+template <typename ParamsOf>
+void run_auto(const C& c, S& s, ParamsOf params_of, KernelFn custom, KernelFn cudnn_fn) {
+  const CudaContext& context = ctx();
+  signed char& memo = context.call_choices[&c - context.calls_begin];
+  if (memo < 0) memo = choose_cudnn(c, s, conv_shape_key(params_of(*c.graph, *c.node)), custom, cudnn_fn) ? 1 : 0;
+  (memo ? cudnn_fn : custom)(c, s);
+}
+void conv2d_auto(const C& c, S& s) { run_auto(c, s, conv2d_params_of, conv2d_custom, conv2d_cudnn); }
+void conv2d_backward_input_auto(const C& c, S& s) {
+  run_auto(c, s, conv2d_params_of, conv2d_backward_input_custom, conv2d_backward_input_cudnn);
+}
+void conv2d_backward_weight_auto(const C& c, S& s) {
+  run_auto(c, s, conv2d_params_of, conv2d_backward_weight_custom, conv2d_backward_weight_cudnn);
+}
+void conv_transpose2d_auto(const C& c, S& s) {
+  run_auto(c, s, conv_transpose2d_params_of, conv_transpose2d_custom, conv_transpose2d_cudnn);
+}
+void conv_transpose2d_backward_input_auto(const C& c, S& s) {
+  run_auto(c, s, conv_transpose2d_params_of, conv_transpose2d_backward_input_custom, conv_transpose2d_backward_input_cudnn);
+}
+void conv_transpose2d_backward_weight_auto(const C& c, S& s) {
+  run_auto(c, s, conv_transpose2d_params_of, conv_transpose2d_backward_weight_custom,
+           conv_transpose2d_backward_weight_cudnn);
 }
 
 // Bias gradients: the custom deterministic reduction for both convolution kernel choices.
@@ -257,6 +348,14 @@ DispatchTable make_cuda_dispatch_table(CudaBackendOptions::Kernels conv_kernels)
     set(OpKind::kConvTranspose2d, conv_transpose2d_cudnn);
     set(OpKind::kConvTranspose2dBackwardInput, conv_transpose2d_backward_input_cudnn);
     set(OpKind::kConvTranspose2dBackwardWeight, conv_transpose2d_backward_weight_cudnn);
+  } else if (conv_kernels == CudaBackendOptions::kAuto) {  // the custom kernels' scratch, in case they are chosen
+    set(OpKind::kConv2d, conv2d_auto);
+    set(OpKind::kConv2dBackwardInput, conv2d_backward_input_auto);
+    set(OpKind::kConv2dBackwardWeight, conv2d_backward_weight_auto, conv2d_backward_weight_scratch);
+    set(OpKind::kConvTranspose2d, conv_transpose2d_auto);
+    set(OpKind::kConvTranspose2dBackwardInput, conv_transpose2d_backward_input_auto);
+    set(OpKind::kConvTranspose2dBackwardWeight, conv_transpose2d_backward_weight_auto,
+        conv_transpose2d_backward_weight_scratch);
   } else {
     set(OpKind::kConv2d, conv2d_custom);
     set(OpKind::kConv2dBackwardInput, conv2d_backward_input_custom);

@@ -11,9 +11,11 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <string>
 
 #include "engine/backend.h"
 #include "engine/cuda_backend.h"
+#include "engine/kernel_choice.h"
 #include "kernels/cuda/math_mode.h"
 #include "kernels/cudnn/cudnn_context.h"
 
@@ -26,6 +28,13 @@ struct CudaContext {
   cublasHandle_t cublas = nullptr;
   int64_t* device_step = nullptr;      // device int64: the step the running call list is at
   int64_t* device_counters = nullptr;  // device int64 array: the optimisers' step counters (Attrs::counter indexes it)
+  // --kernels auto: the per-shape choices and the device they are for (null otherwise), and the running call list's
+  // memo of them, one entry per call (-1: not looked up yet, 0: custom, 1: cuDNN), so that a step launched call by
+  // call does not build keys and search the cache on every convolution.
+  KernelChoiceCache* choices = nullptr;
+  const std::string* device_name = nullptr;
+  const KernelCall* calls_begin = nullptr;
+  signed char* call_choices = nullptr;
 };
 
 const CudaContext& current_cuda_context();

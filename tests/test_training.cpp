@@ -169,11 +169,15 @@ TEST(Training, RunTrainResumesAndRefusesABadResumeWithoutTouchingTheRun) {
   EXPECT_EQ(read_file((bad / "metrics.jsonl").string()), metrics_before);
   EXPECT_EQ(read_file(bad_ckpt).size(), bytes.size() - 100);
 
-  // The good run continues from step 2 to 4, and metrics.jsonl then holds steps 1..4 once each.
+  // The good run continues from step 2 to 4 in its own folder (not in the default --out), and metrics.jsonl then
+  // holds steps 1..4 once each.
   TrainOptions g = o;
   g.resume = o.out;
+  g.out = (dir / "default-out").string();
+  g.out_given = false;
   g.steps = 4;
   ASSERT_EQ(run_train(g), 0);
+  EXPECT_FALSE(fs::exists(dir / "default-out"));
   std::ifstream in(fs::path(o.out) / "metrics.jsonl");
   std::string line;
   int lines = 0;

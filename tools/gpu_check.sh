@@ -3,29 +3,41 @@
 # kernel benchmark, from a build made here or elsewhere; write OUTDIR/report.md plus the JSON and logs.
 #
 # Usage:
-#   tools/gpu_check.sh --pack BUILD DEST     (on the build machine) copy the GPU binaries of BUILD and the shared
-#                                            libraries they need that a bare GPU machine may lack into DEST
+#   tools/gpu_check.sh --pack BUILD DEST     (on the build machine) pack the GPU binaries of BUILD (gancu_gpu_tests,
+#                                            gancu_bench_kernels, gan), the shared libraries they need that a bare GPU
+#                                            machine may lack, and a small real data set (Fashion-MNIST's 10,000 test
+#                                            images) into DEST/pack.tar.xz (xz: OpenBLAS alone is 36 MB raw, 4 MB packed)
 #   tools/gpu_check.sh OUTDIR [options]      run the checks
 # Options:
-#   --prebuilt DIR     binaries from DIR (a --pack folder or a build folder; DIR/lib goes on LD_LIBRARY_PATH); without
-#                      it, configure and build in OUTDIR/build, which needs every dev package CMakeLists.txt asks for
-#                      (GTest, CLI11, libpng, OpenBLAS, nlohmann-json, cuDNN headers) besides nvcc, cmake and ninja
+#   --prebuilt DIR     binaries from DIR (a --pack folder, unpacked into OUTDIR/prebuilt, or a build folder; its lib/
+#                      goes on LD_LIBRARY_PATH); without it, configure and build in OUTDIR/build, which needs every dev
+#                      package CMakeLists.txt asks for (GTest, CLI11, libpng, OpenBLAS, nlohmann-json, cuDNN headers)
+#                      besides nvcc, cmake and ninja
 #   --libs DIR         more shared libraries, put on LD_LIBRARY_PATH
-#   --steps LIST       comma-separated, from gpu_tests,memcheck,racecheck,bench,cpu_tests (default: all but cpu_tests
-#                      with --prebuilt, whose CPU suite has this checkout's source path compiled in; CI runs it anyway)
+#   --steps LIST       comma-separated, from gpu_tests,memcheck,racecheck,bench,train,profile,train_bench,cpu_tests
+#                      (default: gpu_tests,memcheck,racecheck,bench; cpu_tests too without --prebuilt, whose CPU suite
+#                      has this checkout's source path compiled in; CI runs it anyway)
+#                        bench        the kernel benchmark (custom vs cuDNN per layer shape, against measured ceilings)
+#                        train        `gan train --device cuda --kernels auto` on real images, 1,000 steps, samples kept
+#                        profile      `gan bench --profile` on DCGAN-64 b128: time, FLOPs and bytes per op kind
+#                        train_bench  bench/gpu_vs_pytorch.sh: the training step against PyTorch (needs its CUDA torch)
 #   --budget SEC       stop starting steps, and time out the one running, so that the script ends within SEC seconds
 #   --bench-filter S   run only the benchmark groups whose name contains S
-#   --results DIR      finally copy report.md, bench_kernels.json and gpu_check_logs.tar.gz (every log) into DIR
+#   --results DIR      finally copy report.md, bench_kernels.json, train_samples.png and gpu_check_logs.tar.gz (every
+#                      log) into DIR
 #
 # The device tool (its machine has nvcc 13, cmake, ninja and PyTorch's CUDA wheels, nvidia-cudnn-cu13 among them, but
 # none of the dev packages above, so a build there fails at configure). Here, in the repository root, build for sm_90
-# and pack (build-gpu* is git-ignored, so the pack travels only when carried; the script checks it is under 48 MiB):
+# and pack (build-gpu* is git-ignored, so the pack travels only when carried; the script checks it is under 32 MiB):
 #   cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90
-#   cmake --build build-gpu -j2 --target gancu_gpu_tests gancu_bench_kernels
+#   cmake --build build-gpu -j2 --target gancu_gpu_tests gancu_bench_kernels gan
 #   tools/gpu_check.sh --pack build-gpu build-gpu-pack
-# then two calls (each command is limited to 10 minutes; $OUT takes at most 8 files, hence --results):
+# then three calls (each command is limited to 10 minutes; $OUT takes at most 8 files, hence --results; commit each
+# call's report.md under bench/results/ before the next, which replaces $OUT):
 #   run(carry=["build-gpu-pack"], timeout_s=600, command="tools/gpu_check.sh /tmp/gpu-check --prebuilt build-gpu-pack
-#       --steps gpu_tests,bench --budget 570 --results \"$OUT\"")
+#       --steps gpu_tests,bench,profile --budget 570 --results \"$OUT\"")
+#   run(carry=["build-gpu-pack"], timeout_s=600, command="tools/gpu_check.sh /tmp/gpu-check --prebuilt build-gpu-pack
+#       --steps train,train_bench --budget 570 --results \"$OUT\"")
 #   run(carry=["build-gpu-pack"], timeout_s=600, command="tools/gpu_check.sh /tmp/gpu-check --prebuilt build-gpu-pack
 #       --steps memcheck,racecheck --budget 570 --results \"$OUT\"")
 # The CUDA runtime, cuBLAS and cuDNN are not packed (cuBLASLt alone is ~500 MB): they are looked up on the GPU machine
@@ -33,7 +45,7 @@
 # Every step's failure is recorded in the report; the script carries on and exits non-zero at the end if any failed.
 set -euo pipefail
 
-usage() { sed -n '2,33p' "$0"; exit 2; }
+usage() { sed -n '2,46p' "$0"; exit 2; }
 [[ $# -ge 1 ]] || usage
 
 # ---- pack (build machine) --------------------------------------------------------------------------------------
@@ -60,37 +72,47 @@ if [[ $1 == --pack ]]; then
     exit 1
   fi
   rm -rf "$DEST"
-  mkdir -p "$DEST/lib"
-  for bin in gancu_gpu_tests gancu_bench_kernels; do
+  STAGE=$(mktemp -d)
+  trap 'rm -rf "$STAGE"' EXIT
+  mkdir -p "$DEST" "$STAGE/lib" "$STAGE/data"
+  BINS=(gancu_gpu_tests gancu_bench_kernels gan)
+  for bin in "${BINS[@]}"; do
     [[ -x $BUILD/$bin ]] || { echo "gpu_check --pack: $BUILD/$bin missing: build it first" >&2; exit 1; }
-    cp "$BUILD/$bin" "$DEST/"
+    cp "$BUILD/$bin" "$STAGE/"
   done
   # name => path lines of every library the binaries load (transitively, as ldd lists them).
-  ldd "$DEST/gancu_gpu_tests" "$DEST/gancu_bench_kernels" | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | sort -u |
+  (cd "$STAGE" && ldd "${BINS[@]}") | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | sort -u |
     while read -r name path; do
-      is_machine_library "$name" || cp -L "$path" "$DEST/lib/$name"
+      is_machine_library "$name" || cp -L "$path" "$STAGE/lib/$name"
     done
-  if ldd "$DEST/gancu_gpu_tests" "$DEST/gancu_bench_kernels" | grep -q 'not found'; then
+  if (cd "$STAGE" && ldd "${BINS[@]}") | grep -q 'not found'; then
     echo "gpu_check --pack: unresolved libraries here:" >&2
-    ldd "$DEST/gancu_gpu_tests" "$DEST/gancu_bench_kernels" | grep 'not found' >&2
+    (cd "$STAGE" && ldd "${BINS[@]}") | grep 'not found' >&2
     exit 1
   fi
+  # Real images for the `train` step (the GPU machine has no Debian data packages).
+  FASHION=/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
+  if [[ -f $FASHION ]]; then cp "$FASHION" "$STAGE/data/"
+  else echo "gpu_check --pack: $FASHION missing (apt-get install dataset-fashion-mnist); the train step will fail" >&2; fi
   {
     echo "packed $(date -u +%Y-%m-%dT%H:%M:%SZ) from $(cd "$BUILD" && pwd)"
     echo "commit $(git -C "$(dirname "${BASH_SOURCE[0]}")/.." describe --always --dirty 2>/dev/null || echo unknown)"
     grep -E '^CMAKE_CUDA_ARCHITECTURES|^CMAKE_BUILD_TYPE' "$BUILD/CMakeCache.txt" 2>/dev/null || true
-    echo "newest glibc symbol version needed: $(objdump -T "$DEST"/gancu_* "$DEST"/lib/* 2>/dev/null |
+    echo "newest glibc symbol version needed: $(objdump -T "$STAGE"/gancu_* "$STAGE"/gan "$STAGE"/lib/* 2>/dev/null |
       grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)"
-    echo "packed libraries: $(cd "$DEST/lib" && ls | tr '\n' ' ')"
+    echo "packed libraries: $(cd "$STAGE/lib" && ls | tr '\n' ' ')"
+    echo "packed data: $(cd "$STAGE/data" && ls | tr '\n' ' ')"
     echo "ldd here:"
-    ldd "$DEST/gancu_gpu_tests" "$DEST/gancu_bench_kernels"
-  } >"$DEST/MANIFEST.txt"
+    (cd "$STAGE" && ldd "${BINS[@]}")
+  } >"$STAGE/MANIFEST.txt"
+  cp "$STAGE/MANIFEST.txt" "$DEST/"
+  tar -C "$STAGE" -cf - . | xz -T2 -6 >"$DEST/pack.tar.xz"
   size=$(du -sb "$DEST" | cut -f1)
-  echo "packed $DEST: $((size / 1048576)) MiB"
-  grep -E '^(newest glibc|packed libraries)' "$DEST/MANIFEST.txt"
+  echo "packed $DEST: $((size / 1048576)) MiB ($(du -sb "$STAGE" | cut -f1 | awk '{printf "%d", $1 / 1048576}') MiB unpacked)"
+  grep -E '^(newest glibc|packed libraries|packed data)' "$DEST/MANIFEST.txt"
   # The device tool carries at most 64 MiB, the working tree included.
-  if ((size > 48 * 1048576)); then
-    echo "gpu_check --pack: $DEST is over 48 MiB, too big to carry with the working tree" >&2
+  if ((size > 32 * 1048576)); then
+    echo "gpu_check --pack: $DEST is over 32 MiB, too big to carry with the working tree" >&2
     exit 1
   fi
   exit 0
@@ -124,7 +146,9 @@ if [[ -z $STEPS ]]; then
   [[ -n $PREBUILT ]] || STEPS+=,cpu_tests
 fi
 for s in ${STEPS//,/ }; do
-  case $s in gpu_tests | memcheck | racecheck | bench | cpu_tests) ;; *) echo "unknown step: $s" >&2; usage ;; esac
+  case $s in gpu_tests | memcheck | racecheck | bench | train | profile | train_bench | cpu_tests) ;;
+    *) echo "unknown step: $s" >&2; usage ;;
+  esac
 done
 wanted() { [[ ,$STEPS, == *,$1,* ]]; }
 [[ $BUDGET =~ ^[0-9]+$ ]] || { echo "--budget expects seconds" >&2; usage; }
@@ -133,8 +157,17 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 mkdir -p "$OUTDIR"
 OUTDIR=$(cd "$OUTDIR" && pwd)
 # What an earlier run left here would otherwise land in this run's report and archive.
-for f in env nvidia_smi configure build gpu_tests cpu_tests memcheck racecheck bench; do rm -f "$OUTDIR/$f.log"; done
-rm -f "$OUTDIR"/gpu_tests.xml "$OUTDIR"/cpu_tests.xml "$OUTDIR"/bench_kernels.json "$OUTDIR"/report.md
+for f in env nvidia_smi configure build gpu_tests cpu_tests memcheck racecheck bench train profile train_bench; do
+  rm -f "$OUTDIR/$f.log"
+done
+rm -rf "$OUTDIR"/gpu_tests.xml "$OUTDIR"/cpu_tests.xml "$OUTDIR"/bench_kernels.json "$OUTDIR"/report.md "$OUTDIR"/train-run
+# A --pack folder travels compressed: unpack it here.
+if [[ -n $PREBUILT && -f $PREBUILT/pack.tar.xz ]]; then
+  rm -rf "$OUTDIR/prebuilt"
+  mkdir -p "$OUTDIR/prebuilt"
+  xz -dc "$PREBUILT/pack.tar.xz" | tar -C "$OUTDIR/prebuilt" -xf -
+  PREBUILT=$OUTDIR/prebuilt
+fi
 REPORT=$OUTDIR/report.md
 FAILURES=()
 START=$SECONDS
@@ -221,19 +254,20 @@ fi
 GPU_TESTS=$BUILD/gancu_gpu_tests
 CPU_TESTS=$BUILD/gancu_tests
 BENCH=$BUILD/gancu_bench_kernels
+GAN=$BUILD/gan
 
 {
   echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
   echo "cuDNN wheel: ${CUDNN_WHEEL:-none}"
   [[ -f $BUILD/MANIFEST.txt ]] && cat "$BUILD/MANIFEST.txt"
   command -v nvcc >/dev/null && nvcc --version | tail -2
-  for bin in "$GPU_TESTS" "$BENCH"; do
+  for bin in "$GPU_TESTS" "$BENCH" "$GAN"; do
     [[ -x $bin ]] || continue
     echo "ldd $bin:"
     ldd "$bin" || true
   done
 } >"$OUTDIR/env.log" 2>&1
-for bin in "$GPU_TESTS" "$BENCH"; do
+for bin in "$GPU_TESTS" "$BENCH" "$GAN"; do
   if [[ -x $bin ]] && ldd "$bin" 2>/dev/null | grep -q 'not found'; then
     FAILURES+=("$(basename "$bin"): $(ldd "$bin" | awk '/not found/ {print $1}' | tr '\n' ' ')not found (env.log)")
   fi
@@ -266,6 +300,31 @@ if wanted bench; then
   else
     FAILURES+=("bench (binary missing)")
   fi
+fi
+
+TRAIN_DATA=""
+for d in "$BUILD/data/t10k-images-idx3-ubyte.gz" /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz; do
+  [[ -f $d ]] && { TRAIN_DATA=$d; break; }
+done
+if wanted train; then
+  if [[ -x $GAN && -n $TRAIN_DATA ]]; then
+    step train "$GAN" train --device cuda --kernels auto --data "$TRAIN_DATA" --steps 1000 --sample-every 250 \
+      --checkpoint-every 500 --out "$OUTDIR/train-run" --no-progress
+  else
+    FAILURES+=("train (gan or its data missing)")
+  fi
+fi
+if wanted profile; then
+  if [[ -x $GAN ]]; then
+    step profile "$GAN" bench --device cuda --kernels auto --image-size 64 --channels 3 --batch-size 128 --warmup 10 \
+      --steps 100 --profile
+  else
+    FAILURES+=("profile (gan missing)")
+  fi
+fi
+if wanted train_bench; then
+  if [[ -x $GAN ]]; then step train_bench "$REPO/bench/gpu_vs_pytorch.sh" "$BUILD"
+  else FAILURES+=("train_bench (gan missing)"); fi
 fi
 
 # ---- report ----------------------------------------------------------------------------------------------------
@@ -324,6 +383,25 @@ PY
   else echo "not run"; fi
   echo '```'
   echo
+  echo "## Training on the GPU (gan train --device cuda --kernels auto, Fashion-MNIST test images)"
+  echo '```'
+  if [[ -f $OUTDIR/train.log ]]; then
+    tail -n 15 "$OUTDIR/train.log"
+    [[ -f $OUTDIR/train-run/metrics.jsonl ]] && { echo "last metrics:"; tail -n 1 "$OUTDIR/train-run/metrics.jsonl"; }
+  else echo "not run"; fi
+  echo '```'
+  echo
+  echo "## Step profile (gan bench --profile, DCGAN-64 b128, auto kernels)"
+  echo '```'
+  if [[ -f $OUTDIR/profile.log ]]; then cat "$OUTDIR/profile.log"; else echo "not run"; fi
+  echo '```'
+  echo
+  echo "## Training step against PyTorch (bench/gpu_vs_pytorch.sh)"
+  echo '```'
+  if [[ -f $OUTDIR/train_bench.log ]]; then grep -v '^{' "$OUTDIR/train_bench.log" | grep -v '^ *"\|^ *[]{}]' || true
+  else echo "not run"; fi
+  echo '```'
+  echo
   echo "## Failures"
   if [[ ${#FAILURES[@]} -eq 0 ]]; then echo "none"; else printf -- '- %s\n' "${FAILURES[@]}"; fi
 } >"$REPORT"
@@ -333,7 +411,9 @@ if [[ -n $RESULTS ]]; then
   mkdir -p "$RESULTS"
   cp "$REPORT" "$RESULTS/"
   [[ -f $OUTDIR/bench_kernels.json ]] && cp "$OUTDIR/bench_kernels.json" "$RESULTS/"
-  (cd "$OUTDIR" && tar czf "$RESULTS/gpu_check_logs.tar.gz" --exclude=./build --exclude=./gpu_check_logs.tar.gz .)
-  echo "results: $RESULTS (report.md, bench_kernels.json, gpu_check_logs.tar.gz)"
+  [[ -f $OUTDIR/train-run/samples.png ]] && cp "$OUTDIR/train-run/samples.png" "$RESULTS/train_samples.png"
+  (cd "$OUTDIR" && tar czf "$RESULTS/gpu_check_logs.tar.gz" --exclude=./build --exclude=./prebuilt \
+    --exclude='*.safetensors' --exclude=./gpu_check_logs.tar.gz .)
+  echo "results: $RESULTS (report.md, bench_kernels.json, train_samples.png, gpu_check_logs.tar.gz)"
 fi
 [[ ${#FAILURES[@]} -eq 0 ]]

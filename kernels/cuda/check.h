@@ -14,6 +14,8 @@ namespace gancu::cuda {
 
 // Number of CUDA devices usable by this process; 0 when there is no GPU or no driver (never throws).
 int device_count();
+// The current device's name as the driver reports it ("NVIDIA H100 80GB HBM3").
+std::string device_name();
 
 }  // namespace gancu::cuda
 

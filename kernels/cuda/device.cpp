@@ -13,4 +13,12 @@ int device_count() {
   return n;
 }
 
+std::string device_name() {
+  int device = 0;
+  GANCU_CUDA_CHECK(cudaGetDevice(&device));
+  cudaDeviceProp prop{};
+  GANCU_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  return prop.name;
+}
+
 }  // namespace gancu::cuda

@@ -7,21 +7,31 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "core/files.h"
 #include "core/rng.h"
 #include "engine/cuda_backend.h"
 #include "engine/cuda_dispatch.h"
 #include "engine/engine.h"
+#include "engine/kernel_choice.h"
+#include "engine/kernel_params.h"
+#include "kernels/cuda/check.h"
 #include "models/dcgan.h"
 #include "tests/gpu/gpu_test.h"
+#include "tests/temp_dir.h"
 #include "tests/testing.h"
 
 namespace gancu {
 namespace {
 
+namespace fs = std::filesystem;
 using testing::rel_l2_error;
 
 constexpr int kBatch = 16, kWidth = 16, kSize = 32, kChannels = 3, kNz = 32;
@@ -120,7 +130,7 @@ void expect_bit_identical(TrainingRun& a, TrainingRun& b, const std::string& wha
 // Needs no GPU: building the table touches no device. Every op but the reshape view has a CUDA kernel, with a scratch
 // request where the kernel needs a workspace from the plan.
 TEST(CudaBackend, DispatchTableCoversEveryOp) {
-  for (auto kernels : {CudaBackendOptions::kCustom, CudaBackendOptions::kCudnn}) {
+  for (auto kernels : {CudaBackendOptions::kCustom, CudaBackendOptions::kCudnn, CudaBackendOptions::kAuto}) {
     const DispatchTable table = cuda_backend::make_cuda_dispatch_table(kernels);
     for (size_t i = 0; i < table.size(); ++i) {
       const OpKind op = static_cast<OpKind>(i);
@@ -129,7 +139,7 @@ TEST(CudaBackend, DispatchTableCoversEveryOp) {
     for (OpKind loss : {OpKind::kBceWithLogits, OpKind::kBceWithLogitsBackward, OpKind::kMse, OpKind::kMseBackward,
                         OpKind::kL1, OpKind::kL1Backward})
       EXPECT_NE(table[static_cast<size_t>(loss)].scratch_floats, nullptr) << op_name(loss);
-    const bool custom = kernels == CudaBackendOptions::kCustom;
+    const bool custom = kernels != CudaBackendOptions::kCudnn;  // auto may choose the custom kernels
     EXPECT_EQ(table[static_cast<size_t>(OpKind::kConv2dBackwardWeight)].scratch_floats != nullptr, custom);
     EXPECT_EQ(table[static_cast<size_t>(OpKind::kConvTranspose2dBackwardWeight)].scratch_floats != nullptr, custom);
   }
@@ -155,6 +165,85 @@ void check_one_fp32_step(CudaBackendOptions::Kernels kernels, const std::string&
 TEST(CudaBackend, OneDcganStepCustomFp32MatchesCpu) { check_one_fp32_step(CudaBackendOptions::kCustom, "custom fp32"); }
 
 TEST(CudaBackend, OneDcganStepCudnnFp32MatchesCpu) { check_one_fp32_step(CudaBackendOptions::kCudnn, "cuDNN fp32"); }
+
+// --kernels auto: the first step measures every convolution pass and shape of the step (both kernels, on the call's own
+// buffers), writes the choices to its file, and runs the winners: the step is as close to the CPU's as either kernel
+// set's is (tolerances as in check_one_fp32_step). The file then names every (pass, shape) the graph holds, with both measured times.
+TEST(CudaBackend, OneDcganStepAutoFp32MatchesCpuAndRecordsItsChoices) {
+  GANCU_REQUIRE_GPU();
+  const fs::path dir = testing::fresh_temp_dir("cuda_auto");
+  CudaBackendOptions o = options(CudaBackendOptions::kAuto, cuda::MathMode::kFp32);
+  o.kernel_choice_file = (dir / "kernel_choices.json").string();
+  TrainingRun cpu(make_cpu_backend());
+  TrainingRun gpu(make_cuda_backend(o));
+  cpu.steps(1);
+  gpu.steps(1);
+  expect_close(gpu, cpu, {ValueKind::kParameter, ValueKind::kBuffer}, 1e-4, "auto fp32 parameters");
+  expect_close(gpu, cpu, {ValueKind::kOptState}, 1e-3, "auto fp32 Adam moments (gradients)");
+
+  std::set<std::pair<std::string, std::string>> expected;  // (op, shape) of every convolution in the step
+  for (const Node& n : gpu.plan().graph().nodes()) {
+    switch (n.op) {
+      case OpKind::kConv2d:
+      case OpKind::kConv2dBackwardInput:
+      case OpKind::kConv2dBackwardWeight:
+        expected.insert({op_name(n.op), conv_shape_key(conv2d_params_of(gpu.plan().graph(), n))});
+        break;
+      case OpKind::kConvTranspose2d:
+      case OpKind::kConvTranspose2dBackwardInput:
+      case OpKind::kConvTranspose2dBackwardWeight:
+        expected.insert({op_name(n.op), conv_shape_key(conv_transpose2d_params_of(gpu.plan().graph(), n))});
+        break;
+      default: break;
+    }
+  }
+  const std::vector<char> bytes = read_file(o.kernel_choice_file);
+  const nlohmann::json j = nlohmann::json::parse(bytes.begin(), bytes.end());
+  std::set<std::pair<std::string, std::string>> recorded;
+  int cudnn_wins = 0;
+  for (const nlohmann::json& e : j.at("choices")) {
+    EXPECT_EQ(e.at("device").get<std::string>(), cuda::device_name());
+    EXPECT_EQ(e.at("math").get<std::string>(), "fp32");
+    EXPECT_GT(e.at("custom_ms").get<double>(), 0.0);
+    EXPECT_GT(e.at("cudnn_ms").get<double>(), 0.0);
+    const bool cudnn = e.at("kernels").get<std::string>() == "cudnn";
+    EXPECT_EQ(cudnn, e.at("cudnn_ms").get<double>() < e.at("custom_ms").get<double>()) << e.dump();
+    cudnn_wins += cudnn;
+    recorded.insert({e.at("op").get<std::string>(), e.at("shape").get<std::string>()});
+    std::printf("  %-34s %-34s custom %.4f ms, cuDNN %.4f ms\n", e.at("op").get<std::string>().c_str(),
+                e.at("shape").get<std::string>().c_str(), e.at("custom_ms").get<double>(), e.at("cudnn_ms").get<double>());
+  }
+  EXPECT_EQ(recorded, expected);
+  std::printf("auto: cuDNN chosen for %d of %zu passes\n", cudnn_wins, recorded.size());
+  fs::remove_all(dir);
+}
+
+// A choice file is obeyed without measuring again: with every choice rewritten to "custom", the auto backend's steps
+// are bit-identical to the custom backend's, and the file is left as it was (nothing new to record).
+TEST(CudaBackend, AutoFollowsItsChoiceFile) {
+  GANCU_REQUIRE_GPU();
+  const fs::path dir = testing::fresh_temp_dir("cuda_auto_file");
+  CudaBackendOptions o = options(CudaBackendOptions::kAuto, cuda::MathMode::kTf32);
+  o.kernel_choice_file = (dir / "kernel_choices.json").string();
+  {
+    TrainingRun measure(make_cuda_backend(o));
+    measure.steps(1);
+  }
+  const std::vector<char> bytes = read_file(o.kernel_choice_file);
+  nlohmann::json j = nlohmann::json::parse(bytes.begin(), bytes.end());
+  for (nlohmann::json& e : j.at("choices")) e["kernels"] = "custom";
+  const std::string forced = j.dump(1) + "\n";
+  write_file_atomic(o.kernel_choice_file, forced);
+
+  TrainingRun automatic(make_cuda_backend(o));
+  TrainingRun custom(make_cuda_backend(options(CudaBackendOptions::kCustom, cuda::MathMode::kTf32)));
+  automatic.steps(3);
+  custom.steps(3);
+  expect_bit_identical(automatic, custom, "auto (file says custom) vs custom");
+  const std::vector<char> after = read_file(o.kernel_choice_file);
+  EXPECT_EQ(std::string(after.begin(), after.end()), forced);
+  fs::remove_all(dir);
+}
 
 // Ten steps: a GAN is a feedback loop (D's update changes G's gradient and back), and from step 2 Adam's m̂/√v̂ is
 // no longer a sign, so rounding differences grow step by step. Weights drift ~1e-3 apart in ten steps, but the

@@ -1,5 +1,7 @@
 // `gan bench`: the DCGAN training step timed on synthetic data (warm-up, then the median of many steps), printed as
-// one JSON line in the same form as bench/pytorch/dcgan_step.py so the two can be put side by side.
+// one JSON line in the same form as bench/pytorch/dcgan_step.py so the two can be put side by side. Each step is
+// timed where it runs (CUDA events around it on the GPU, as the PyTorch script does), and the run's wall-clock
+// throughput, data loading and launches included, is printed beside the median.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -9,11 +11,12 @@ namespace gancu::app {
 struct BenchOptions {
   std::string device = "cpu";
   std::string kernels = "custom", math = "tf32";
+  std::string kernel_choice_file;  // cuda, auto: keep (and reuse) the per-shape choices here; "" measures afresh
   bool cuda_graph = true;
   int image_size = 32, channels = 1, batch_size = 64;
   int nz = 100, ngf = 64, ndf = 64;
   int warmup = 3, steps = 20;
-  bool profile = false;
+  bool profile = false;  // after the timed steps, profile this many more (at most 20) op by op
 };
 
 int run_bench(const BenchOptions& options);

@@ -36,8 +36,10 @@ int main(int argc, char** argv) {
   train->add_flag("--overwrite", t.overwrite, "Start a fresh run in --out even if it holds one");
   train->add_option("--device", t.device, "cpu | cuda | reference (the double-precision oracle, slow)")
       ->capture_default_str()->check(CLI::IsMember({"cpu", "reference", "cuda"}));
-  train->add_option("--kernels", t.kernels, "cuda: convolutions by the custom kernels or cuDNN")->capture_default_str()
-      ->check(CLI::IsMember({"custom", "cudnn"}));
+  train->add_option("--kernels", t.kernels,
+                    "cuda: convolutions by the custom kernels, cuDNN, or auto (per shape, whichever is faster here; "
+                    "kept in <out>/kernel_choices.json)")
+      ->capture_default_str()->check(CLI::IsMember({"custom", "cudnn", "auto"}));
   train->add_option("--math", t.math, "cuda: convolution arithmetic")->capture_default_str()
       ->check(CLI::IsMember({"tf32", "fp32"}));
   bool no_cuda_graph = false;
@@ -55,7 +57,8 @@ int main(int argc, char** argv) {
   train->add_option("--d-steps", t.d_steps, "Discriminator updates per generator update")->capture_default_str()
       ->check(CLI::Range(1, 100));
   train->add_flag("--saturating-g-loss", t.saturating_g_loss, "Minimise log(1 - D(G(z))) instead of -log D(G(z))");
-  train->add_flag("--profile", t.profile, "Print the time spent per op kind at the end");
+  train->add_flag("--profile", t.profile,
+                  "Print the time, FLOPs and bytes per op kind at the end (on cuda: launches call by call, no graph)");
   bool no_progress = false;
   train->add_flag("--no-progress", no_progress, "No progress line on the terminal");
 
@@ -74,8 +77,10 @@ int main(int argc, char** argv) {
   CLI::App* bench = app.add_subcommand("bench", "Time the DCGAN training step on synthetic data (median of --steps)");
   bench->add_option("--device", bo.device, "cpu | cuda | reference")->capture_default_str()
       ->check(CLI::IsMember({"cpu", "reference", "cuda"}));
-  bench->add_option("--kernels", bo.kernels, "cuda: custom | cudnn")->capture_default_str()
-      ->check(CLI::IsMember({"custom", "cudnn"}));
+  bench->add_option("--kernels", bo.kernels, "cuda: custom | cudnn | auto")->capture_default_str()
+      ->check(CLI::IsMember({"custom", "cudnn", "auto"}));
+  bench->add_option("--kernel-choices", bo.kernel_choice_file,
+                    "cuda, auto: keep the per-shape choices in this JSON file and reuse them (default: measure afresh)");
   bench->add_option("--math", bo.math, "cuda: tf32 | fp32")->capture_default_str()->check(CLI::IsMember({"tf32", "fp32"}));
   bool bench_no_graph = false;
   bench->add_flag("--no-cuda-graph", bench_no_graph, "cuda: launch kernel by kernel");
@@ -87,7 +92,7 @@ int main(int argc, char** argv) {
   bench->add_option("--ndf", bo.ndf, "Discriminator width")->capture_default_str()->check(CLI::Range(1, 4096));
   bench->add_option("--warmup", bo.warmup, "Untimed steps first")->capture_default_str()->check(CLI::Range(0, 1000));
   bench->add_option("--steps", bo.steps, "Timed steps")->capture_default_str()->check(CLI::Range(1, 100000));
-  bench->add_flag("--profile", bo.profile, "Also print the time per op kind");
+  bench->add_flag("--profile", bo.profile, "Then profile up to 20 more steps op by op (launched call by call on cuda)");
 
   CLI11_PARSE(app, argc, argv);
   try {

@@ -72,16 +72,20 @@ std::vector<json> read_metrics(const std::string& path, int64_t upto) {
 }  // namespace
 
 std::unique_ptr<Backend> make_backend(const std::string& device, const std::string& kernels, const std::string& math,
-                                      bool cuda_graph) {
+                                      bool cuda_graph, const std::string& kernel_choice_file) {
   if (device == "cpu") return make_cpu_backend();
   if (device == "reference") return make_reference_backend();
   if (device == "cuda") {
     if (!cuda_backend_available())
       throw std::runtime_error("--device cuda: no usable CUDA device (or this build has no CUDA); use --device cpu");
     CudaBackendOptions o;
-    if (kernels != "custom" && kernels != "cudnn") throw std::invalid_argument("--kernels " + kernels + ": use custom or cudnn");
+    if (kernels != "custom" && kernels != "cudnn" && kernels != "auto")
+      throw std::invalid_argument("--kernels " + kernels + ": use custom, cudnn or auto");
     if (math != "tf32" && math != "fp32") throw std::invalid_argument("--math " + math + ": use tf32 or fp32");
-    o.kernels = kernels == "cudnn" ? CudaBackendOptions::kCudnn : CudaBackendOptions::kCustom;
+    o.kernels = kernels == "cudnn"  ? CudaBackendOptions::kCudnn
+                : kernels == "auto" ? CudaBackendOptions::kAuto
+                                    : CudaBackendOptions::kCustom;
+    o.kernel_choice_file = kernel_choice_file;
     o.math = math == "fp32" ? cuda::MathMode::kFp32 : cuda::MathMode::kTf32;
     o.graph_replay = cuda_graph;
     return make_cuda_backend(o);
@@ -134,7 +138,7 @@ Trainer::Trainer(const TrainOptions& options, const ImageSet& data)
   if (data.height != config_.image_size || data.width != config_.image_size)
     throw std::invalid_argument(data.source + ": images are " + std::to_string(data.height) + "x" +
                                 std::to_string(data.width) + ", the model wants " + std::to_string(config_.image_size));
-  backend_ = make_backend(options.device, options.kernels, options.math, options.cuda_graph);
+  backend_ = make_backend(options.device, options.kernels, options.math, options.cuda_graph, options.kernel_choice_file);
   if (options.profile) backend_->enable_profiling();
   GanStepConfig sc;
   sc.batch_size = options.batch_size;
@@ -270,7 +274,8 @@ Tensor Trainer::sample(const Tensor& z) {
   const ValueId z_id = g.z, images = g.images;
   // Its own backend, so that sampling does not appear in the training step's profile; a one-off plan needs no
   // CUDA graph.
-  std::unique_ptr<Backend> backend = make_backend(options_.device, options_.kernels, options_.math, false);
+  std::unique_ptr<Backend> backend =
+      make_backend(options_.device, options_.kernels, options_.math, false, options_.kernel_choice_file);
   Plan sampler(std::move(g.graph), *backend, options_.seed);
   for (const Value& v : sampler.graph().values())
     if (v.kind == ValueKind::kParameter || v.kind == ValueKind::kBuffer)
@@ -286,6 +291,8 @@ int run_train(const TrainOptions& given) {
   std::map<std::string, std::string> resume_meta;
   if (!o.resume.empty()) {
     resume_file = fs::is_directory(o.resume) ? (fs::path(o.resume) / "checkpoint.safetensors").string() : o.resume;
+    // The run goes on in its own folder unless --out names another.
+    if (!o.out_given) o.out = fs::path(resume_file).parent_path().empty() ? "." : fs::path(resume_file).parent_path().string();
     load_safetensors(resume_file, &resume_meta);  // validates the file before anything is written
     if (resume_meta["format"] != kFormat) throw std::runtime_error(resume_file + ": not a gancu training checkpoint");
     const models::DcganConfig c = config_from_json(resume_meta["config"], resume_file);
@@ -314,13 +321,6 @@ int run_train(const TrainOptions& given) {
     throw std::runtime_error(data.source + ": " + std::to_string(data.count) + " images, fewer than one batch of " +
                              std::to_string(o.batch_size));
 
-  Trainer trainer(o, data);
-  if (!resume_file.empty()) trainer.load_checkpoint(resume_file);
-  int64_t total = o.steps;
-  if (total == 0 && o.epochs > 0)
-    total = static_cast<int64_t>(std::ceil(o.epochs * double(data.count) / (double(o.batch_size) * o.d_steps)));
-  if (total == 0) total = TrainOptions::kDefaultSteps;
-
   // A fresh run never overwrites an earlier run's checkpoint by surprise.
   if (resume_file.empty() && fs::exists(fs::path(o.out) / "checkpoint.safetensors") && !o.overwrite) {
     if (o.out_given)
@@ -331,6 +331,15 @@ int run_train(const TrainOptions& given) {
     std::fprintf(stderr, "gan train: %s holds an earlier run; writing this one to %s\n", base.c_str(), o.out.c_str());
   }
   fs::create_directories(fs::path(o.out) / "samples");
+  // --kernels auto measures each convolution shape once on this device and keeps the choices with the run.
+  if (o.kernel_choice_file.empty()) o.kernel_choice_file = (fs::path(o.out) / "kernel_choices.json").string();
+
+  Trainer trainer(o, data);
+  if (!resume_file.empty()) trainer.load_checkpoint(resume_file);
+  int64_t total = o.steps;
+  if (total == 0 && o.epochs > 0)
+    total = static_cast<int64_t>(std::ceil(o.epochs * double(data.count) / (double(o.batch_size) * o.d_steps)));
+  if (total == 0) total = TrainOptions::kDefaultSteps;
   const std::string metrics_path = (fs::path(o.out) / "metrics.jsonl").string();
   std::vector<json> history = read_metrics(metrics_path, trainer.steps_done());
   {

@@ -25,7 +25,8 @@ struct TrainOptions {
   bool out_given = false;        // --out named explicitly (else a taken default folder moves on to runs/train-2, ...)
   bool overwrite = false;        // allow a fresh run into a folder that already holds one
   std::string device = "cpu";      // cpu | cuda | reference (the double-accumulating oracle)
-  std::string kernels = "custom";  // cuda: convolutions by the hand-written kernels or by cuDNN
+  std::string kernels = "custom";  // cuda: convolutions by the hand-written kernels, by cuDNN, or auto (per shape)
+  std::string kernel_choice_file;  // cuda, auto: where the per-shape choices are kept (run_train: <out>/kernel_choices.json)
   std::string math = "tf32";       // cuda: convolution arithmetic, tf32 (PyTorch's default) or strict fp32
   bool cuda_graph = true;          // cuda: replay the step as one CUDA graph
   int64_t log_every = 0;           // read metrics back every N steps (0: every step on the CPU, every 10 on the GPU)
@@ -49,10 +50,11 @@ struct StepMetrics {
   double step_ms = 0, images_per_s = 0;
 };
 
-// The backend for --device (and, on cuda, --kernels, --math, --cuda-graph). Throws a one-line error for an
-// unavailable device.
+// The backend for --device (and, on cuda, --kernels, --math, --cuda-graph, and where auto keeps its choices).
+// Throws a one-line error for an unavailable device.
 std::unique_ptr<Backend> make_backend(const std::string& device, const std::string& kernels = "custom",
-                                      const std::string& math = "tf32", bool cuda_graph = true);
+                                      const std::string& math = "tf32", bool cuda_graph = true,
+                                      const std::string& kernel_choice_file = "");
 
 // The model configuration a checkpoint records, so `gan sample` can rebuild the generator.
 models::DcganConfig model_config(const TrainOptions& o, int channels);
@@ -82,7 +84,11 @@ class Trainer {
   void save_state_dict(const std::string& path, const std::string& network) const;
   // The generator in inference mode on a fixed latent batch, images [n, C, S, S] in [-1, 1].
   Tensor sample(const Tensor& z);
+  void enable_profiling() { backend_->enable_profiling(); }
   std::string profile_report() const { return backend_->profile_report(); }
+  // Benchmarks: the last step's duration where it ran (CUDA events on the GPU); waits for it.
+  void enable_step_timing() { backend_->enable_step_timing(); }
+  double last_step_ms() { return backend_->last_step_ms(); }
 
  private:
   TrainOptions options_;
