@@ -216,6 +216,34 @@ TEST(Training, AFreshRunNeverOverwritesAnEarlierOne) {
   fs::remove_all(dir);
 }
 
+// A diverging run (lr 1e30: the first Adam step throws the weights to ±1e30 and the losses overflow) stops at the
+// first metrics read with exit code 3, and the run folder's earlier good checkpoint stays exactly as it was: no
+// checkpoint or metrics line is written from non-finite state.
+TEST(Training, ANonFiniteLossStopsTheRunAndKeepsTheLastGoodCheckpoint) {
+  const fs::path dir = temp_dir("nan");
+  TrainOptions o = tiny_options();
+  o.out = (dir / "run").string();
+  o.steps = 2;
+  o.sample_every = 0;
+  o.progress = false;
+  ASSERT_EQ(run_train(o), 0);
+  const std::string checkpoint = (dir / "run" / "checkpoint.safetensors").string();
+  const std::vector<char> good = read_file(checkpoint);
+
+  TrainOptions diverging = o;
+  diverging.overwrite = true;
+  diverging.out_given = true;
+  diverging.lr = 1e30;
+  diverging.steps = 20;
+  diverging.checkpoint_every = 1;
+  EXPECT_EQ(run_train(diverging), 3);
+  EXPECT_EQ(read_file(checkpoint), good);
+  std::ifstream metrics(dir / "run" / "metrics.jsonl");
+  std::string line;
+  while (std::getline(metrics, line)) EXPECT_EQ(line.find("nan"), std::string::npos) << line;
+  fs::remove_all(dir);
+}
+
 // Mean image and mean per-pixel variance of n images [n, 1, 32, 32] in [-1, 1].
 struct ImageStats {
   std::vector<double> mean;

@@ -387,9 +387,10 @@ int run_train(const TrainOptions& given) {
     interval_start = now;
     interval_first = done;
     if (!std::isfinite(m.loss_d) || !std::isfinite(m.loss_g)) {
-      std::fprintf(stderr, "\ngan train: step %lld: loss is not finite (loss_D %g, loss_G %g); stopping. The last good "
-                           "checkpoint, if any, is %s\n",
-                   (long long)m.step, m.loss_d, m.loss_g, checkpoint_path.c_str());
+      const std::string kept = fs::exists(checkpoint_path) ? "the last good checkpoint is " + checkpoint_path
+                                                           : "no checkpoint was written";
+      std::fprintf(stderr, "\ngan train: step %lld: loss is not finite (loss_D %g, loss_G %g); stopping; %s\n",
+                   (long long)m.step, m.loss_d, m.loss_g, kept.c_str());
       return 3;
     }
     const double epoch = double(m.step) * o.batch_size * o.d_steps / double(data.count);
