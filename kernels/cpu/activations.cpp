@@ -11,7 +11,11 @@ template <class T> void relu_forward(int64_t n, const T* x, T* y) {
 }
 
 template <class T> void relu_backward(int64_t n, const T* x, const T* dy, T* dx) {
-  for (int64_t i = 0; i < n; ++i) dx[i] = x[i] > T(0) ? dy[i] : T(0);
+  // dy is read unconditionally so that the select vectorises (a conditional load would keep the loop scalar).
+  for (int64_t i = 0; i < n; ++i) {
+    const T g = dy[i];
+    dx[i] = x[i] > T(0) ? g : T(0);
+  }
 }
 
 template <class T> void leaky_relu_forward(int64_t n, T slope, const T* x, T* y) {
