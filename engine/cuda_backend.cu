@@ -151,7 +151,8 @@ class CudaBackend final : public Backend {
       if (options_.kernels != CudaBackendOptions::kCustom) cudnn_ = std::make_unique<cudnn::Context>();
       if (options_.kernels == CudaBackendOptions::kAuto) {
         choices_ = std::make_unique<KernelChoiceCache>(options_.kernel_choice_file);
-        device_name_ = cuda::device_name();
+        // Choices are measurements of this GPU with this cuDNN: both name the device in the key.
+        device_name_ = cuda::device_name() + ", cuDNN " + std::to_string(cudnnGetVersion());
       }
     } catch (...) {  // the destructor does not run for a half-built object
       if (cublas_) cublasDestroy(cublas_);
@@ -243,12 +244,13 @@ class CudaBackend final : public Backend {
     list.sync_to_device(state, stream_);
     list.forget_device_state();  // until the whole step is enqueued
     if (step_timing_) record(step_events_.at(0));
-    if (profiling_) {
-      launch_calls_profiled(calls, list, state);
+    if (profiling_ || !options_.graph_replay) {
+      if (profiling_) launch_calls_profiled(calls, list, state);
+      else launch_calls(calls, list, state);
+      list.advance(state);  // the step is enqueued: the host state follows it even if saving the choices fails
+      if (step_timing_) record(step_events_.at(1));
       save_kernel_choices();
-    } else if (!options_.graph_replay) {
-      launch_calls(calls, list, state);
-      save_kernel_choices();
+      return;
     } else if (list.has_graph(state.seed)) {
       GANCU_CUDA_CHECK(cudaGraphLaunch(list.graph(), stream_));
     } else {

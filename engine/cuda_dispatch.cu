@@ -3,6 +3,7 @@
 // on the context's stream; nothing here synchronises (a captured CUDA graph must not).
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -106,40 +107,86 @@ void conv_transpose2d_backward_weight_cudnn(const C& c, S&) {
 // node's inputs and overwrites its one output, and the chosen kernel runs last, so the step's result is the chosen
 // kernel's. The backend's first step is launched eagerly before any CUDA-graph capture, so every call has chosen by
 // the time it is captured; a capture never measures (it could not synchronise).
+//
+// Each candidate is timed as the step runs it, inside a CUDA graph: kRunsPerGraph back-to-back calls are captured
+// once and the graph is launched kLaunches times between events. Timing eager launches instead would charge each
+// kernel its host-side launch cost (larger for cuDNN, which sets its stream and a bias descriptor per call), which a
+// replayed step never pays, and would favour the custom kernels on small shapes.
 class TimingEvents {
  public:
   explicit TimingEvents(size_t count) : events_(count, nullptr) {
-    for (cudaEvent_t& e : events_) GANCU_CUDA_CHECK(cudaEventCreate(&e));
+    for (cudaEvent_t& e : events_) {
+      const cudaError_t err = cudaEventCreate(&e);
+      if (err != cudaSuccess) {
+        destroy();
+        GANCU_CUDA_CHECK(err);
+      }
+    }
   }
-  ~TimingEvents() {
-    for (cudaEvent_t e : events_)
-      if (e) cudaEventDestroy(e);
-  }
+  ~TimingEvents() { destroy(); }
   TimingEvents(const TimingEvents&) = delete;
   TimingEvents& operator=(const TimingEvents&) = delete;
   cudaEvent_t operator[](size_t i) const { return events_[i]; }
 
  private:
+  void destroy() {
+    for (cudaEvent_t& e : events_)
+      if (e) cudaEventDestroy(e), e = nullptr;
+  }
   std::vector<cudaEvent_t> events_;
 };
 
-// Median time of one call of fn, after one untimed call (cuDNN plans the shape then, with its own synchronising
-// search; caches and clocks settle).
+class GraphOfCalls {
+ public:
+  // Captures `runs` calls of fn on the context's stream (fn only enqueues work; it ran once eagerly before, so
+  // cuDNN has planned the shape and nothing in it synchronises).
+  GraphOfCalls(KernelFn fn, const C& c, S& s, int runs) {
+    const cudaStream_t stream = ctx().stream;
+    GANCU_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+    cudaGraph_t graph = nullptr;
+    try {
+      for (int r = 0; r < runs; ++r) fn(c, s);
+    } catch (...) {
+      cudaStreamEndCapture(stream, &graph);
+      if (graph) cudaGraphDestroy(graph);
+      throw;
+    }
+    GANCU_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+    const cudaError_t instantiated = cudaGraphInstantiate(&exec_, graph, 0);
+    cudaGraphDestroy(graph);
+    GANCU_CUDA_CHECK(instantiated);
+  }
+  ~GraphOfCalls() {
+    if (exec_) cudaGraphExecDestroy(exec_);
+  }
+  GraphOfCalls(const GraphOfCalls&) = delete;
+  GraphOfCalls& operator=(const GraphOfCalls&) = delete;
+  void launch() const { GANCU_CUDA_CHECK(cudaGraphLaunch(exec_, ctx().stream)); }
+
+ private:
+  cudaGraphExec_t exec_ = nullptr;
+};
+
+// Median over kLaunches graph launches of the time per call, after one untimed eager call (cuDNN plans the shape then,
+// with its own synchronising search) and one untimed launch (caches and clocks settle).
 double median_call_ms(KernelFn fn, const C& c, S& s) {
-  constexpr int kRuns = 7;
+  constexpr int kRunsPerGraph = 5, kLaunches = 5;
   const cudaStream_t stream = ctx().stream;
   fn(c, s);
-  TimingEvents events(kRuns + 1);
+  const GraphOfCalls graph(fn, c, s, kRunsPerGraph);
+  graph.launch();
+  TimingEvents events(kLaunches + 1);
   GANCU_CUDA_CHECK(cudaEventRecord(events[0], stream));
-  for (int r = 0; r < kRuns; ++r) {
-    fn(c, s);
+  for (int r = 0; r < kLaunches; ++r) {
+    graph.launch();
     GANCU_CUDA_CHECK(cudaEventRecord(events[size_t(r) + 1], stream));
   }
-  GANCU_CUDA_CHECK(cudaEventSynchronize(events[kRuns]));
-  std::array<float, kRuns> ms{};
-  for (int r = 0; r < kRuns; ++r) GANCU_CUDA_CHECK(cudaEventElapsedTime(&ms[size_t(r)], events[size_t(r)], events[size_t(r) + 1]));
-  std::nth_element(ms.begin(), ms.begin() + kRuns / 2, ms.end());
-  return ms[kRuns / 2];
+  GANCU_CUDA_CHECK(cudaEventSynchronize(events[kLaunches]));
+  std::array<float, kLaunches> ms{};
+  for (int r = 0; r < kLaunches; ++r)
+    GANCU_CUDA_CHECK(cudaEventElapsedTime(&ms[size_t(r)], events[size_t(r)], events[size_t(r) + 1]));
+  std::nth_element(ms.begin(), ms.begin() + kLaunches / 2, ms.end());
+  return ms[kLaunches / 2] / kRunsPerGraph;
 }
 
 bool choose_cudnn(const C& c, S& s, const std::string& shape, KernelFn custom, KernelFn cudnn_fn) {
@@ -156,8 +203,16 @@ bool choose_cudnn(const C& c, S& s, const std::string& shape, KernelFn custom, K
       throw std::logic_error(std::string("CUDA backend: ") + op + " " + shape + " has no kernel choice yet inside a capture");
     KernelChoice measured;
     measured.custom_ms = median_call_ms(custom, c, s);
-    measured.cudnn_ms = median_call_ms(cudnn_fn, c, s);
-    measured.cudnn = measured.cudnn_ms < measured.custom_ms;  // a tie keeps the custom kernel
+    // cuDNN may have no acceptable algorithm for a shape (deterministic, and FMA-only in strict fp32): then the
+    // custom kernel is the choice, recorded with cudnn_ms −1. It fails while planning, before enqueueing anything.
+    try {
+      measured.cudnn_ms = median_call_ms(cudnn_fn, c, s);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "gancu: --kernels auto: cuDNN cannot run %s %s (%s); using the custom kernel\n", op,
+                   shape.c_str(), e.what());
+      measured.cudnn_ms = -1;
+    }
+    measured.cudnn = measured.cudnn_ms >= 0 && measured.cudnn_ms < measured.custom_ms;  // a tie keeps custom
     choice = &context.choices->insert(*context.device_name, math, op, shape, measured);
   }
   return choice->cudnn;

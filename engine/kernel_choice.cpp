@@ -39,7 +39,7 @@ KernelChoiceCache::KernelChoiceCache(std::string path) : path_(std::move(path)) 
   if (path_.empty() || !std::filesystem::exists(path_)) return;
   const std::vector<char> bytes = read_file(path_);
   const nlohmann::json j = nlohmann::json::parse(bytes.begin(), bytes.end(), nullptr, false);
-  if (j.is_discarded() || !j.is_object() || j.value("format", "") != kFormat || !j.contains("choices") ||
+  if (j.is_discarded() || !j.is_object() || !j.contains("format") || j["format"] != kFormat || !j.contains("choices") ||
       !j["choices"].is_array())
     throw std::runtime_error(path_ + ": not a gancu kernel-choice file (delete it to measure the kernels again)");
   try {

@@ -3,8 +3,9 @@
 // repeated run does not measure again. Host code only: the CUDA backend measures (engine/cuda_dispatch.cu); this file
 // keys, stores, loads and saves the results, and is tested without a GPU.
 //
-// A choice is keyed by the device's name, the math mode, the pass (op name) and the convolution's shape, so one file
-// can hold several devices' choices and never applies an H100's measurements to another GPU.
+// A choice is keyed by the device (its name and the cuDNN version, as the CUDA backend writes it), the math mode, the
+// pass (op name) and the convolution's shape, so one file can hold several devices' choices and never applies an
+// H100's measurements to another GPU or to another cuDNN.
 #pragma once
 #include <map>
 #include <string>
@@ -15,7 +16,7 @@ namespace gancu {
 
 struct KernelChoice {
   bool cudnn = false;  // false: the custom kernel
-  double custom_ms = 0, cudnn_ms = 0;  // the medians the choice was made from
+  double custom_ms = 0, cudnn_ms = 0;  // the medians the choice was made from; cudnn_ms −1: cuDNN could not run it
 };
 
 // The shape part of a key, readable: "n128 c3x64x64 k4 s2 p1 -> c64x32x32".

@@ -100,6 +100,7 @@ TEST_F(KernelChoiceFile, RejectsAFileThatIsNotOneAndLeavesItAlone) {
   const std::string cases[] = {
       "not json at all",
       R"({"format": "something else", "choices": []})",
+      R"({"format": 1, "choices": []})",
       R"({"format": "gancu kernel choices 1"})",
       R"({"format": "gancu kernel choices 1", "choices": [{"device": "H100"}]})",
       R"({"format": "gancu kernel choices 1", "choices": [)" + std::string(entry).replace(entry.find("custom\""), 6, "fastest") + "]}",

@@ -183,6 +183,19 @@ TEST(Training, RunTrainResumesAndRefusesABadResumeWithoutTouchingTheRun) {
   int lines = 0;
   while (std::getline(in, line)) ++lines;
   EXPECT_EQ(lines, 4);
+
+  // Resumed into another folder (--out), the run takes its kernel choices along (--kernels auto on a GPU keeps them
+  // there), so it continues with the same kernels.
+  const std::string choices = R"({"format": "gancu kernel choices 1", "choices": []})";
+  write_file_atomic((fs::path(o.out) / "kernel_choices.json").string(), choices);
+  TrainOptions moved = o;
+  moved.resume = o.out;
+  moved.out = (dir / "moved").string();
+  moved.out_given = true;
+  moved.steps = 5;
+  ASSERT_EQ(run_train(moved), 0);
+  const std::vector<char> copied = read_file((dir / "moved" / "kernel_choices.json").string());
+  EXPECT_EQ(std::string(copied.begin(), copied.end()), choices);
   fs::remove_all(dir);
 }
 

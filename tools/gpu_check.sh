@@ -165,7 +165,9 @@ rm -rf "$OUTDIR"/gpu_tests.xml "$OUTDIR"/cpu_tests.xml "$OUTDIR"/bench_kernels.j
 if [[ -n $PREBUILT && -f $PREBUILT/pack.tar.xz ]]; then
   rm -rf "$OUTDIR/prebuilt"
   mkdir -p "$OUTDIR/prebuilt"
-  xz -dc "$PREBUILT/pack.tar.xz" | tar -C "$OUTDIR/prebuilt" -xf -
+  if command -v xz >/dev/null; then xz -dc "$PREBUILT/pack.tar.xz"
+  else python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$PREBUILT/pack.tar.xz"
+  fi | tar -C "$OUTDIR/prebuilt" -xf -
   PREBUILT=$OUTDIR/prebuilt
 fi
 REPORT=$OUTDIR/report.md
@@ -249,7 +251,7 @@ if [[ -n $PREBUILT ]]; then
 else
   BUILD=$OUTDIR/build
   step configure cmake -S "$REPO" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90
-  step build cmake --build "$BUILD" --target gancu_gpu_tests gancu_tests gancu_bench_kernels
+  step build cmake --build "$BUILD" --target gancu_gpu_tests gancu_tests gancu_bench_kernels gan
 fi
 GPU_TESTS=$BUILD/gancu_gpu_tests
 CPU_TESTS=$BUILD/gancu_tests

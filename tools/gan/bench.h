@@ -1,7 +1,7 @@
 // `gan bench`: the DCGAN training step timed on synthetic data (warm-up, then the median of many steps), printed as
 // one JSON line in the same form as bench/pytorch/dcgan_step.py so the two can be put side by side. Each step is
-// timed where it runs (CUDA events around it on the GPU, as the PyTorch script does), and the run's wall-clock
-// throughput, data loading and launches included, is printed beside the median.
+// timed where it runs (CUDA events around it on the GPU, as the PyTorch script does) for the median; then as many
+// steps run back to back as in training (queued without waiting, data loading included) for wall_images_per_s.
 #pragma once
 #include <cstdint>
 #include <string>

@@ -274,8 +274,9 @@ Tensor Trainer::sample(const Tensor& z) {
   const ValueId z_id = g.z, images = g.images;
   // Its own backend, so that sampling does not appear in the training step's profile; a one-off plan needs no
   // CUDA graph.
-  std::unique_ptr<Backend> backend =
-      make_backend(options_.device, options_.kernels, options_.math, false, options_.kernel_choice_file);
+  // auto samples with the custom kernels: a one-off inference pass would spend more measuring than it could save.
+  const std::string kernels = options_.kernels == "auto" ? "custom" : options_.kernels;
+  std::unique_ptr<Backend> backend = make_backend(options_.device, kernels, options_.math, false);
   Plan sampler(std::move(g.graph), *backend, options_.seed);
   for (const Value& v : sampler.graph().values())
     if (v.kind == ValueKind::kParameter || v.kind == ValueKind::kBuffer)
@@ -331,8 +332,17 @@ int run_train(const TrainOptions& given) {
     std::fprintf(stderr, "gan train: %s holds an earlier run; writing this one to %s\n", base.c_str(), o.out.c_str());
   }
   fs::create_directories(fs::path(o.out) / "samples");
-  // --kernels auto measures each convolution shape once on this device and keeps the choices with the run.
-  if (o.kernel_choice_file.empty()) o.kernel_choice_file = (fs::path(o.out) / "kernel_choices.json").string();
+  // --kernels auto measures each convolution shape once on this device and keeps the choices with the run. A run
+  // resumed into another folder takes its choices along, so it continues with the same kernels.
+  if (o.kernel_choice_file.empty()) {
+    o.kernel_choice_file = (fs::path(o.out) / "kernel_choices.json").string();
+    const fs::path earlier = fs::path(resume_file).parent_path() / "kernel_choices.json";
+    if (!resume_file.empty() && !fs::exists(o.kernel_choice_file) && fs::exists(earlier))
+      write_file_atomic(o.kernel_choice_file, [&] {
+        const std::vector<char> bytes = read_file(earlier.string());
+        return std::string(bytes.begin(), bytes.end());
+      }());
+  }
 
   Trainer trainer(o, data);
   if (!resume_file.empty()) trainer.load_checkpoint(resume_file);
