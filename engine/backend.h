@@ -56,6 +56,9 @@ class Backend {
   // An input for the next step (a data batch): ordered before any later step, but it may return before the copy is
   // done (src may be reused at once). On the GPU this lets the host prepare batch k+1 while step k runs.
   virtual void upload_async(float* dst, const float* src, int64_t n) { upload(dst, src, n); }
+  // Whether plans on this backend fold each batch norm's ReLU/LeakyReLU into it (engine/fusion.h): worth it where the
+  // fused kernel saves memory traffic (the GPU); the host backends keep PyTorch's separate ops.
+  virtual bool fuses_batch_norm_activation() const { return false; }
   // Runs the calls in order. The CUDA backend will capture them once as a CUDA graph and replay it.
   virtual void execute(const std::vector<KernelCall>& calls, StepState& state) = 0;
   // Per-op time accounting (host backends time each call with the host clock, the CUDA backend with events around

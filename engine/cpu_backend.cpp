@@ -110,17 +110,47 @@ void bias2d_backward(const C& c, S&) {
 void linear_backward_bias(const C& c, S&) {
   ref::linear_backward_bias(linear_params(c.in_shape(0), c.in_shape(0)), c.in[0], c.out[0]);
 }
+// A batch norm may carry a fused activation (engine/fusion.h). On the host it is the plain composition: the
+// activation in place after the batch norm; backward recomputes the pre-activation z = γ·(x − mean)·invstd + β from
+// the saved statistics (beta is the node's sixth input), masks the incoming gradient with it into the scratch, and
+// hands that to the batch norm's backward.
+void apply_fused_activation(const Attrs& a, int64_t n, float* y) {
+  if (a.fused_activation == FusedActivation::kRelu) ref::relu_forward(n, y, y);
+  if (a.fused_activation == FusedActivation::kLeakyRelu) ref::leaky_relu_forward(n, a.slope, y, y);
+}
 void batch_norm2d_train(const C& c, S&) {
   ref::batch_norm2d_forward_train(batch_norm2d_params(c.in_shape(0), c.node->attrs), c.in[0], c.in[1], c.in[2], c.in[3],
                                   c.in[4], c.out[0], c.out[1], c.out[2]);
+  apply_fused_activation(c.node->attrs, c.out_shape(0).numel(), c.out[0]);
 }
 void batch_norm2d_infer(const C& c, S&) {
   ref::batch_norm2d_forward_infer(batch_norm2d_params(c.in_shape(0), c.node->attrs), c.in[0], c.in[1], c.in[2], c.in[3],
                                   c.in[4], c.out[0]);
+  apply_fused_activation(c.node->attrs, c.out_shape(0).numel(), c.out[0]);
 }
 void batch_norm2d_backward(const C& c, S&) {
-  ref::batch_norm2d_backward(batch_norm2d_params(c.in_shape(1), c.node->attrs), c.in[0], c.in[1], c.in[2], c.in[3],
-                             c.in[4], c.out[0], c.out[1], c.out[2]);
+  const BatchNorm2dParams p = batch_norm2d_params(c.in_shape(1), c.node->attrs);
+  const float* dy = c.in[0];
+  const Attrs& a = c.node->attrs;
+  if (a.fused_activation != FusedActivation::kNone) {
+    const float *x = c.in[1], *gamma = c.in[2], *mean = c.in[3], *invstd = c.in[4], *beta = c.in[5];
+    const double negative_slope = a.fused_activation == FusedActivation::kRelu ? 0.0 : double(a.slope);
+    for (int n = 0; n < p.batch; ++n)
+      for (int ch = 0; ch < p.channels; ++ch) {
+        const int64_t base = (int64_t(n) * p.channels + ch) * p.spatial;
+        const double g = double(gamma[ch]), m = double(mean[ch]), r = double(invstd[ch]), b = double(beta[ch]);
+        for (int s = 0; s < p.spatial; ++s) {
+          const double z = g * (double(x[base + s]) - m) * r + b;  // as the forward computed it
+          c.scratch[base + s] = z > 0 ? dy[base + s] : float(negative_slope * double(dy[base + s]));
+        }
+      }
+    dy = c.scratch;
+  }
+  ref::batch_norm2d_backward(p, dy, c.in[1], c.in[2], c.in[3], c.in[4], c.out[0], c.out[1], c.out[2]);
+}
+// The masked gradient of a fused backward.
+int64_t batch_norm2d_backward_scratch(const Graph& g, const Node& n) {
+  return n.attrs.fused_activation == FusedActivation::kNone ? 0 : g.shape(n.inputs[0]).numel();
 }
 int64_t numel_in0(const C& c) { return c.in_shape(0).numel(); }
 void relu(const C& c, S&) { ref::relu_forward(numel_in0(c), c.in[0], c.out[0]); }
@@ -225,7 +255,7 @@ DispatchTable make_table(bool use_blas) {
   set(OpKind::kLinearBackwardBias, linear_backward_bias);
   set(OpKind::kBatchNorm2dTrain, batch_norm2d_train);
   set(OpKind::kBatchNorm2dInfer, batch_norm2d_infer);
-  set(OpKind::kBatchNorm2dBackward, batch_norm2d_backward);
+  set(OpKind::kBatchNorm2dBackward, batch_norm2d_backward, batch_norm2d_backward_scratch);
   set(OpKind::kRelu, relu);
   set(OpKind::kReluBackward, relu_backward);
   set(OpKind::kLeakyRelu, leaky_relu);

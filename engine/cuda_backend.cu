@@ -178,6 +178,8 @@ class CudaBackend final : public Backend {
   }
 
   std::string name() const override { return "cuda"; }
+  // The batch-norm kernels apply ReLU/LeakyReLU in the same pass (kernels/cuda/batch_norm2d.h).
+  bool fuses_batch_norm_activation() const override { return true; }
   const DispatchTable& kernels() const override { return table_; }
 
   float* allocate(int64_t floats) override {

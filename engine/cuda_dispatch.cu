@@ -270,19 +270,32 @@ void linear_backward_bias(const C& c, S&) {
 // ---- batch norm: the custom kernels without a fused activation (the graph has separate activation nodes) -------
 // train {x, gamma, beta, running_mean, running_var} → {y, save_mean, save_invstd}; infer: the same inputs → {y};
 // backward {dy, x, gamma, save_mean, save_invstd} → {dx, dgamma, dbeta}.
+// A fused ReLU/LeakyReLU (engine/fusion.h; this backend asks for it) runs inside the batch-norm kernels.
+cuda::BnActivation bn_activation(const Attrs& a) {
+  cuda::BnActivation act;
+  if (a.fused_activation == FusedActivation::kRelu) act.kind = cuda::Activation::kRelu;
+  if (a.fused_activation == FusedActivation::kLeakyRelu) {
+    act.kind = cuda::Activation::kLeakyRelu;
+    act.leaky_slope = a.slope;
+  }
+  return act;
+}
 void batch_norm2d_train(const C& c, S&) {
-  cuda::batch_norm2d_forward_train(batch_norm2d_params(c.in_shape(0), c.node->attrs), cuda::BnActivation{}, c.in[0],
-                                   c.in[1], c.in[2], c.in[3], c.in[4], c.out[0], c.out[1], c.out[2], ctx().stream);
+  const Attrs& a = c.node->attrs;
+  cuda::batch_norm2d_forward_train(batch_norm2d_params(c.in_shape(0), a), bn_activation(a), c.in[0], c.in[1], c.in[2],
+                                   c.in[3], c.in[4], c.out[0], c.out[1], c.out[2], ctx().stream);
 }
 void batch_norm2d_infer(const C& c, S&) {
-  cuda::batch_norm2d_forward_infer(batch_norm2d_params(c.in_shape(0), c.node->attrs), cuda::BnActivation{}, c.in[0],
-                                   c.in[1], c.in[2], c.in[3], c.in[4], c.out[0], ctx().stream);
+  const Attrs& a = c.node->attrs;
+  cuda::batch_norm2d_forward_infer(batch_norm2d_params(c.in_shape(0), a), bn_activation(a), c.in[0], c.in[1], c.in[2],
+                                   c.in[3], c.in[4], c.out[0], ctx().stream);
 }
 void batch_norm2d_backward(const C& c, S&) {
-  // beta only matters to backward for a fused activation's branch; with none it is not read, so it is not an input.
-  cuda::batch_norm2d_backward(batch_norm2d_params(c.in_shape(1), c.node->attrs), cuda::BnActivation{}, c.in[0],
-                              c.in[1], c.in[2], /*beta=*/nullptr, c.in[3], c.in[4], c.out[0], c.out[1], c.out[2],
-                              /*dprelu_slope=*/nullptr, ctx().stream);
+  // beta is read only to recompute a fused activation's pre-activation; then it is the node's sixth input.
+  const Attrs& a = c.node->attrs;
+  const float* beta = a.fused_activation == FusedActivation::kNone ? nullptr : c.in[5];
+  cuda::batch_norm2d_backward(batch_norm2d_params(c.in_shape(1), a), bn_activation(a), c.in[0], c.in[1], c.in[2], beta,
+                              c.in[3], c.in[4], c.out[0], c.out[1], c.out[2], /*dprelu_slope=*/nullptr, ctx().stream);
 }
 
 // ---- activations and data movement --------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 #include "engine/autodiff.h"
 #include "engine/backend.h"
 #include "engine/builder.h"
+#include "engine/fusion.h"
 #include "engine/gan_step.h"
 #include "engine/graph.h"
 #include "engine/memory_plan.h"

@@ -56,11 +56,16 @@ enum class OpKind {
 };
 const char* op_name(OpKind op);
 
+// An activation folded into a batch-norm node by fuse_batch_norm_activations (engine/fusion.h): the node's output is
+// act(batch_norm(x)), and its backward takes the gradient of that output.
+enum class FusedActivation { kNone, kRelu, kLeakyRelu };
+
 // Attributes of every op kind in one record; each op reads the fields it needs.
 struct Attrs {
   int kernel = 1, stride = 1, pad = 0, output_pad = 0;  // convolutions
   int upscale = 1;                                      // pixel shuffle
-  float slope = 0.0f;                                   // leaky relu
+  float slope = 0.0f;                                   // leaky relu (and a fused one)
+  FusedActivation fused_activation = FusedActivation::kNone;  // batch norm (train, infer, backward)
   double eps = 1e-5, momentum = 0.1;                    // batch norm
   double p = 0.0;                                       // dropout probability
   float fill_value = 0.0f;                              // target fill (label value), normal fill mean

@@ -4,6 +4,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "engine/fusion.h"
+
 namespace gancu {
 namespace {
 
@@ -28,10 +30,15 @@ Tensor initial_value(const Value& v, uint64_t seed) {
   return t;
 }
 
+Graph prepared_for(Graph graph, const Backend& backend) {
+  if (backend.fuses_batch_norm_activation()) fuse_batch_norm_activations(graph);
+  return graph;
+}
+
 }  // namespace
 
 Plan::Plan(Graph graph, Backend& backend, uint64_t seed, int num_counters)
-    : graph_(std::move(graph)), backend_(backend), memory_(plan_memory(graph_)) {
+    : graph_(prepared_for(std::move(graph), backend)), backend_(backend), memory_(plan_memory(graph_)) {
   validate_memory_plan(graph_, memory_);
   state_.seed = seed;
   state_.counters.assign(static_cast<size_t>(num_counters), 0);

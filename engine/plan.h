@@ -15,8 +15,9 @@ namespace gancu {
 
 class Plan {
  public:
-  // Allocates the arena and persistent storage, initialises parameters and buffers from `seed` (each persistent
-  // value from its own Philox stream, so adding a layer does not change the others), and resolves every node.
+  // Applies the graph rewrites the backend asks for (engine/fusion.h), allocates the arena and persistent storage,
+  // initialises parameters and buffers from `seed` (each persistent value from its own Philox stream, so adding a
+  // layer does not change the others), and resolves every node.
   Plan(Graph graph, Backend& backend, uint64_t seed, int num_counters = 0);
   ~Plan();
   Plan(const Plan&) = delete;

@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
   sample->add_option("--raw", s.raw, "Also write the generator's float output as .npy");
   sample->add_option("--seed", s.seed, "Seed of the latent vectors")->capture_default_str();
   sample->add_option("--nrow", s.nrow, "Images per grid row")->capture_default_str()->check(CLI::Range(1, 1024));
-  sample->add_option("--device", s.device, "cpu")->capture_default_str()->check(CLI::IsMember({"cpu", "reference", "cuda"}));
+  sample->add_option("--device", s.device, "cpu | cuda | reference")->capture_default_str()->check(CLI::IsMember({"cpu", "reference", "cuda"}));
 
   BenchOptions bo;
   CLI::App* bench = app.add_subcommand("bench", "Time the DCGAN training step on synthetic data (median of --steps)");

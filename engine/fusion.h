@@ -1,0 +1,17 @@
+// Graph rewrites that trade intermediate tensors for fused kernels. A backend asks for them
+// (Backend::fuses_batch_norm_activation) and the Plan applies them before planning memory.
+#pragma once
+#include "engine/graph.h"
+
+namespace gancu {
+
+// Folds each ReLU / LeakyReLU applied to a batch norm's output into the batch-norm node, forward and backward:
+//   y = batch_norm(x); z = act(y)            →  z = batch_norm_act(x)
+//   gy = act_backward(y, gz); gx.. = bn_backward(gy, x, ..)  →  gx.. = bn_act_backward(gz, x, gamma, mean, invstd, beta)
+// The fused backward recomputes the pre-activation from x, the saved statistics and beta (appended as its sixth input)
+// to get the activation's mask, so y and gy are never stored: the activation's three passes over memory and the
+// tensor between them disappear. A pair is fused only when y has no other reader and is not kept for the host.
+// Returns the number of pairs fused. Values y and gy stay in the graph, unused (the memory planner gives them nothing).
+int fuse_batch_norm_activations(Graph& graph);
+
+}  // namespace gancu
