@@ -137,6 +137,8 @@ class Differentiator {
         simple(OpKind::kLinearBackwardBias, n, n.inputs[2], {gy});
         return;
       case OpKind::kBatchNorm2dTrain: {
+        if (n.attrs.fused_activation != FusedActivation::kNone)
+          throw std::invalid_argument(name + ": derive the backward before fusing (engine/fusion.h)");
         const ValueId gamma = n.inputs[1], beta = n.inputs[2];
         if (!wants(x) && !wants(gamma) && !wants(beta)) return;
         // One kernel produces all three; unwanted ones land in values nobody reads.

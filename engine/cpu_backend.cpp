@@ -134,14 +134,14 @@ void batch_norm2d_backward(const C& c, S&) {
   const Attrs& a = c.node->attrs;
   if (a.fused_activation != FusedActivation::kNone) {
     const float *x = c.in[1], *gamma = c.in[2], *mean = c.in[3], *invstd = c.in[4], *beta = c.in[5];
-    const double negative_slope = a.fused_activation == FusedActivation::kRelu ? 0.0 : double(a.slope);
+    const bool relu = a.fused_activation == FusedActivation::kRelu;  // masked to +0, as relu_backward does
     for (int n = 0; n < p.batch; ++n)
       for (int ch = 0; ch < p.channels; ++ch) {
         const int64_t base = (int64_t(n) * p.channels + ch) * p.spatial;
         const double g = double(gamma[ch]), m = double(mean[ch]), r = double(invstd[ch]), b = double(beta[ch]);
         for (int s = 0; s < p.spatial; ++s) {
           const double z = g * (double(x[base + s]) - m) * r + b;  // as the forward computed it
-          c.scratch[base + s] = z > 0 ? dy[base + s] : float(negative_slope * double(dy[base + s]));
+          c.scratch[base + s] = z > 0 ? dy[base + s] : relu ? 0.0f : a.slope * dy[base + s];
         }
       }
     dy = c.scratch;

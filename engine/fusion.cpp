@@ -66,6 +66,12 @@ int fuse_batch_norm_activations(Graph& graph) {
           n.inputs[3] != bn.outputs[1] || n.inputs[4] != bn.outputs[2])
         continue;
       bn_backward = r;
+      // The fused backward reads beta when it runs; an optimiser step on beta in between would change the mask.
+      bool beta_updated = false;
+      for (size_t k = b + 1; k < bn_backward; ++k)
+        if (nodes[k].op == OpKind::kAdamStep)
+          for (ValueId v : nodes[k].inputs) beta_updated = beta_updated || v == bn.inputs[2];
+      if (beta_updated) continue;
     }
 
     bn.attrs.fused_activation = kind;

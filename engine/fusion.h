@@ -12,6 +12,8 @@ namespace gancu {
 // to get the activation's mask, so y and gy are never stored: the activation's three passes over memory and the
 // tensor between them disappear. A pair is fused only when y has no other reader and is not kept for the host.
 // Returns the number of pairs fused. Values y and gy stay in the graph, unused (the memory planner gives them nothing).
+// Runs on a graph with its backward already derived (autodiff refuses fused nodes); a pair whose beta an optimiser
+// step updates between the forward and the backward is left alone (the backward's mask would see the new beta).
 int fuse_batch_norm_activations(Graph& graph);
 
 }  // namespace gancu

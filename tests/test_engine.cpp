@@ -149,6 +149,37 @@ TEST(EngineAutodiff, FusedBatchNormActivationGradientsMatchFiniteDifferences) {
   check_gradients_against_finite_differences(true);
 }
 
+// Finite differences in float cannot resolve the masks well, so the fused gradients are also compared with the
+// unfused ones (checked above) exactly: with beta away from 0 and gamma of both signs, the pre-activation the fused
+// backward masks with differs from x̂ in sign on many elements, so a backward that ignored beta or gamma would differ
+// there. Tolerance 1e-6 relative L2: both paths compute the same double-accumulated values; only an element whose
+// pre-activation rounds across zero could take the other branch.
+TEST(EngineAutodiff, FusedBatchNormActivationGradientsEqualTheUnfusedOnes) {
+  SmallNet plain = build_small_net(), fused = build_small_net();
+  ASSERT_EQ(fuse_batch_norm_activations(fused.graph), 1);
+  auto backend = make_reference_backend();
+  const SmallNet a_layout = plain, b_layout = fused;
+  Plan a(std::move(plain.graph), *backend, 7), b(std::move(fused.graph), *backend, 7);
+  const auto x = testing::random_vector<float>(2 * 3 * 5 * 5, 11);
+  const std::vector<float> target = {0.9f, 0.1f, 0.5f, 0.3f, 0.2f, 0.7f, 1.0f, 0.0f};
+  const std::vector<float> gamma = {0.8f, -1.1f, 1.3f, -0.6f}, beta = {0.4f, -0.3f, 0.7f, -0.5f};
+  for (Plan* p : {&a, &b}) {
+    p->write(p->find("bn.weight"), gamma.data());
+    p->write(p->find("bn.bias"), beta.data());
+  }
+  a.write(a_layout.x, x.data());
+  b.write(b_layout.x, x.data());
+  a.write(a_layout.target, target.data());
+  b.write(b_layout.target, target.data());
+  a.run();
+  b.run();
+  for (size_t k = 0; k < a_layout.grads.size(); ++k) {
+    const Tensor ga = a.read(a.graph().storage_root(a_layout.grads[k]));
+    const Tensor gb = b.read(b.graph().storage_root(b_layout.grads[k]));
+    EXPECT_LE(testing::rel_l2_error(gb.data(), ga.data(), ga.numel()), 1e-6) << a.graph().value(a_layout.wrt[k]).name;
+  }
+}
+
 int count_nodes(const Graph& g, OpKind op) {
   int n = 0;
   for (const Node& node : g.nodes()) n += node.op == op;
