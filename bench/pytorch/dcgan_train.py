@@ -21,6 +21,7 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
 from pytorch_dcgan import dcgan_discriminator, dcgan_generator  # noqa: E402
+from dcgan_step import init_weights  # noqa: E402  (this folder: the timed step's initialisation, the same recipe)
 
 
 def load_idx_images(path):
@@ -40,14 +41,6 @@ def to_model_images(images, size):
     if pad > 0:
         x = nn.functional.pad(x, (pad, pad, pad, pad), value=-1.0)
     return x
-
-
-def init_weights(m):
-    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.normal_(m.weight, 0.0, 0.02)
-    elif isinstance(m, nn.BatchNorm2d):
-        nn.init.normal_(m.weight, 1.0, 0.02)
-        nn.init.zeros_(m.bias)
 
 
 def main():
