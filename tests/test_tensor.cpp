@@ -2,10 +2,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
 
 #include "core/philox.h"
 #include "core/rng.h"
 #include "core/tensor.h"
+#include "tests/testing.h"
 
 namespace gancu {
 namespace {
@@ -98,6 +102,30 @@ TEST(Tensor, ShapeAndViews) {
   double mean = 0;
   for (int64_t i = 0; i < n.numel(); ++i) mean += n[i] / 1000.0;
   EXPECT_NEAR(mean, 2.0, 0.08);  // 5 standard errors (0.5/sqrt(1000))
+}
+
+}  // namespace
+}  // namespace gancu
+
+namespace gancu {
+namespace {
+
+// The kernel tests' comparison: passes within tolerance, and a failure names the shape, the error and the first
+// mismatching elements by index (what a GPU run's log must carry back).
+TEST(Testing, CloseRelL2ReportsShapeAndFirstMismatches) {
+  std::vector<float> want = {1, 2, 3, 4, 5, 6};
+  std::vector<float> got = want;
+  EXPECT_TRUE(testing::close_rel_l2(got, want, 1e-6, {1, 2, 3}));
+  got[4] = 50.0f;
+  got[5] = std::numeric_limits<float>::quiet_NaN();
+  const ::testing::AssertionResult r = testing::close_rel_l2(got, want, 1e-5, {1, 2, 3});
+  ASSERT_FALSE(r);
+  const std::string message = r.message();
+  EXPECT_NE(message.find("shape [1, 2, 3]"), std::string::npos) << message;
+  EXPECT_NE(message.find("1 non-finite"), std::string::npos) << message;
+  EXPECT_NE(message.find("at [0, 1, 1]: got 50, expected 5"), std::string::npos) << message;
+  EXPECT_NE(message.find("at [0, 1, 2]: got nan, expected 6"), std::string::npos) << message;
+  EXPECT_FALSE(testing::close_rel_l2(std::vector<float>(5), want, 1.0));
 }
 
 }  // namespace

@@ -1,9 +1,13 @@
 // Shared test helpers: random inputs, NaN poisoning, relative L2 error, central finite differences in double.
 #pragma once
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "core/rng.h"
@@ -36,6 +40,58 @@ template <class A, class B> double rel_l2_error(const A* a, const B* b, int64_t 
 }
 template <class A, class B> double rel_l2_error(const std::vector<A>& a, const std::vector<B>& b) {
   return a.size() == b.size() ? rel_l2_error(a.data(), b.data(), int64_t(a.size())) : std::numeric_limits<double>::infinity();
+}
+
+// "[n, c, h, w]" index of flat element i of a row-major tensor of `shape` (flat "[i]" when shape is empty).
+inline std::string index_string(int64_t i, const std::vector<int64_t>& shape) {
+  if (shape.empty()) return "[" + std::to_string(i) + "]";
+  std::vector<int64_t> index(shape.size());
+  for (size_t d = shape.size(); d-- > 0;) {
+    const int64_t extent = shape[d] > 0 ? shape[d] : 1;
+    index[d] = i % extent;
+    i /= extent;
+  }
+  std::string s = "[";
+  for (size_t d = 0; d < index.size(); ++d) s += (d ? ", " : "") + std::to_string(index[d]);
+  return s + "]";
+}
+
+// The comparison every kernel test makes: passes when rel_l2_error(actual, expected) ≤ tol. A failure prints what a
+// reader without a GPU needs to debug it: shape, tolerance and error, the count of non-finite outputs (unwritten
+// elements stay NaN from poisoning), and the first mismatching elements with their indices and both values. An
+// element mismatches when it is non-finite or off by more than tol·rms(expected).
+//   EXPECT_TRUE(testing::close_rel_l2(got, want, 1e-5, {n, c, h, w})) << "forward";
+template <class A, class B>
+::testing::AssertionResult close_rel_l2(const std::vector<A>& actual, const std::vector<B>& expected, double tol,
+                                        const std::vector<int64_t>& shape = {}, int max_listed = 8) {
+  std::ostringstream shape_text;
+  shape_text << "shape [";
+  if (shape.empty()) shape_text << expected.size();
+  for (size_t d = 0; d < shape.size(); ++d) shape_text << (d ? ", " : "") << shape[d];
+  shape_text << "]";
+  if (actual.size() != expected.size())
+    return ::testing::AssertionFailure() << shape_text.str() << ": " << actual.size() << " values, expected "
+                                         << expected.size();
+  const double error = rel_l2_error(actual, expected);
+  if (error <= tol) return ::testing::AssertionSuccess();
+  double sum_sq = 0;
+  for (const B& e : expected) sum_sq += double(e) * double(e);
+  const double scale = expected.empty() ? 0.0 : std::sqrt(sum_sq / double(expected.size()));
+  int64_t non_finite = 0, mismatches = 0;
+  std::ostringstream first;
+  first.precision(9);
+  for (size_t i = 0; i < actual.size(); ++i) {
+    const double a = double(actual[i]), e = double(expected[i]);
+    const bool bad = !std::isfinite(a) || std::abs(a - e) > tol * scale;
+    non_finite += !std::isfinite(a);
+    if (!bad) continue;
+    if (mismatches++ < max_listed)
+      first << "\n    at " << index_string(int64_t(i), shape) << ": got " << a << ", expected " << e;
+  }
+  return ::testing::AssertionFailure() << shape_text.str() << ": relative L2 error " << error << " > tolerance " << tol
+                                       << "; " << non_finite << " non-finite, " << mismatches
+                                       << " elements off by more than tol·rms(expected) = " << tol * scale
+                                       << "; first:" << first.str();
 }
 
 // Central finite differences of a scalar function of `x` (double precision): grad[i] ≈ (f(x+h e_i) − f(x−h e_i)) / 2h.
