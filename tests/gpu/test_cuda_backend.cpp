@@ -338,7 +338,7 @@ TEST(CudaBackend, SmallGraphReplayIsBitIdenticalToEagerLaunches) {
 // A's capture and A's replay. Destroying B releases memory, which drops every graph and with them the kept buffers.
 void check_replay_after_workspace_growth(CudaBackendOptions::Kernels kernels, const std::string& what) {
   GANCU_REQUIRE_GPU();
-  const DcganShape large{16, 8, 32, 3, 16};
+  const DcganShape large{8, 8, 32, 3, 16};  // twice the image side: larger convolutions, larger workspaces
   std::unique_ptr<Backend> backend = make_cuda_backend(options(kernels, cuda::MathMode::kFp32));
   cudnn::Context* dnn = cudnn_context_of(*backend);
   ASSERT_NE(dnn, nullptr);

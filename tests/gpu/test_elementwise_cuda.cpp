@@ -291,11 +291,16 @@ void check_linear_captured(cuda::MathMode mode, const LinearParams& p, uint64_t 
     DeviceArray<float> d_y(poisoned_vector<float>(ny)), d_dx(poisoned_vector<float>(nx)),
         d_dw(poisoned_vector<float>(nw)), d_db(poisoned_vector<float>(p.out_features));
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    const auto enqueue = [&] {
+      cuda::linear_forward(blas.get(), mode, p, d_x.get(), d_w.get(), d_b.get(), d_y.get(), stream);
+      cuda::linear_backward_input(blas.get(), mode, p, d_dy.get(), d_w.get(), d_dx.get(), stream);
+      cuda::linear_backward_weight(blas.get(), mode, p, d_x.get(), d_dy.get(), d_dw.get(), stream);
+      cuda::linear_backward_bias(p, d_dy.get(), d_db.get(), stream);
+    };
+    enqueue();  // eagerly once, as the backend's warm-up step does (cuBLAS initialises outside the capture)
+    ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
     ASSERT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), cudaSuccess);
-    cuda::linear_forward(blas.get(), mode, p, d_x.get(), d_w.get(), d_b.get(), d_y.get(), stream);
-    cuda::linear_backward_input(blas.get(), mode, p, d_dy.get(), d_w.get(), d_dx.get(), stream);
-    cuda::linear_backward_weight(blas.get(), mode, p, d_x.get(), d_dy.get(), d_dw.get(), stream);
-    cuda::linear_backward_bias(p, d_dy.get(), d_db.get(), stream);
+    enqueue();
     cudaGraph_t graph = nullptr;
     ASSERT_EQ(cudaStreamEndCapture(stream, &graph), cudaSuccess);
     cudaGraphExec_t exec = nullptr;
