@@ -248,8 +248,10 @@ class CudaBackend final : public Backend {
 
     // Capture before anything of this step is enqueued: a capture that fails throws with the host state, the device
     // state and the stream as they were, and the next execute() simply tries again.
-    const bool replay = options_.graph_replay && !profiling_ && list.warmed_up();
-    if (replay && !list.has_graph(state.seed)) list.set_graph(capture(calls, list, state), state.seed);
+    const cuda_backend::StepLaunch how =
+        cuda_backend::step_launch(options_.graph_replay, profiling_, list.warmed_up(), list.has_graph(state.seed));
+    if (how == cuda_backend::StepLaunch::kCaptureThenLaunch) list.set_graph(capture(calls, list, state), state.seed);
+    const bool replay = how != cuda_backend::StepLaunch::kCallByCall;
 
     list.sync_to_device(state, stream_);
     list.forget_device_state();  // until the whole step is enqueued

@@ -186,6 +186,9 @@ bool choose_cudnn(const C& c, S& s, const std::string& shape, KernelFn custom, K
     try {
       measured.cudnn_ms = median_call_ms(cudnn_fn, c, s);
     } catch (const std::exception& e) {
+      // A failed CUDA call leaves its error for the next launch to report as its own (a failed capture has cleared
+      // its own already): clear it before the custom kernel runs.
+      clear_cuda_error_state("cuDNN's failed measurement");
       std::fprintf(stderr, "gancu: --kernels auto: cuDNN cannot run %s %s (%s); using the custom kernel\n", op,
                    shape.c_str(), e.what());
       measured.cudnn_ms = -1;

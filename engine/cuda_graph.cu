@@ -22,6 +22,11 @@ void abandon_capture(cudaStream_t stream) {
 
 }  // namespace
 
+StepLaunch step_launch(bool graph_replay, bool profiling, bool warmed_up, bool has_graph_for_seed) {
+  if (!graph_replay || profiling || !warmed_up) return StepLaunch::kCallByCall;
+  return has_graph_for_seed ? StepLaunch::kLaunch : StepLaunch::kCaptureThenLaunch;
+}
+
 bool clear_cuda_error_state(const char* after) {
   cudaGetLastError();  // resets a non-sticky error
   // A sticky error is not reset: it is still there, and every later call will return it.

@@ -37,6 +37,13 @@ class CapturedGraph {
   cudaGraphExec_t exec_ = nullptr;
 };
 
+// How execute() runs a call list's step. The first step of a list runs call by call (the warm-up: cuDNN searches and
+// --kernels auto measures, neither of which may happen in a capture); later steps capture a graph for the step's seed
+// if there is none yet, before anything of the step is enqueued, then launch it. Profiling or graph replay off: call by
+// call always.
+enum class StepLaunch { kCallByCall, kCaptureThenLaunch, kLaunch };
+StepLaunch step_launch(bool graph_replay, bool profiling, bool warmed_up, bool has_graph_for_seed);
+
 // After a failed CUDA call whose error should not outlive it: clears the thread's last error and returns true when the
 // context is still usable, false (after reporting on stderr) when a sticky error remains.
 bool clear_cuda_error_state(const char* after);

@@ -1,5 +1,6 @@
 // The CUDA backend's capture helper (engine/cuda_graph.h): a capture that fails in any way leaves the stream out of
-// capture mode and no error for the next launch to report; a good capture replays what it recorded.
+// capture mode and no error for the next launch to report; a good capture replays what it recorded. The step-launch
+// policy needs no GPU; the rest skips without one.
 #include <gtest/gtest.h>
 
 #include <stdexcept>
@@ -23,6 +24,21 @@ std::vector<float> relu_of(const std::vector<float>& x) {
   std::vector<float> y(x.size());
   for (size_t i = 0; i < x.size(); ++i) y[i] = x[i] > 0 ? x[i] : 0.0f;
   return y;
+}
+
+// No GPU needed: the backend's choice of how to run a step.
+TEST(StepLaunch, WarmUpCallByCallThenCaptureOncePerSeedThenLaunch) {
+  using cuda_backend::step_launch;
+  using cuda_backend::StepLaunch;
+  // graph_replay, profiling, warmed_up, has_graph_for_seed
+  EXPECT_EQ(step_launch(true, false, false, false), StepLaunch::kCallByCall);  // first step of a list
+  EXPECT_EQ(step_launch(true, false, true, false), StepLaunch::kCaptureThenLaunch);  // second, or a new seed
+  EXPECT_EQ(step_launch(true, false, true, true), StepLaunch::kLaunch);
+  for (bool warmed_up : {false, true})
+    for (bool has_graph : {false, true}) {
+      EXPECT_EQ(step_launch(false, false, warmed_up, has_graph), StepLaunch::kCallByCall);  // --no-cuda-graph
+      EXPECT_EQ(step_launch(true, true, warmed_up, has_graph), StepLaunch::kCallByCall);    // --profile
+    }
 }
 
 class CapturedGraphTest : public ::testing::Test {
