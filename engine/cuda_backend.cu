@@ -11,29 +11,27 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/cuda_dispatch.h"
+#include "engine/cuda_graph.h"
 #include "engine/op_profile.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/linear.h"
 #include "kernels/cuda/random.h"
 #include "kernels/cudnn/cudnn_context.h"
 
 namespace gancu {
 namespace {
 
+using cuda_backend::CapturedGraph;
 using cuda_backend::CudaContext;
 using cuda_backend::ScopedCudaContext;
 
 // Destructors and release() must not throw (Plan's destructor calls release()): report and carry on.
 void report_if_failed(cudaError_t err, const char* what) {
   if (err != cudaSuccess) std::fprintf(stderr, "gancu CUDA backend: %s: %s\n", what, cudaGetErrorString(err));
-}
-
-void check_cublas(cublasStatus_t status, const char* what) {
-  if (status != CUBLAS_STATUS_SUCCESS)
-    throw std::runtime_error(std::string("CUDA backend: ") + what + " failed (cuBLAS status " +
-                             std::to_string(int(status)) + ")");
 }
 
 // What the backend keeps per call list (per plan): the device copy of [step, counter_0, counter_1, ...], what it is
@@ -105,21 +103,22 @@ class CallListState {
   }
 
   void free_resources() {
-    if (graph_) report_if_failed(cudaGraphExecDestroy(graph_), "cudaGraphExecDestroy");
+    graph_ = CapturedGraph();
     if (staging_free_) report_if_failed(cudaEventDestroy(staging_free_), "cudaEventDestroy");
     if (staging_) report_if_failed(cudaFreeHost(staging_), "cudaFreeHost");
     if (device_state_) report_if_failed(cudaFree(device_state_), "cudaFree");
-    graph_ = nullptr;
     staging_free_ = nullptr;
     staging_ = nullptr;
     device_state_ = nullptr;
   }
 
-  bool has_graph(uint64_t seed) const { return graph_ != nullptr && graph_seed_ == seed; }
-  cudaGraphExec_t graph() const { return graph_; }
-  void set_graph(cudaGraphExec_t graph, uint64_t seed) {
-    if (graph_) GANCU_CUDA_CHECK(cudaGraphExecDestroy(graph_));
-    graph_ = graph;
+  // The first step of a list runs eagerly (see execute); later ones may be captured.
+  bool warmed_up() const { return warmed_up_; }
+  void set_warmed_up() { warmed_up_ = true; }
+  bool has_graph(uint64_t seed) const { return graph_ && graph_seed_ == seed; }
+  const CapturedGraph& graph() const { return graph_; }
+  void set_graph(CapturedGraph graph, uint64_t seed) {
+    graph_ = std::move(graph);
     graph_seed_ = seed;
   }
 
@@ -135,7 +134,8 @@ class CallListState {
   bool device_known_ = false;
   int64_t known_step_ = 0;
   std::vector<int64_t> known_counters_;
-  cudaGraphExec_t graph_ = nullptr;
+  bool warmed_up_ = false;
+  CapturedGraph graph_;
   uint64_t graph_seed_ = 0;  // the seed is a kernel argument of random ops: a new seed needs a new capture
 };
 
@@ -147,7 +147,7 @@ class CudaBackend final : public Backend {
     // Non-blocking: the legacy default stream never serialises with ours; every copy below is ordered on this stream.
     GANCU_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     try {
-      check_cublas(cublasCreate(&cublas_), "cublasCreate");
+      cublas_ = std::make_unique<cuda::CublasHandle>(stream_);
       if (options_.kernels != CudaBackendOptions::kCustom) cudnn_ = std::make_unique<cudnn::Context>();
       if (options_.kernels == CudaBackendOptions::kAuto) {
         choices_ = std::make_unique<KernelChoiceCache>(options_.kernel_choice_file);
@@ -155,7 +155,8 @@ class CudaBackend final : public Backend {
         device_name_ = cuda::device_name() + ", cuDNN " + std::to_string(cudnnGetVersion());
       }
     } catch (...) {  // the destructor does not run for a half-built object
-      if (cublas_) cublasDestroy(cublas_);
+      cudnn_.reset();
+      cublas_.reset();
       report_if_failed(cudaStreamDestroy(stream_), "cudaStreamDestroy");
       throw;
     }
@@ -172,8 +173,7 @@ class CudaBackend final : public Backend {
       if (slot.buffer) report_if_failed(cudaFreeHost(slot.buffer), "cudaFreeHost");
     }
     cudnn_.reset();
-    if (cublasDestroy(cublas_) != CUBLAS_STATUS_SUCCESS)
-      std::fprintf(stderr, "gancu CUDA backend: cublasDestroy failed\n");
+    cublas_.reset();
     report_if_failed(cudaStreamDestroy(stream_), "cudaStreamDestroy");
   }
 
@@ -181,6 +181,7 @@ class CudaBackend final : public Backend {
   // The batch-norm kernels apply ReLU/LeakyReLU in the same pass (kernels/cuda/batch_norm2d.h).
   bool fuses_batch_norm_activation() const override { return true; }
   const DispatchTable& kernels() const override { return table_; }
+  cudnn::Context* cudnn_context() { return cudnn_.get(); }
 
   float* allocate(int64_t floats) override {
     if (floats < 0) throw std::invalid_argument("CUDA backend: negative allocation size");
@@ -197,6 +198,8 @@ class CudaBackend final : public Backend {
     // may be replayed after this: drop them all (and their device state); live plans capture again on their next step.
     report_if_failed(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
     call_lists_.clear();
+    // No graph is left that could hold a cuDNN workspace the context outgrew: those may go now.
+    if (cudnn_) cudnn_->release_retired_workspaces();
     report_if_failed(cudaFree(p), "cudaFree");
   }
 
@@ -234,7 +237,7 @@ class CudaBackend final : public Backend {
     context.stream = stream_;
     context.math = options_.math;
     context.cudnn = cudnn_.get();
-    context.cublas = cublas_;
+    context.cublas = cublas_->get();
     context.device_step = list.device_step();
     context.device_counters = list.device_counters();
     context.choices = choices_.get();
@@ -243,30 +246,28 @@ class CudaBackend final : public Backend {
     context.call_choices = list.call_choices();
     ScopedCudaContext scope(context);
 
+    // Capture before anything of this step is enqueued: a capture that fails throws with the host state, the device
+    // state and the stream as they were, and the next execute() simply tries again.
+    const cuda_backend::StepLaunch how =
+        cuda_backend::step_launch(options_.graph_replay, profiling_, list.warmed_up(), list.has_graph(state.seed));
+    if (how == cuda_backend::StepLaunch::kCaptureThenLaunch) list.set_graph(capture(calls, list, state), state.seed);
+    const bool replay = how != cuda_backend::StepLaunch::kCallByCall;
+
     list.sync_to_device(state, stream_);
     list.forget_device_state();  // until the whole step is enqueued
     if (step_timing_) record(step_events_.at(0));
-    if (profiling_ || !options_.graph_replay) {
+    if (replay) {
+      list.graph().launch(stream_);
+    } else {
+      // Call by call: always when profiling or without graph replay, else the warm-up step, which is the list's first
+      // step and lets cuDNN run its synchronising algorithm search (and --kernels auto measure) outside any capture.
       if (profiling_) launch_calls_profiled(calls, list, state);
       else launch_calls(calls, list, state);
-      list.advance(state);  // the step is enqueued: the host state follows it even if saving the choices fails
-      if (step_timing_) record(step_events_.at(1));
-      save_kernel_choices();
-      return;
-    } else if (list.has_graph(state.seed)) {
-      GANCU_CUDA_CHECK(cudaGraphLaunch(list.graph(), stream_));
-    } else {
-      // Warm-up and first step in one: cuDNN's algorithm search synchronises and cuBLAS sets itself up on first use,
-      // neither of which may happen inside a capture. Then record the same list; capturing does not run it.
-      launch_calls(calls, list, state);
-      list.advance(state);  // the step is enqueued: the host state follows it even if the capture below fails
-      if (step_timing_) record(step_events_.at(1));
-      save_kernel_choices();
-      list.set_graph(capture(calls, list, state), state.seed);
-      return;
+      list.set_warmed_up();
     }
-    list.advance(state);
+    list.advance(state);  // the step is enqueued: the host state follows it even if saving the choices fails
     if (step_timing_) record(step_events_.at(1));
+    if (!replay) save_kernel_choices();
   }
 
   // A profiled step is launched call by call with an event after each call (a captured graph cannot be timed per
@@ -340,32 +341,17 @@ class CudaBackend final : public Backend {
     profile_.end_step();
   }
 
-  cudaGraphExec_t capture(const std::vector<KernelCall>& calls, const CallListState& list, const StepState& state) {
-    // Thread-local mode: other threads (a data loader) may keep calling unsafe CUDA APIs such as cudaMalloc.
-    GANCU_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
-    // The kernel functions only enqueue and only read the seed; a copy keeps the capture from touching host state.
+  // Records the step's calls as a graph without running them. The kernel functions only enqueue and only read the
+  // seed; a copy of the state keeps the capture from touching the host's.
+  CapturedGraph capture(const std::vector<KernelCall>& calls, const CallListState& list, const StepState& state) {
     StepState scratch_state = state;
-    try {
-      launch_calls(calls, list, scratch_state);
-    } catch (...) {
-      cudaGraph_t partial = nullptr;
-      report_if_failed(cudaStreamEndCapture(stream_, &partial), "cudaStreamEndCapture");
-      if (partial) report_if_failed(cudaGraphDestroy(partial), "cudaGraphDestroy");
-      throw;
-    }
-    cudaGraph_t graph = nullptr;
-    GANCU_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
-    cudaGraphExec_t exec = nullptr;
-    const cudaError_t instantiated = cudaGraphInstantiate(&exec, graph, 0);
-    report_if_failed(cudaGraphDestroy(graph), "cudaGraphDestroy");
-    GANCU_CUDA_CHECK(instantiated);
-    return exec;
+    return CapturedGraph(stream_, [&] { launch_calls(calls, list, scratch_state); });
   }
 
   CudaBackendOptions options_;
   DispatchTable table_;
   cudaStream_t stream_ = nullptr;
-  cublasHandle_t cublas_ = nullptr;
+  std::unique_ptr<cuda::CublasHandle> cublas_;  // bound to stream_, with a workspace that outlives every graph
   std::unique_ptr<cudnn::Context> cudnn_;
   std::unique_ptr<KernelChoiceCache> choices_;  // --kernels auto only
   std::string device_name_;
@@ -388,6 +374,11 @@ class CudaBackend final : public Backend {
 
 std::unique_ptr<Backend> make_cuda_backend(const CudaBackendOptions& options) {
   return std::make_unique<CudaBackend>(options);
+}
+
+cudnn::Context* cudnn_context_of(Backend& backend) {
+  auto* cuda = dynamic_cast<CudaBackend*>(&backend);
+  return cuda ? cuda->cudnn_context() : nullptr;
 }
 
 bool cuda_backend_available() { return cuda::device_count() > 0; }

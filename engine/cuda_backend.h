@@ -3,9 +3,13 @@
 //
 // How a step runs (engine/cuda_backend.cu):
 //  - The first execute() of a call list launches every call eagerly (that is the step; it also lets cuDNN run its
-//    synchronising algorithm search and cuBLAS initialise outside any capture), then captures the same list into a
-//    CUDA graph without running it. Every later execute() is one cudaGraphLaunch. With graph_replay off, every step
-//    launches call by call.
+//    synchronising algorithm search and cuBLAS initialise outside any capture). The second captures the list into a
+//    CUDA graph (engine/cuda_graph.h) before enqueueing anything, then launches it; every later execute() is one
+//    cudaGraphLaunch. A capture that fails throws with nothing of the step enqueued and the host state untouched, so
+//    the step can simply be run again. With graph_replay off, every step launches call by call.
+//  - A graph holds the pointers it was captured with, so every buffer a graph may use outlives it: the plan's memory
+//    (release() drops all graphs), cuBLAS's workspace (owned by the backend, set once), and the cuDNN workspaces (a
+//    workspace the cuDNN context outgrows is kept until release() has dropped the graphs).
 //  - A captured graph replays fixed kernel arguments, so the step number and the optimisers' counters live on the
 //    device: random ops and Adam read them there, and the step's last kernel advances the step. The host StepState
 //    stays the source of truth: execute() advances the host counters the way the CPU backend's Adam does, and uploads
@@ -40,10 +44,18 @@ struct CudaBackendOptions {
   bool graph_replay = true;
 };
 
+namespace cudnn {
+class Context;
+}
+
 // Throws std::runtime_error when the build has no CUDA (GANCU_HAVE_CUDA undefined) or no device is usable.
 std::unique_ptr<Backend> make_cuda_backend(const CudaBackendOptions& options = {});
 
 // True when this build has the CUDA backend and a CUDA device is present (never throws).
 bool cuda_backend_available();
+
+// Tests and diagnostics: the cuDNN context of a CUDA backend whose kernels are kCudnn or kAuto (its workspace
+// bookkeeping); null for any other backend.
+cudnn::Context* cudnn_context_of(Backend& backend);
 
 }  // namespace gancu

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/cuda_dispatch.h"
+#include "engine/cuda_graph.h"
 #include "engine/kernel_params.h"
 #include "kernels/cuda/adam.h"
 #include "kernels/cuda/check.h"
@@ -136,36 +137,13 @@ class TimingEvents {
   std::vector<cudaEvent_t> events_;
 };
 
-class GraphOfCalls {
- public:
-  // Captures `runs` calls of fn on the context's stream (fn only enqueues work; it ran once eagerly before, so
-  // cuDNN has planned the shape and nothing in it synchronises).
-  GraphOfCalls(KernelFn fn, const C& c, S& s, int runs) {
-    const cudaStream_t stream = ctx().stream;
-    GANCU_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-    cudaGraph_t graph = nullptr;
-    try {
-      for (int r = 0; r < runs; ++r) fn(c, s);
-    } catch (...) {
-      cudaStreamEndCapture(stream, &graph);
-      if (graph) cudaGraphDestroy(graph);
-      throw;
-    }
-    GANCU_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
-    const cudaError_t instantiated = cudaGraphInstantiate(&exec_, graph, 0);
-    cudaGraphDestroy(graph);
-    GANCU_CUDA_CHECK(instantiated);
-  }
-  ~GraphOfCalls() {
-    if (exec_) cudaGraphExecDestroy(exec_);
-  }
-  GraphOfCalls(const GraphOfCalls&) = delete;
-  GraphOfCalls& operator=(const GraphOfCalls&) = delete;
-  void launch() const { GANCU_CUDA_CHECK(cudaGraphLaunch(exec_, ctx().stream)); }
-
- private:
-  cudaGraphExec_t exec_ = nullptr;
-};
+// `runs` calls of fn captured on the context's stream (fn only enqueues work; it ran once eagerly before, so cuDNN has
+// planned the shape and nothing in it synchronises).
+CapturedGraph graph_of_calls(KernelFn fn, const C& c, S& s, int runs) {
+  return CapturedGraph(ctx().stream, [&] {
+    for (int r = 0; r < runs; ++r) fn(c, s);
+  });
+}
 
 // Median over kLaunches graph launches of the time per call, after one untimed eager call (cuDNN plans the shape then,
 // with its own synchronising search) and one untimed launch (caches and clocks settle).
@@ -173,12 +151,12 @@ double median_call_ms(KernelFn fn, const C& c, S& s) {
   constexpr int kRunsPerGraph = 5, kLaunches = 5;
   const cudaStream_t stream = ctx().stream;
   fn(c, s);
-  const GraphOfCalls graph(fn, c, s, kRunsPerGraph);
-  graph.launch();
+  const CapturedGraph graph = graph_of_calls(fn, c, s, kRunsPerGraph);
+  graph.launch(stream);
   TimingEvents events(kLaunches + 1);
   GANCU_CUDA_CHECK(cudaEventRecord(events[0], stream));
   for (int r = 0; r < kLaunches; ++r) {
-    graph.launch();
+    graph.launch(stream);
     GANCU_CUDA_CHECK(cudaEventRecord(events[size_t(r) + 1], stream));
   }
   GANCU_CUDA_CHECK(cudaEventSynchronize(events[kLaunches]));
@@ -208,6 +186,9 @@ bool choose_cudnn(const C& c, S& s, const std::string& shape, KernelFn custom, K
     try {
       measured.cudnn_ms = median_call_ms(cudnn_fn, c, s);
     } catch (const std::exception& e) {
+      // A failed CUDA call leaves its error for the next launch to report as its own (a failed capture has cleared
+      // its own already): clear it before the custom kernel runs.
+      clear_cuda_error_state("cuDNN's failed measurement");
       std::fprintf(stderr, "gancu: --kernels auto: cuDNN cannot run %s %s (%s); using the custom kernel\n", op,
                    shape.c_str(), e.what());
       measured.cudnn_ms = -1;

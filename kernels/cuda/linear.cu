@@ -19,7 +19,10 @@ void check_cublas(cublasStatus_t status, const char* what) {
 void prepare(cublasHandle_t handle, MathMode mode, const LinearParams& p, cudaStream_t stream) {
   if (p.batch < 1 || p.in_features < 1 || p.out_features < 1)
     throw std::invalid_argument("linear: batch, in_features and out_features must be ≥ 1");
-  check_cublas(cublasSetStream(handle, stream), "cublasSetStream");
+  // Rebinding would silently drop the handle's workspace (cublasSetStream resets it to cuBLAS's pool).
+  cudaStream_t bound = nullptr;
+  check_cublas(cublasGetStream(handle, &bound), "cublasGetStream");
+  if (bound != stream) throw std::invalid_argument("linear: the cuBLAS handle is bound to another stream");
   check_cublas(cublasSetMathMode(handle, mode == MathMode::kTf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
                "cublasSetMathMode");
 }
@@ -42,6 +45,27 @@ __global__ void bias_grad_kernel(int batch, int out_features, const float* dy, f
 }
 
 }  // namespace
+
+CublasHandle::CublasHandle(cudaStream_t stream, size_t workspace_bytes) {
+  check_cublas(cublasCreate(&handle_), "cublasCreate");
+  try {
+    // The stream first: binding a stream resets the workspace.
+    check_cublas(cublasSetStream(handle_, stream), "cublasSetStream");
+    GANCU_CUDA_CHECK(cudaMalloc(&workspace_, workspace_bytes));  // 256-byte aligned, as cuBLAS requires
+    check_cublas(cublasSetWorkspace(handle_, workspace_, workspace_bytes), "cublasSetWorkspace");
+  } catch (...) {  // the destructor does not run for a half-built object
+    if (workspace_) cudaFree(workspace_);
+    cublasDestroy(handle_);
+    throw;
+  }
+}
+
+CublasHandle::~CublasHandle() {
+  // Destructors must not throw: statuses are ignored. cublasDestroy waits for the handle's work, so the workspace
+  // is free to go after it.
+  cublasDestroy(handle_);
+  if (workspace_) cudaFree(workspace_);
+}
 
 void linear_forward(cublasHandle_t handle, MathMode mode, const LinearParams& p, const float* x, const float* weight,
                     const float* bias, float* y, cudaStream_t stream) {

@@ -1,6 +1,7 @@
 #include "kernels/cudnn/cudnn_context.h"
 
 #include <algorithm>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -25,24 +26,38 @@ ConvPlan::~ConvPlan() {
 Context::Context() { GANCU_CUDNN_CHECK(cudnnCreate(&handle_)); }
 
 Context::~Context() {
+  // Work queued on any stream may still use the workspaces: wait for the device (destruction is rare).
+  cudaDeviceSynchronize();
+  for (void* p : retired_) cudaFree(p);
   if (workspace_) cudaFree(workspace_);
   plans_.clear();
   if (handle_) cudnnDestroy(handle_);
 }
 
+size_t grown_workspace_bytes(size_t current, size_t needed) {
+  if (needed <= current) return current;
+  return std::max(needed, current > std::numeric_limits<size_t>::max() / 2 ? needed : 2 * current);
+}
+
 void* Context::workspace(size_t bytes) {
-  if (bytes == 0) return workspace_;
-  if (bytes > workspace_bytes_) {
-    // In-flight work may still use the old buffer.
-    GANCU_CUDA_CHECK(cudaDeviceSynchronize());
-    if (workspace_) GANCU_CUDA_CHECK(cudaFree(workspace_));
-    workspace_ = nullptr;
-    workspace_bytes_ = 0;
-    GANCU_CUDA_CHECK(cudaMalloc(&workspace_, bytes));
-    workspace_bytes_ = bytes;
-  }
+  if (bytes <= workspace_bytes_) return workspace_;
+  // A graph captured earlier may hold the current buffer: retire it instead of freeing it.
+  const size_t grown = grown_workspace_bytes(workspace_bytes_, bytes);
+  void* fresh = nullptr;
+  GANCU_CUDA_CHECK(cudaMalloc(&fresh, grown));
+  if (workspace_) retired_.push_back(workspace_);
+  workspace_ = fresh;
+  workspace_bytes_ = grown;
+  ++workspace_growths_;
   return workspace_;
 }
+
+void Context::release_retired_workspaces() {
+  for (void* p : retired_) GANCU_CUDA_CHECK(cudaFree(p));
+  retired_.clear();
+}
+
+void Context::bind(cudaStream_t stream) { GANCU_CUDNN_CHECK(cudnnSetStream(handle_, stream)); }
 
 namespace {
 
@@ -82,10 +97,25 @@ template <class Perf> void choose(ConvPass pass, MathMode mode, const std::vecto
 
 }  // namespace
 
-const ConvPlan& Context::conv_plan(ConvPass pass, const cuda::detail::ConvGeometry& g, MathMode mode) {
+const ConvPlan& Context::conv_plan(ConvPass pass, const cuda::detail::ConvGeometry& g, MathMode mode,
+                                   cudaStream_t stream) {
+  bind(stream);
   const Key key{int(pass), int(mode), g.batch, g.in_channels, g.in_h, g.in_w, g.out_channels, g.out_h, g.out_w,
                 g.kernel, g.stride, g.pad};
   if (auto it = plans_.find(key); it != plans_.end()) return *it->second;
+
+  // The search synchronises, which would invalidate a capture (and leave it half-recorded): refuse first.
+  cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+  GANCU_CUDA_CHECK(cudaStreamIsCapturing(stream, &capturing));
+  if (capturing != cudaStreamCaptureStatusNone)
+    throw std::logic_error("cuDNN: a convolution shape was first met inside a CUDA-graph capture; run it once eagerly "
+                           "first (its algorithm search synchronises)");
+  // cudnnFind* runs each candidate on the handle's stream and times it. Let the stream's queued work finish first, so
+  // the candidates have the GPU to themselves (the search allocates its own buffers and never touches the caller's
+  // tensors, so it cannot race with their producers either way). Work on other streams, of other backends or threads,
+  // can still overlap a search: run those searches before training starts.
+  GANCU_CUDA_CHECK(cudaStreamSynchronize(stream));
+  GANCU_CUDNN_CHECK(cudnnGetStream(handle_, &last_search_stream_));
 
   auto plan = std::make_unique<ConvPlan>();
   GANCU_CUDNN_CHECK(cudnnCreateTensorDescriptor(&plan->x));
@@ -158,8 +188,7 @@ void add_bias(Context& ctx, const float* bias, cudnnTensorDescriptor_t y_desc, i
 
 void conv_forward(Context& ctx, const cuda::detail::ConvGeometry& g, MathMode mode, const float* x, const float* w,
                   const float* bias, float* y, cudaStream_t stream) {
-  const ConvPlan& plan = ctx.conv_plan(ConvPass::kForward, g, mode);
-  GANCU_CUDNN_CHECK(cudnnSetStream(ctx.handle(), stream));
+  const ConvPlan& plan = ctx.conv_plan(ConvPass::kForward, g, mode, stream);  // binds the handle to the stream
   const float one = 1.0f, zero = 0.0f;
   GANCU_CUDNN_CHECK(cudnnConvolutionForward(ctx.handle(), &one, plan.x, x, plan.w, w, plan.conv,
                                             cudnnConvolutionFwdAlgo_t(plan.algo), ctx.workspace(plan.workspace_bytes),
@@ -169,8 +198,7 @@ void conv_forward(Context& ctx, const cuda::detail::ConvGeometry& g, MathMode mo
 
 void conv_backward_data(Context& ctx, const cuda::detail::ConvGeometry& g, MathMode mode, const float* dy,
                         const float* w, const float* bias, float* dx, cudaStream_t stream) {
-  const ConvPlan& plan = ctx.conv_plan(ConvPass::kBackwardData, g, mode);
-  GANCU_CUDNN_CHECK(cudnnSetStream(ctx.handle(), stream));
+  const ConvPlan& plan = ctx.conv_plan(ConvPass::kBackwardData, g, mode, stream);  // binds the handle to the stream
   const float one = 1.0f, zero = 0.0f;
   GANCU_CUDNN_CHECK(cudnnConvolutionBackwardData(ctx.handle(), &one, plan.w, w, plan.y, dy, plan.conv,
                                                  cudnnConvolutionBwdDataAlgo_t(plan.algo),
@@ -181,8 +209,7 @@ void conv_backward_data(Context& ctx, const cuda::detail::ConvGeometry& g, MathM
 
 void conv_backward_filter(Context& ctx, const cuda::detail::ConvGeometry& g, MathMode mode, const float* x,
                           const float* dy, float* dw, cudaStream_t stream) {
-  const ConvPlan& plan = ctx.conv_plan(ConvPass::kBackwardFilter, g, mode);
-  GANCU_CUDNN_CHECK(cudnnSetStream(ctx.handle(), stream));
+  const ConvPlan& plan = ctx.conv_plan(ConvPass::kBackwardFilter, g, mode, stream);  // binds the handle to the stream
   const float one = 1.0f, zero = 0.0f;
   GANCU_CUDNN_CHECK(cudnnConvolutionBackwardFilter(ctx.handle(), &one, plan.x, x, plan.y, dy, plan.conv,
                                                    cudnnConvolutionBwdFilterAlgo_t(plan.algo),

@@ -2,8 +2,14 @@
 // cudnnFind* measured fastest among the acceptable ones — and one workspace grown to the largest plan's need.
 // Acceptable means deterministic (the engine promises bit-identical replays) and, in strict fp32, FMA math only:
 // no TF32 and no FFT/Winograd transforms, so the baseline does the same class of arithmetic as the custom kernels.
-// The first call of a shape plans it: cudnnFind* runs the candidates and synchronises, so plan (warm up) every shape
-// before timing or capturing a CUDA graph. Later calls never synchronise.
+// The first call of a shape plans it: the handle is bound to the call's stream, the stream drained, and cudnnFind*
+// runs the candidates and synchronises. So plan (warm up) every shape before timing or capturing a CUDA graph; a
+// capture that meets an unplanned shape is refused. Later calls never synchronise.
+//
+// Workspace lifetime: a CUDA graph captured with the workspace holds its address. So when a new plan needs a larger
+// workspace, the old buffer is not freed but retired: it stays allocated until the owner says no graph can still use
+// it (release_retired_workspaces) or the Context is destroyed. The workspace grows at least twofold, so the retired
+// buffers together are never larger than the current one.
 #pragma once
 #include <cudnn.h>
 
@@ -11,6 +17,7 @@
 #include <cstddef>
 #include <map>
 #include <memory>
+#include <vector>
 
 #include "kernels/cuda/conv_problems.cuh"
 #include "kernels/cuda/math_mode.h"
@@ -57,10 +64,26 @@ class Context {
   Context& operator=(const Context&) = delete;
 
   cudnnHandle_t handle() const { return handle_; }
-  // The plan of a pass on a conv shape, found (synchronously) on first use; the workspace is grown to fit it.
-  const ConvPlan& conv_plan(ConvPass pass, const cuda::detail::ConvGeometry& g, MathMode mode);
-  // The shared workspace, at least `bytes` long (null when 0). Growing frees the old buffer after a device sync.
+  // Binds the handle to `stream` (cuDNN's calls, the algorithm search included, run on the handle's stream). Cheap:
+  // every entry point calls it before anything else.
+  void bind(cudaStream_t stream);
+  // The plan of a pass on a conv shape, bound to `stream`. On first use the search waits for the work queued on the
+  // stream (so its timings do not share the GPU with it), runs synchronously, and grows the workspace to fit.
+  // Throws std::logic_error for an unplanned shape while `stream` is capturing a graph (a search cannot be captured).
+  const ConvPlan& conv_plan(ConvPass pass, const cuda::detail::ConvGeometry& g, MathMode mode, cudaStream_t stream);
+  // The shared workspace, at least `bytes` long (null when 0 and never grown). Growing retires the old buffer.
   void* workspace(size_t bytes);
+
+  // Frees the retired workspaces. The caller promises that no work or graph that may use them remains: it has
+  // synchronised and destroyed every graph captured before the last growth.
+  void release_retired_workspaces();
+  // Diagnostics (tests): the current workspace, how often it grew, and how many outgrown buffers are still kept.
+  const void* workspace_address() const { return workspace_; }
+  size_t workspace_bytes() const { return workspace_bytes_; }
+  int workspace_growths() const { return workspace_growths_; }
+  size_t retired_workspaces() const { return retired_.size(); }
+  // The stream the handle was bound to when the last algorithm search ran (null before any).
+  cudaStream_t last_search_stream() const { return last_search_stream_; }
 
  private:
   using Key = std::array<int, 12>;
@@ -68,7 +91,14 @@ class Context {
   std::map<Key, std::unique_ptr<ConvPlan>> plans_;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
+  int workspace_growths_ = 0;
+  std::vector<void*> retired_;  // outgrown workspaces a captured graph may still use
+  cudaStream_t last_search_stream_ = nullptr;
 };
+
+// The size a workspace of `current` bytes grows to when `needed` bytes do not fit: at least double, so that the
+// retired buffers (current/2 + current/4 + ...) sum to less than the live one.
+size_t grown_workspace_bytes(size_t current, size_t needed);
 
 namespace detail {
 

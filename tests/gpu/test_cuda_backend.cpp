@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
@@ -22,7 +23,9 @@
 #include "engine/engine.h"
 #include "engine/kernel_choice.h"
 #include "engine/kernel_params.h"
+#include "kernels/cuda/activations.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cudnn/cudnn_context.h"
 #include "models/dcgan.h"
 #include "tests/gpu/gpu_test.h"
 #include "tests/temp_dir.h"
@@ -34,34 +37,39 @@ namespace {
 namespace fs = std::filesystem;
 using testing::rel_l2_error;
 
-constexpr int kBatch = 16, kWidth = 16, kSize = 32, kChannels = 3, kNz = 32;
 constexpr uint64_t kSeed = 20240611;
 
-GanStep dcgan32_step() {
+// The DCGAN of a run: DCGAN-32 by default; the "Small" tests use a smaller one (fast under compute-sanitizer).
+struct DcganShape {
+  int batch = 16, width = 16, image_size = 32, channels = 3, latent = 32;
+};
+constexpr DcganShape kSmall{4, 8, 16, 3, 16};
+
+GanStep dcgan_step(const DcganShape& shape) {
   models::DcganConfig m;
-  m.image_size = kSize;
-  m.channels = kChannels;
-  m.latent_size = kNz;
-  m.generator_width = m.discriminator_width = kWidth;
+  m.image_size = shape.image_size;
+  m.channels = shape.channels;
+  m.latent_size = shape.latent;
+  m.generator_width = m.discriminator_width = shape.width;
   GanStepConfig c;
-  c.batch_size = kBatch;
-  c.latent_size = kNz;
-  c.channels = kChannels;
-  c.image_size = kSize;
+  c.batch_size = shape.batch;
+  c.latent_size = shape.latent;
+  c.channels = shape.channels;
+  c.image_size = shape.image_size;
   c.label_noise = 0.05;  // exercises target_fill's device-step draws
   return build_gan_step(c, [m](Builder& b, ValueId z) { return models::dcgan_generator(b, z, m); },
                         [m](Builder& b, ValueId x) { return models::dcgan_discriminator(b, x, m); });
 }
 
-// A DCGAN-32 training run on one backend. The data batch of step s is a function of s alone, so runs on different
-// backends (or resumed runs) see the same data.
+// A DCGAN training run on a backend it owns, or on one it shares with other runs. The data batch of step s is a
+// function of s alone, so runs on different backends (or resumed runs) see the same data.
 class TrainingRun {
  public:
-  explicit TrainingRun(std::unique_ptr<Backend> backend) : backend_(std::move(backend)) {
-    GanStep step = dcgan32_step();
-    real_batches_ = step.real_batches;
-    plan_ = std::make_unique<Plan>(std::move(step.graph), *backend_, kSeed, GanStep::kNumCounters);
+  explicit TrainingRun(std::unique_ptr<Backend> backend, const DcganShape& shape = {})
+      : owned_backend_(std::move(backend)) {
+    make_plan(*owned_backend_, shape);
   }
+  TrainingRun(Backend& shared_backend, const DcganShape& shape) { make_plan(shared_backend, shape); }
 
   void steps(int count) {
     for (int i = 0; i < count; ++i) {
@@ -90,7 +98,13 @@ class TrainingRun {
   Plan& plan() { return *plan_; }
 
  private:
-  std::unique_ptr<Backend> backend_;  // declared first: destroyed after the plan that uses it
+  void make_plan(Backend& backend, const DcganShape& shape) {
+    GanStep step = dcgan_step(shape);
+    real_batches_ = step.real_batches;
+    plan_ = std::make_unique<Plan>(std::move(step.graph), backend, kSeed, GanStep::kNumCounters);
+  }
+
+  std::unique_ptr<Backend> owned_backend_;  // declared first: destroyed after the plan that uses it (null: shared)
   std::unique_ptr<Plan> plan_;
   std::vector<ValueId> real_batches_;
 };
@@ -246,13 +260,28 @@ TEST(CudaBackend, AutoFollowsItsChoiceFile) {
   fs::remove_all(dir);
 }
 
-// Ten steps: a GAN is a feedback loop (D's update changes G's gradient and back), and from step 2 Adam's m̂/√v̂ is
+// Several steps: a GAN is a feedback loop (D's update changes G's gradient and back), and from step 2 Adam's m̂/√v̂ is
 // no longer a sign, so rounding differences grow step by step. Weights drift ~1e-3 apart in ten steps, but the
 // batch-norm betas start at zero and hold only ten ±lr moves, so their relative error is relative to the motion
 // itself: the CPU's own fp32 run is ~2e-2 from the double-precision reference backend there. Each tensor is therefore
 // held to 1e-2 or to four times the CPU's distance from the reference, whichever is larger: the GPU's fp32 may drift
 // from the CPU's fp32 about as far as the CPU drifts from exact arithmetic. A wrong step number, counter or kernel
 // gives O(1) differences.
+void expect_tracks_cpu(TrainingRun& gpu, TrainingRun& cpu, TrainingRun& reference, const std::string& what) {
+  for (ValueKind kind : {ValueKind::kParameter, ValueKind::kBuffer})
+    for (ValueId id : cpu.plan().values_of_kind(kind)) {
+      const std::string& name = cpu.plan().graph().value(id).name;
+      const std::vector<float> on_cpu = cpu.read(id);
+      const double cpu_drift = rel_l2_error(on_cpu, reference.read(reference.plan().find(name)));
+      const double gpu_error = rel_l2_error(gpu.read(gpu.plan().find(name)), on_cpu);
+      EXPECT_LE(gpu_error, std::max(1e-2, 4 * cpu_drift)) << what << ": " << name << " (CPU vs reference: " << cpu_drift << ")";
+      std::printf("  %s %-32s GPU vs CPU %.3g, CPU vs reference %.3g\n", what.c_str(), name.c_str(), gpu_error,
+                  cpu_drift);
+    }
+  EXPECT_EQ(gpu.plan().step(), cpu.plan().step()) << what;
+  EXPECT_EQ(gpu.plan().counters(), cpu.plan().counters()) << what;
+}
+
 TEST(CudaBackend, TenDcganStepsCustomFp32TrackCpu) {
   GANCU_REQUIRE_GPU();
   constexpr int kSteps = 10;
@@ -262,17 +291,8 @@ TEST(CudaBackend, TenDcganStepsCustomFp32TrackCpu) {
   reference.steps(kSteps);
   cpu.steps(kSteps);
   gpu.steps(kSteps);
-  for (ValueKind kind : {ValueKind::kParameter, ValueKind::kBuffer})
-    for (ValueId id : cpu.plan().values_of_kind(kind)) {
-      const std::string& name = cpu.plan().graph().value(id).name;
-      const std::vector<float> on_cpu = cpu.read(id);
-      const double cpu_drift = rel_l2_error(on_cpu, reference.read(reference.plan().find(name)));
-      const double gpu_error = rel_l2_error(gpu.read(gpu.plan().find(name)), on_cpu);
-      EXPECT_LE(gpu_error, std::max(1e-2, 4 * cpu_drift)) << name << " (CPU vs reference: " << cpu_drift << ")";
-      std::printf("  %-32s GPU vs CPU %.3g, CPU vs reference %.3g\n", name.c_str(), gpu_error, cpu_drift);
-    }
+  expect_tracks_cpu(gpu, cpu, reference, "custom fp32");
   EXPECT_EQ(gpu.plan().step(), kSteps);
-  EXPECT_EQ(gpu.plan().counters(), cpu.plan().counters());
 }
 
 // TF32 rounds conv inputs to 10 mantissa bits (~5e-4 relative); after one step the parameters (≈ p0 ± lr) stay within
@@ -299,6 +319,142 @@ TEST(CudaBackend, GraphReplayIsBitIdenticalToEagerLaunches) {
   EXPECT_EQ(replay.plan().counters(), eager.plan().counters());
 }
 
+// The same on a small DCGAN-16 (run under compute-sanitizer by the GPU check): step 1 eager, step 2 captured and
+// replayed, step 3 replayed.
+TEST(CudaBackend, SmallGraphReplayIsBitIdenticalToEagerLaunches) {
+  GANCU_REQUIRE_GPU();
+  const auto tf32 = cuda::MathMode::kTf32;
+  TrainingRun eager(make_cuda_backend(options(CudaBackendOptions::kCustom, tf32, /*graph_replay=*/false)), kSmall);
+  TrainingRun replay(make_cuda_backend(options(CudaBackendOptions::kCustom, tf32, /*graph_replay=*/true)), kSmall);
+  eager.steps(3);
+  replay.steps(3);
+  expect_bit_identical(replay, eager, "small: graph replay vs eager");
+  EXPECT_EQ(replay.plan().counters(), eager.plan().counters());
+}
+
+// Two plans on one backend, the second with larger shapes, so cuDNN wants a larger workspace: plan A's graph,
+// captured with the old workspace, must still replay correctly (the old buffer is kept, not freed) after plan B grew
+// it. If B's algorithms happen to fit the old workspace, the test grows it itself, so the move always happens between
+// A's capture and A's replay. Destroying B releases memory, which drops every graph and with them the kept buffers.
+void check_replay_after_workspace_growth(CudaBackendOptions::Kernels kernels, const std::string& what) {
+  GANCU_REQUIRE_GPU();
+  const DcganShape large{8, 8, 32, 3, 16};  // twice the image side: larger convolutions, larger workspaces
+  std::unique_ptr<Backend> backend = make_cuda_backend(options(kernels, cuda::MathMode::kFp32));
+  cudnn::Context* dnn = cudnn_context_of(*backend);
+  ASSERT_NE(dnn, nullptr);
+  TrainingRun reference(make_reference_backend(), kSmall);
+  TrainingRun cpu(make_cpu_backend(), kSmall);
+  TrainingRun a(*backend, kSmall);
+  a.steps(2);  // eager warm-up, then captured and replayed
+  const void* captured_with = dnn->workspace_address();
+  const int growths = dnn->workspace_growths();
+  {
+    TrainingRun b(*backend, large);
+    b.steps(2);
+    const bool grown_by_b = dnn->workspace_growths() > growths;
+    if (!grown_by_b) dnn->workspace(dnn->workspace_bytes() + 1);
+    std::printf("%s: workspace %s → %zu bytes (%s), %zu outgrown buffers kept\n", what.c_str(),
+                captured_with ? "set" : "empty", dnn->workspace_bytes(), grown_by_b ? "grown by plan B" : "grown by the test",
+                dnn->retired_workspaces());
+    EXPECT_NE(dnn->workspace_address(), captured_with);
+    if (captured_with != nullptr) {
+      EXPECT_GE(dnn->retired_workspaces(), 1u) << "the workspace A's graph holds is gone";
+    }
+    a.steps(1);  // replays A's graph
+    reference.steps(3);
+    cpu.steps(3);
+    expect_tracks_cpu(a, cpu, reference, what + ", A replayed after B grew the workspace");
+  }
+  EXPECT_EQ(dnn->retired_workspaces(), 0u) << "releasing B dropped every graph: the outgrown workspaces may go";
+  a.steps(2);  // warm-up again (release dropped A's graph too), then captured and replayed with the new workspace
+  reference.steps(2);
+  cpu.steps(2);
+  expect_tracks_cpu(a, cpu, reference, what + ", A after B was released");
+}
+
+TEST(CudaBackend, SmallCudnnReplayAfterALargerPlanGrewTheWorkspace) {
+  check_replay_after_workspace_growth(CudaBackendOptions::kCudnn, "cuDNN fp32");
+}
+
+TEST(CudaBackend, AutoReplayAfterALargerPlanGrewTheWorkspace) {
+  check_replay_after_workspace_growth(CudaBackendOptions::kAuto, "auto fp32");
+}
+
+// A backend that forwards to the CUDA backend, with conv2d's kernel function wrapped to fail once inside a capture:
+// it enqueues the convolution, then makes a call that is illegal while the stream captures (which invalidates the
+// capture and leaves its error in the thread's last-error slot) and, in one variant, throws, as a cuDNN call that
+// fails mid-capture does.
+enum class CaptureFault { kNone, kIllegalCallThenThrow, kIllegalCallOnly };
+CaptureFault g_capture_fault = CaptureFault::kNone;
+KernelFn g_conv2d = nullptr;
+
+void conv2d_failing_in_capture(const KernelCall& c, StepState& s) {
+  g_conv2d(c, s);
+  const cudaStream_t stream = cuda_backend::current_cuda_context().stream;
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  GANCU_CUDA_CHECK(cudaStreamIsCapturing(stream, &status));
+  if (status != cudaStreamCaptureStatusActive || g_capture_fault == CaptureFault::kNone) return;
+  const CaptureFault fault = std::exchange(g_capture_fault, CaptureFault::kNone);
+  EXPECT_NE(cudaStreamSynchronize(stream), cudaSuccess) << "synchronising a capturing stream should fail";
+  if (fault == CaptureFault::kIllegalCallThenThrow) throw std::runtime_error("injected failure inside a capture");
+}
+
+class CaptureFaultBackend final : public Backend {
+ public:
+  explicit CaptureFaultBackend(std::unique_ptr<Backend> inner) : inner_(std::move(inner)), table_(inner_->kernels()) {
+    KernelEntry& conv = table_[static_cast<size_t>(OpKind::kConv2d)];
+    g_conv2d = conv.run;
+    conv.run = conv2d_failing_in_capture;
+  }
+  std::string name() const override { return inner_->name(); }
+  const DispatchTable& kernels() const override { return table_; }
+  float* allocate(int64_t floats) override { return inner_->allocate(floats); }
+  void release(float* p) override { inner_->release(p); }
+  void upload(float* dst, const float* src, int64_t n) override { inner_->upload(dst, src, n); }
+  void download(float* dst, const float* src, int64_t n) override { inner_->download(dst, src, n); }
+  void upload_async(float* dst, const float* src, int64_t n) override { inner_->upload_async(dst, src, n); }
+  bool fuses_batch_norm_activation() const override { return inner_->fuses_batch_norm_activation(); }
+  void execute(const std::vector<KernelCall>& calls, StepState& state) override { inner_->execute(calls, state); }
+  void enable_step_timing() override { inner_->enable_step_timing(); }
+  double last_step_ms() override { return inner_->last_step_ms(); }
+
+ private:
+  std::unique_ptr<Backend> inner_;
+  DispatchTable table_;
+};
+
+// A failed capture throws with nothing of the step enqueued and the host state untouched, leaves no CUDA error for
+// the next launch to report as its own, and the step can be run again: the run then tracks the CPU's as if nothing
+// had happened. Small shapes, but not "Small": the deliberate API errors would count as compute-sanitizer errors.
+TEST(CudaBackend, FailedCaptureLeavesNoErrorAndTheStepCanBeRetried) {
+  GANCU_REQUIRE_GPU();
+  TrainingRun reference(make_reference_backend(), kSmall);
+  TrainingRun cpu(make_cpu_backend(), kSmall);
+  TrainingRun gpu(
+      std::make_unique<CaptureFaultBackend>(make_cuda_backend(options(CudaBackendOptions::kCudnn, cuda::MathMode::kFp32))),
+      kSmall);
+  gpu.steps(1);  // eager warm-up: nothing is captured yet
+  const std::vector<int64_t> counters = gpu.plan().counters();
+  for (CaptureFault fault : {CaptureFault::kIllegalCallThenThrow, CaptureFault::kIllegalCallOnly}) {
+    SCOPED_TRACE(fault == CaptureFault::kIllegalCallOnly ? "illegal call only" : "illegal call, then a throw");
+    g_capture_fault = fault;
+    EXPECT_ANY_THROW(gpu.steps(1));
+    EXPECT_EQ(g_capture_fault, CaptureFault::kNone) << "the fault was never reached inside a capture";
+    EXPECT_EQ(cudaPeekAtLastError(), cudaSuccess) << "the failed capture left its error behind";
+    EXPECT_EQ(gpu.plan().step(), 1);
+    EXPECT_EQ(gpu.plan().counters(), counters);
+    // An ordinary launch and its check see no stale error.
+    DeviceArray<float> x(testing::random_vector<float>(64, 51)), y(testing::poisoned_vector<float>(64));
+    EXPECT_NO_THROW(cuda::relu_forward(64, x.get(), y.get(), nullptr));
+    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  }
+  g_capture_fault = CaptureFault::kNone;
+  gpu.steps(2);  // captured now, then replayed
+  reference.steps(3);
+  cpu.steps(3);
+  expect_tracks_cpu(gpu, cpu, reference, "cuDNN fp32 after failed captures");
+}
+
 // Loading a checkpoint into a plan whose graph is already captured (a different step and counters on the host than
 // on the device) must upload the new step and counters before the replay: the resumed step then equals the
 // uninterrupted run's step bit for bit.
@@ -314,7 +470,7 @@ TEST(CudaBackend, ResumedStepMatchesUninterruptedRun) {
   uninterrupted.steps(1);
 
   TrainingRun resumed(make_cuda_backend(o));
-  resumed.steps(1);  // captures the graph; the device now holds step 1 and counters {1, 1}
+  resumed.steps(3);  // step 2 captured the graph; the device now holds step 3 and counters {3, 3}
   const std::vector<ValueId> ids = resumed.state_values();
   ASSERT_EQ(ids.size(), saved.size());
   for (size_t i = 0; i < ids.size(); ++i) resumed.plan().write(ids[i], saved[i].data());

@@ -266,5 +266,98 @@ TEST(LinearCuda, DcganShapesFp32AndTf32) {
   cublasDestroy(handle);
 }
 
+// The linear kernels as a captured CUDA graph does them: a CublasHandle (bound once to a non-blocking stream, with its
+// own workspace) records all four into one graph, which is replayed twice over poisoned outputs; each replay must
+// match the reference. Without a user workspace, cuBLAS's GEMMs under capture take scratch from its internal pool.
+// The shapes include a long reduction (in = 8192), where cuBLAS may pick a split-K GEMM that uses its workspace.
+void check_linear_captured(cuda::MathMode mode, const LinearParams& p, uint64_t seed) {
+  const double tol = mode == cuda::MathMode::kFp32 ? 1e-5 : 5e-3;
+  const int64_t nx = int64_t(p.batch) * p.in_features, nw = int64_t(p.out_features) * p.in_features,
+                ny = int64_t(p.batch) * p.out_features;
+  const std::vector<float> x = random_vector<float>(nx, seed), w = random_vector<float>(nw, seed + 1, 0.05),
+                           b = random_vector<float>(p.out_features, seed + 2), dy = random_vector<float>(ny, seed + 3);
+  const std::vector<double> xd = to_double(x), wd = to_double(w), bd = to_double(b), dyd = to_double(dy);
+  std::vector<double> y(ny), dx(nx), dw(nw), db(p.out_features);
+  ref::linear_forward<double>(p, xd.data(), wd.data(), bd.data(), y.data());
+  ref::linear_backward_input<double>(p, dyd.data(), wd.data(), dx.data());
+  ref::linear_backward_weight<double>(p, xd.data(), dyd.data(), dw.data());
+  ref::linear_backward_bias<double>(p, dyd.data(), db.data());
+
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+  {
+    const cuda::CublasHandle blas(stream);
+    DeviceArray<float> d_x(x), d_w(w), d_b(b), d_dy(dy);
+    DeviceArray<float> d_y(poisoned_vector<float>(ny)), d_dx(poisoned_vector<float>(nx)),
+        d_dw(poisoned_vector<float>(nw)), d_db(poisoned_vector<float>(p.out_features));
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    const auto enqueue = [&] {
+      cuda::linear_forward(blas.get(), mode, p, d_x.get(), d_w.get(), d_b.get(), d_y.get(), stream);
+      cuda::linear_backward_input(blas.get(), mode, p, d_dy.get(), d_w.get(), d_dx.get(), stream);
+      cuda::linear_backward_weight(blas.get(), mode, p, d_x.get(), d_dy.get(), d_dw.get(), stream);
+      cuda::linear_backward_bias(p, d_dy.get(), d_db.get(), stream);
+    };
+    enqueue();  // eagerly once, as the backend's warm-up step does (cuBLAS initialises outside the capture)
+    ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+    ASSERT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+    enqueue();
+    cudaGraph_t graph = nullptr;
+    ASSERT_EQ(cudaStreamEndCapture(stream, &graph), cudaSuccess);
+    cudaGraphExec_t exec = nullptr;
+    ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+    cudaGraphDestroy(graph);
+    const std::vector<int64_t> shape_y{p.batch, p.out_features}, shape_x{p.batch, p.in_features},
+        shape_w{p.out_features, p.in_features};
+    for (int replay = 0; replay < 2; ++replay) {
+      d_y.upload(poisoned_vector<float>(ny));
+      d_dx.upload(poisoned_vector<float>(nx));
+      d_dw.upload(poisoned_vector<float>(nw));
+      d_db.upload(poisoned_vector<float>(p.out_features));
+      // cudaMemcpy from pageable memory may return before its DMA lands, and the non-blocking stream does not wait
+      // for the legacy stream: finish the copies before the replay.
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      ASSERT_EQ(cudaGraphLaunch(exec, stream), cudaSuccess);
+      ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+      const std::string what = std::string(cuda::to_string(mode)) + " replay " + std::to_string(replay);
+      EXPECT_TRUE(testing::close_rel_l2(d_y.to_host(), y, tol, shape_y)) << what << ": y";
+      EXPECT_TRUE(testing::close_rel_l2(d_dx.to_host(), dx, tol, shape_x)) << what << ": dx";
+      EXPECT_TRUE(testing::close_rel_l2(d_dw.to_host(), dw, tol, shape_w)) << what << ": dweight";
+      EXPECT_TRUE(testing::close_rel_l2(d_db.to_host(), db, kTol, {p.out_features})) << what << ": dbias";
+    }
+    cudaGraphExecDestroy(exec);
+  }
+  cudaStreamDestroy(stream);
+}
+
+TEST(LinearCuda, SmallCapturedGraphReplaysMatchReference) {
+  GANCU_REQUIRE_GPU();
+  for (cuda::MathMode mode : {cuda::MathMode::kFp32, cuda::MathMode::kTf32})
+    check_linear_captured(mode, LinearParams{3, 5, 7}, 11);
+}
+
+TEST(LinearCuda, CapturedGraphReplaysMatchReferenceOnDcganShapes) {
+  GANCU_REQUIRE_GPU();
+  for (cuda::MathMode mode : {cuda::MathMode::kFp32, cuda::MathMode::kTf32}) {
+    check_linear_captured(mode, LinearParams{128, 100, 8192}, 12);  // a z → 512×4×4 projection
+    check_linear_captured(mode, LinearParams{64, 8192, 1}, 13);     // a discriminator head: split-K territory
+  }
+}
+
+// A handle bound to one stream refuses a call on another instead of rebinding (which would drop its workspace).
+TEST(LinearCuda, SmallHandleBoundToAnotherStreamIsRefused) {
+  GANCU_REQUIRE_GPU();
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+  {
+    const cuda::CublasHandle blas(stream);
+    const LinearParams p{2, 3, 4};
+    DeviceArray<float> x(random_vector<float>(6, 21)), w(random_vector<float>(12, 22)), y(poisoned_vector<float>(8));
+    EXPECT_THROW(cuda::linear_forward(blas.get(), cuda::MathMode::kFp32, p, x.get(), w.get(), nullptr, y.get(), nullptr),
+                 std::invalid_argument);
+    EXPECT_EQ(cudaPeekAtLastError(), cudaSuccess);
+  }
+  cudaStreamDestroy(stream);
+}
+
 }  // namespace
 }  // namespace gancu
