@@ -186,39 +186,31 @@ __global__ void __launch_bounds__(kBnThreads)
   const ShiftedSums total = BlockReduce(reduce_storage).Reduce(mine, Plus());
   if (threadIdx.x == 0) {
     const detail::ChannelMoments m = detail::channel_moments(total, pivot, plan.count);
-    const float mean = float(m.mean);
-    const float invstd = float(1.0 / sqrt(m.var + a.eps));
-    shared_mean = mean;
-    shared_invstd = invstd;
+    const detail::SavedStats stats = detail::saved_stats(m, a.eps);
+    shared_mean = stats.mean;
+    shared_invstd = stats.invstd;
     if (split == 0) {
-      a.save_mean[c] = mean;
-      a.save_invstd[c] = invstd;
+      a.save_mean[c] = stats.mean;
+      a.save_invstd[c] = stats.invstd;
       if (a.running_mean != nullptr)
-        a.running_mean[c] = (1.0f - a.momentum) * a.running_mean[c] + a.momentum * mean;
+        a.running_mean[c] = detail::running_update(a.running_mean[c], stats.mean, a.momentum);
       if (a.running_var != nullptr)
-        a.running_var[c] = (1.0f - a.momentum) * a.running_var[c] + a.momentum * float(m.unbiased_var);
+        a.running_var[c] = detail::running_update(a.running_var[c], float(m.unbiased_var), a.momentum);
     }
   }
   __syncthreads();
 
-  BnChannelConsts k;
-  k.mean = shared_mean;
-  k.invstd = shared_invstd;
-  k.scale = a.gamma[c] * k.invstd;
-  k.shift = a.beta[c];
-  k.slope = detail::negative_slope<kAct>(a.leaky_slope, kAct == Activation::kPrelu ? a.prelu_slope[c] : 0.0f);
+  const BnChannelConsts k = detail::train_consts<kAct>(detail::SavedStats{shared_mean, shared_invstd}, a.gamma[c],
+                                                       a.beta[c], a.leaky_slope,
+                                                       kAct == Activation::kPrelu ? a.prelu_slope[c] : 0.0f);
   normalize_split<kAct, kVec>(walk, a.x, a.y, k, first, last);
 }
 
 // The constants forward used for channel c, rebuilt from the saved statistics (same floats, same products).
 template <Activation kAct> __device__ __forceinline__ BnChannelConsts backward_consts(const BackwardArgs& a, int c) {
-  BnChannelConsts k;
-  k.mean = a.save_mean[c];
-  k.invstd = a.save_invstd[c];
-  k.scale = a.gamma[c] * k.invstd;
-  k.shift = kAct == Activation::kNone ? 0.0f : a.beta[c];  // beta only matters for the activation's branch
-  k.slope = detail::negative_slope<kAct>(a.leaky_slope, kAct == Activation::kPrelu ? a.prelu_slope[c] : 0.0f);
-  return k;
+  return detail::train_consts<kAct>(detail::SavedStats{a.save_mean[c], a.save_invstd[c]}, a.gamma[c],
+                                    kAct == Activation::kNone ? 0.0f : a.beta[c], a.leaky_slope,
+                                    kAct == Activation::kPrelu ? a.prelu_slope[c] : 0.0f);
 }
 
 // Pass 1 of a split channel: this block's Σg, Σg·x̂ (and PReLU's Σz·dy) to the workspace.
@@ -263,8 +255,8 @@ __global__ void __launch_bounds__(kBnThreads)
   }
   const GradSums total = BlockReduce(reduce_storage).Reduce(mine, Plus());
   if (threadIdx.x == 0) {
-    shared_mean_g = float(total.g / double(plan.count));
-    shared_mean_g_xhat = float(total.g_xhat / double(plan.count));
+    shared_mean_g = detail::channel_mean(total.g, plan.count);
+    shared_mean_g_xhat = detail::channel_mean(total.g_xhat, plan.count);
     if (split == 0) {
       a.dbeta[c] = float(total.g);
       a.dgamma[c] = float(total.g_xhat);

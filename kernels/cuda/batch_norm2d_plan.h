@@ -122,6 +122,18 @@ GANCU_HD ChannelMoments channel_moments(const ShiftedSums& s, float pivot, int c
   return ChannelMoments{double(pivot) + shift, m2 / n, count > 1 ? m2 / (n - 1.0) : 0.0};
 }
 
+// What training saves for backward, as floats: y and backward both normalise with exactly these.
+struct SavedStats {
+  float mean, invstd;  // invstd = 1/sqrt(var + eps), var biased
+};
+GANCU_HD SavedStats saved_stats(const ChannelMoments& m, double eps) {
+  return SavedStats{float(m.mean), float(1.0 / sqrt(m.var + eps))};
+}
+// PyTorch's running statistics: r = (1 − momentum)·r + momentum·stat (stat: the mean, or the unbiased variance).
+GANCU_HD float running_update(float running, float stat, float momentum) {
+  return (1.0f - momentum) * running + momentum * stat;
+}
+
 // Backward's per-channel sums, g = dy·act′(z): Σg (dbeta), Σg·x̂ (dgamma), Σ over z ≤ 0 of z·dy (PReLU slope).
 struct GradSums {
   double g, g_xhat, slope;
@@ -158,6 +170,13 @@ template <Activation kAct> GANCU_HD float activate(float z, float slope) {
   else return z > 0.0f ? z : slope * z;
 }
 
+// Training's constants from the saved statistics; forward and backward both build them here, so they are the same
+// floats. `beta` only matters with an activation (its branch); backward passes 0 without one.
+template <Activation kAct>
+GANCU_HD BnChannelConsts train_consts(SavedStats s, float gamma, float beta, float leaky, float prelu) {
+  return BnChannelConsts{s.mean, s.invstd, gamma * s.invstd, beta, negative_slope<kAct>(leaky, prelu)};
+}
+
 // g = dy·act′(z) for one value (z recomputed from x), and its contribution to the channel's sums.
 template <Activation kAct> GANCU_HD float activation_grad(float x, float dy, const BnChannelConsts& k, float* z_dy) {
   float g = dy;
@@ -178,7 +197,10 @@ template <Activation kAct> GANCU_HD void add_grad(GradSums& s, float x, float dy
   if constexpr (kAct == Activation::kPrelu) s.slope += double(z_dy);
 }
 
-// dx = scale·(g − mean(g) − x̂·mean(g·x̂)), exactly the single-block kernel's float expression.
+// mean(g) and mean(g·x̂) of a channel from its double sums.
+GANCU_HD float channel_mean(double sum, int count) { return float(sum / double(count)); }
+
+// dx = scale·(g − mean(g) − x̂·mean(g·x̂)), the float expression of the earlier one-block-per-channel kernel.
 template <Activation kAct>
 GANCU_HD float input_grad(float x, float dy, const BnChannelConsts& k, float mean_g, float mean_g_xhat) {
   const float g = activation_grad<kAct>(x, dy, k, nullptr);
