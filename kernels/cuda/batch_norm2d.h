@@ -6,10 +6,10 @@
 // Design (why): a channel's statistics are a reduction over batch·spatial values, but DCGAN's layers have only 64-512
 // channels, so one block per channel leaves SMs idle (64 blocks on a 132-SM H200). The split plan
 // (batch_norm2d_plan.h, a pure function of the shape) cuts each channel into `splits` chunks so that channels·splits
-// ≈ 264 blocks (two per SM). With several splits, pass 1 writes each block's partial sums to the workspace and pass 2
-// (same grid) has every block merge its channel's partials in a fixed tree order (bit-identical in every block, run and
-// replay; no float atomics), then normalise/differentiate its own chunk, still hot in L2. With one split (channels ≥
-// 264, or too few values to split) one kernel does both, without workspace. Forward accumulates Σ(x − pivot) and
+// comes close to 264 blocks (two per SM) without passing it. With several splits, pass 1 writes each block's partial
+// sums to the workspace and pass 2 (same grid) has every block merge its channel's partials in a fixed tree order
+// (bit-identical in every block, run and replay; no float atomics), then normalise/differentiate its own chunk, mostly
+// from L2. With one split (more than 132 channels, or too few values to split) one kernel does both, no workspace. Forward accumulates Σ(x − pivot) and
 // Σ(x − pivot)² in double around a per-channel pivot (no cancellation for a large mean, no division per element);
 // backward recomputes the pre-activation value from x instead of storing it and accumulates Σg and Σg·x̂ (g = dy·act′)
 // in double. Index maps use 32-bit FastDivmod, one per float4 of input.

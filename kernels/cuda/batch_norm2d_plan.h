@@ -47,14 +47,16 @@ struct BnSplitPlan {
   int64_t blocks() const { return int64_t(channels) * splits; }
 };
 
-// Aim at kTargetBlocks blocks in all (two per SM of a 132-SM part), no split under kBnMinSplitValues values.
+// As many splits as keep channels·splits ≤ kTargetBlocks (two 512-thread blocks per SM of a 132-SM part: every block
+// of a pass resident at once, no tail wave, also for the backward kernels whose ~64 registers allow only two such
+// blocks per SM), none under kBnMinSplitValues values, at most kBnMaxSplits. Channels > kTargetBlocks/2 keep one.
 inline BnSplitPlan plan_batch_norm2d(const BatchNorm2dParams& p) {
   BnSplitPlan plan;
   plan.channels = p.channels;
   const int64_t count = std::clamp<int64_t>(int64_t(p.batch) * p.spatial, 1, kBnMaxChannelValues);
   plan.count = int(count);
   plan.unit = p.spatial % 4 == 0 ? 4 : 1;
-  const int64_t wanted = (kTargetBlocks + int64_t(p.channels) - 1) / std::max(p.channels, 1);
+  const int64_t wanted = kTargetBlocks / std::max(p.channels, 1);
   const int64_t splits = std::max<int64_t>(1, std::min<int64_t>({wanted, count / kBnMinSplitValues, kBnMaxSplits}));
   int64_t chunk = (count + splits - 1) / splits;
   chunk = (chunk + plan.unit - 1) / plan.unit * plan.unit;

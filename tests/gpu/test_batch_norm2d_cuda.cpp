@@ -441,7 +441,7 @@ TEST(BatchNorm2dCuda, ModelShapesInfer) {
 }
 
 // No float atomics: two runs give bit-identical outputs (what a CUDA graph replay relies on), on the largest shape
-// (five splits per channel), a DCGAN shape with one split, and a split small shape.
+// (four splits per channel), a DCGAN shape with one split, and a split small shape.
 void check_deterministic(const BnShape& shape, uint64_t seed) {
   SCOPED_TRACE(shape.name);
   BnInputs in(shape, seed);
