@@ -264,7 +264,7 @@ cuda::BnActivation bn_activation(const Attrs& a) {
 void batch_norm2d_train(const C& c, S&) {
   const Attrs& a = c.node->attrs;
   cuda::batch_norm2d_forward_train(batch_norm2d_params(c.in_shape(0), a), bn_activation(a), c.in[0], c.in[1], c.in[2],
-                                   c.in[3], c.in[4], c.out[0], c.out[1], c.out[2], ctx().stream);
+                                   c.in[3], c.in[4], c.out[0], c.out[1], c.out[2], c.scratch, ctx().stream);
 }
 void batch_norm2d_infer(const C& c, S&) {
   const Attrs& a = c.node->attrs;
@@ -276,7 +276,17 @@ void batch_norm2d_backward(const C& c, S&) {
   const Attrs& a = c.node->attrs;
   const float* beta = a.fused_activation == FusedActivation::kNone ? nullptr : c.in[5];
   cuda::batch_norm2d_backward(batch_norm2d_params(c.in_shape(1), a), bn_activation(a), c.in[0], c.in[1], c.in[2], beta,
-                              c.in[3], c.in[4], c.out[0], c.out[1], c.out[2], /*dprelu_slope=*/nullptr, ctx().stream);
+                              c.in[3], c.in[4], c.out[0], c.out[1], c.out[2], /*dprelu_slope=*/nullptr, c.scratch,
+                              ctx().stream);
+}
+// Channels split over several blocks leave per-block partial sums in the scratch: ask the split plan for its size.
+int64_t batch_norm2d_train_scratch(const Graph& g, const Node& n) {
+  const BatchNorm2dParams p = batch_norm2d_params(g.shape(n.inputs[0]), n.attrs);  // input 0: x
+  return floats_for_bytes(cuda::batch_norm2d_forward_train_workspace_bytes(p));
+}
+int64_t batch_norm2d_backward_scratch(const Graph& g, const Node& n) {
+  const BatchNorm2dParams p = batch_norm2d_params(g.shape(n.inputs[1]), n.attrs);  // input 1: x
+  return floats_for_bytes(cuda::batch_norm2d_backward_workspace_bytes(p));
 }
 
 // ---- activations and data movement --------------------------------------------------------------------------------
@@ -419,9 +429,9 @@ DispatchTable make_cuda_dispatch_table(CudaBackendOptions::Kernels conv_kernels)
   set(OpKind::kLinearBackwardInput, linear_backward_input);
   set(OpKind::kLinearBackwardWeight, linear_backward_weight);
   set(OpKind::kLinearBackwardBias, linear_backward_bias);
-  set(OpKind::kBatchNorm2dTrain, batch_norm2d_train);
+  set(OpKind::kBatchNorm2dTrain, batch_norm2d_train, batch_norm2d_train_scratch);
   set(OpKind::kBatchNorm2dInfer, batch_norm2d_infer);
-  set(OpKind::kBatchNorm2dBackward, batch_norm2d_backward);
+  set(OpKind::kBatchNorm2dBackward, batch_norm2d_backward, batch_norm2d_backward_scratch);
   set(OpKind::kRelu, relu);
   set(OpKind::kReluBackward, relu_backward);
   set(OpKind::kLeakyRelu, leaky_relu);

@@ -6,6 +6,7 @@
 #include <cudnn.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "bench/kernels/bench.h"
 #include "kernels/cuda/adam.h"
 #include "kernels/cuda/batch_norm2d.h"
+#include "kernels/cuda/batch_norm2d_plan.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/activations.h"
 #include "kernels/cuda/elementwise.h"
@@ -71,13 +73,16 @@ struct BnCase {
   cuda::Activation act;
 };
 
-// DCGAN-64 generator BN+ReLU (its discriminator has the same shapes with LeakyReLU), SRGAN BN+PReLU.
+// Every batch norm of DCGAN-64 at batch 128: the generator's BN+ReLU and the discriminator's BN+LeakyReLU (its first
+// conv has no BN), then SRGAN BN+PReLU.
 const BnCase kBnCases[] = {
     {"dcgan64.G 128x512x4x4", 128, 512, 16, cuda::Activation::kRelu},
     {"dcgan64.G 128x256x8x8", 128, 256, 64, cuda::Activation::kRelu},
     {"dcgan64.G 128x128x16x16", 128, 128, 256, cuda::Activation::kRelu},
     {"dcgan64.G 128x64x32x32", 128, 64, 1024, cuda::Activation::kRelu},
+    {"dcgan64.D 128x128x16x16", 128, 128, 256, cuda::Activation::kLeakyRelu},
     {"dcgan64.D 128x256x8x8", 128, 256, 64, cuda::Activation::kLeakyRelu},
+    {"dcgan64.D 128x512x4x4", 128, 512, 16, cuda::Activation::kLeakyRelu},
     {"srgan.G 16x64x24x24", 16, 64, 576, cuda::Activation::kPrelu},
     {"srgan.G 16x64x48x48", 16, 64, 2304, cuda::Activation::kPrelu},
     {"srgan.G 16x64x96x96", 16, 64, 9216, cuda::Activation::kPrelu},
@@ -91,6 +96,22 @@ const char* suffix(cuda::Activation act) {
     case cuda::Activation::kPrelu: return "+prelu";
   }
   return "";
+}
+
+// One line per shape besides the table rows: the split plan (one block per channel before the split) and each pass's
+// compulsory bytes and fraction of the copy bandwidth measured in this run. Split channels read x (and dy) twice, the
+// second time mostly from L2 when the tensor fits in it; the rates count compulsory bytes only.
+void print_bn_plan(const BnCase& c, const BatchNorm2dParams& p, const Row& forward, const Row& backward,
+                   double copy_gbps) {
+  const cuda::detail::BnSplitPlan plan = cuda::detail::plan_batch_norm2d(p);
+  auto percent = [&](const Row& row) {
+    return copy_gbps > 0 && row.custom_ms > 0 ? 100.0 * row.bytes / (row.custom_ms * 1e6) / copy_gbps : 0.0;
+  };
+  std::printf("batch_norm2d %-26s %4d channels x %2d splits = %5lld blocks (was %d); forward %.1f MB %.4f ms "
+              "%.1f%% of copy; backward %.1f MB %.4f ms %.1f%% of copy\n",
+              c.shape, plan.channels, plan.splits, static_cast<long long>(plan.blocks()), plan.channels,
+              forward.bytes / 1e6, forward.custom_ms, percent(forward), backward.bytes / 1e6, backward.custom_ms,
+              percent(backward));
 }
 
 GANCU_BENCH("batch_norm2d") {
@@ -112,6 +133,10 @@ GANCU_BENCH("batch_norm2d") {
     act.kind = c.act;
     act.prelu_slope = slope.get();
     const cudnn::BatchNorm2d cudnn_bn(p);
+    // One workspace for both passes, sized by the plan (0 bytes when every channel fits one block).
+    const size_t workspace_bytes = std::max(cuda::batch_norm2d_forward_train_workspace_bytes(p),
+                                            cuda::batch_norm2d_backward_workspace_bytes(p));
+    DeviceFloats workspace(int64_t(workspace_bytes / sizeof(float)), s);
 
     // The baseline's separate activation pass, forward and backward (the unfused cost).
     auto activation_forward = [&](float* data) {
@@ -131,7 +156,8 @@ GANCU_BENCH("batch_norm2d") {
     forward.custom_ms = time_median_ms(ctx, [&](int r) {
       const int k = r % sets;
       cuda::batch_norm2d_forward_train(p, act, x.set(k, n), gamma.get(), beta.get(), running_mean.get(),
-                                       running_var.get(), y.set(k, n), save_mean.get(), save_invstd.get(), s);
+                                       running_var.get(), y.set(k, n), save_mean.get(), save_invstd.get(),
+                                       workspace.get(), s);
     });
     forward.baseline_ms = time_median_ms(ctx, [&](int r) {
       const int k = r % sets;
@@ -147,7 +173,8 @@ GANCU_BENCH("batch_norm2d") {
     backward.custom_ms = time_median_ms(ctx, [&](int r) {
       const int k = r % sets;
       cuda::batch_norm2d_backward(p, act, dy.set(k, n), x.set(k, n), gamma.get(), beta.get(), save_mean.get(),
-                                  save_invstd.get(), dx.set(k, n), dgamma.get(), dbeta.get(), dslope.get(), s);
+                                  save_invstd.get(), dx.set(k, n), dgamma.get(), dbeta.get(), dslope.get(),
+                                  workspace.get(), s);
     });
     // Baseline: activation backward on the stored pre-activation (y stands in for it), then cuDNN BN backward.
     backward.baseline_ms = time_median_ms(ctx, [&](int r) {
@@ -157,6 +184,7 @@ GANCU_BENCH("batch_norm2d") {
                         dx.set(k, n), dgamma.get(), dbeta.get(), s);
     });
     ctx.rows.push_back(backward);
+    print_bn_plan(c, p, forward, backward, ctx.ceilings.copy_gbps);
   }
 }
 
