@@ -82,11 +82,10 @@ struct ConvGatherProblem {
   static constexpr bool kAAlongK = false;  // consecutive m are consecutive pixels: coalesced activation loads
   static constexpr bool kBAlongK = false;  // weights are small and cache-resident; keep shared stores conflict-free
 
-  struct ARow {  // one output pixel: its image's offset and the input corner its taps start from
-    int64_t image_offset;
-    int iy0, ix0;
+  struct ARow {  // one output pixel: its image and the input corner its taps start from (3 registers in the K loop)
+    int image, iy0, ix0;
   };
-  using BCol = int64_t;  // n · w_n_stride
+  using BCol = int;  // n
   struct KPos {
     int c, t, u;
   };
@@ -114,9 +113,9 @@ struct ConvGatherProblem {
   GANCU_HD ARow a_row(int m) const {
     int image, j, i;
     pixel(m, image, j, i);
-    return {int64_t(image) * in_channels * in_h * in_w, j * in_step + in_off_h, i * in_step + in_off_w};
+    return {image, j * in_step + in_off_h, i * in_step + in_off_w};
   }
-  GANCU_HD BCol b_col(int n) const { return n * w_n_stride; }
+  GANCU_HD BCol b_col(int n) const { return n; }
   GANCU_HD KPos k_pos(int k) const {
     KPos p;
     int r;
@@ -127,11 +126,11 @@ struct ConvGatherProblem {
   GANCU_HD float a(const ARow& row, const KPos& k) const {
     const int iy = row.iy0 + k.t * tap_step, ix = row.ix0 + k.u * tap_step;
     if (unsigned(iy) >= unsigned(in_h) || unsigned(ix) >= unsigned(in_w)) return 0.0f;  // zero padding
-    return load_readonly(x + row.image_offset + (int64_t(k.c) * in_h + iy) * in_w + ix);
+    return load_readonly(x + ((int64_t(row.image) * in_channels + k.c) * in_h + iy) * in_w + ix);
   }
   GANCU_HD float b(const KPos& k, BCol col) const {
     const int ky = ky0 + k.t * k_step, kx = kx0 + k.u * k_step;
-    return load_readonly(w + k.c * w_c_stride + col + ky * kernel + kx);
+    return load_readonly(w + k.c * w_c_stride + col * w_n_stride + ky * kernel + kx);
   }
   GANCU_HD void store(int m, int n, float value, int split) const {
     int image, j, i;
@@ -253,8 +252,7 @@ template <int ROWS, bool kAlongK> GANCU_HD int slice_k(int tid, int e) {
 
 // One thread's share of each BM×kTileK slice of A and kTileK×BN slice of B, zero outside the problem. What does not
 // depend on k is decomposed once, at construction (before the K loop): the gather's pixel (image, row, column) of a
-// thread's fixed row. Elements of A and B at the same k (same slice_k) compute the same k_pos, which the compiler
-// folds into one.
+// thread's fixed row. Elements of A and B at the same k share one k_pos (the gather's tap (c, t, u)).
 template <class Problem, int BM, int BN> struct OperandLoader {
   static constexpr int kAElems = BM * kTileK / kThreadsPerBlock, kBElems = BN * kTileK / kThreadsPerBlock;
   static_assert(kThreadsPerBlock % BM == 0 && kThreadsPerBlock % BN == 0 && kThreadsPerBlock % kTileK == 0);
@@ -278,30 +276,45 @@ template <class Problem, int BM, int BN> struct OperandLoader {
   }
 
   GANCU_HD void load(const Problem& p, int k0, int k_end, float (&a)[kAElems], float (&b)[kBElems]) const {
+    using KPos = typename Problem::KPos;
+    if constexpr (!Problem::kAAlongK && !Problem::kBAlongK && BM == BN) {
+      // A's and B's e-th elements sit at the same k: one decomposition for both, used at once (few live registers).
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#endif
+      for (int e = 0; e < kAElems; ++e) {
+        const int k = k0 + slice_k<BM, false>(tid, e);
+        const KPos kp = p.k_pos(k);
+        a[e] = (fixed_row_valid && k < k_end) ? p.a(fixed_row, kp) : 0.0f;
+        b[e] = (fixed_col_valid && k < k_end) ? p.b(kp, fixed_col) : 0.0f;
+      }
+      return;
+    }
+    // Along K, all of a thread's elements of an operand sit at one k (the same for A and B).
+    const int k_along = k0 + tid % kTileK;
+    const KPos kp_along = p.k_pos(k_along);
 #if defined(__CUDA_ARCH__)
 #pragma unroll
 #endif
     for (int e = 0; e < kAElems; ++e) {
-      const int k = k0 + slice_k<BM, Problem::kAAlongK>(tid, e);
-      const typename Problem::KPos kp = p.k_pos(k);
       if constexpr (Problem::kAAlongK) {
         const int m = m0 + slice_row<BM, true>(tid, e);
-        a[e] = (m < p.M && k < k_end) ? p.a(p.a_row(m), kp) : 0.0f;
+        a[e] = (m < p.M && k_along < k_end) ? p.a(p.a_row(m), kp_along) : 0.0f;
       } else {
-        a[e] = (fixed_row_valid && k < k_end) ? p.a(fixed_row, kp) : 0.0f;
+        const int k = k0 + slice_k<BM, false>(tid, e);
+        a[e] = (fixed_row_valid && k < k_end) ? p.a(fixed_row, p.k_pos(k)) : 0.0f;
       }
     }
 #if defined(__CUDA_ARCH__)
 #pragma unroll
 #endif
     for (int e = 0; e < kBElems; ++e) {
-      const int k = k0 + slice_k<BN, Problem::kBAlongK>(tid, e);
-      const typename Problem::KPos kp = p.k_pos(k);
       if constexpr (Problem::kBAlongK) {
         const int n = n0 + slice_row<BN, true>(tid, e);
-        b[e] = (n < p.N && k < k_end) ? p.b(kp, p.b_col(n)) : 0.0f;
+        b[e] = (n < p.N && k_along < k_end) ? p.b(kp_along, p.b_col(n)) : 0.0f;
       } else {
-        b[e] = (fixed_col_valid && k < k_end) ? p.b(kp, fixed_col) : 0.0f;
+        const int k = k0 + slice_k<BN, false>(tid, e);
+        b[e] = (fixed_col_valid && k < k_end) ? p.b(p.k_pos(k), fixed_col) : 0.0f;
       }
     }
   }
