@@ -1,8 +1,9 @@
 // Conv benchmarks: every conv / transposed-conv layer of DCGAN-32, DCGAN-64 and SRGAN, each pass (forward,
 // backward_input, backward_weight; bias gradient once per layer), custom kernels against cuDNN, fp32 and TF32.
-// Inputs rotate over rotation_sets() copies so no timed call runs from a warm L2. The custom passes take their
-// split-K workspace (the DCGAN-64 rows time the dense GEMMs of G.0 and D.4 and the split gathers of the 4×4/8×8 layers). cuDNN plans each shape (a
-// synchronising cudnnFind) in an untimed call before its timing starts.
+// Inputs rotate over rotation_sets() copies so no timed call runs from a warm L2. cuDNN plans each shape (a
+// synchronising cudnnFind) in an untimed call before its timing starts. The custom passes get their split-K
+// workspace: the DCGAN-64 rows time the dense GEMMs of G.0 and D.4, the split-K gathers of the 4×4 layers (G.1
+// backward_input, D.3 forward) and the 256-way split weight gradients of G.4 and D.0.
 #include <cuda_runtime.h>
 
 #include <algorithm>

@@ -23,6 +23,11 @@
 #else
 #define GANCU_HD inline
 #endif
+#if defined(__CUDA_ARCH__)  // the device pass only: the host compiler would warn about an unknown pragma
+#define GANCU_UNROLL _Pragma("unroll")
+#else
+#define GANCU_UNROLL
+#endif
 
 namespace gancu::cuda::detail {
 
@@ -279,42 +284,36 @@ template <class Problem, int BM, int BN> struct OperandLoader {
     using KPos = typename Problem::KPos;
     if constexpr (!Problem::kAAlongK && !Problem::kBAlongK && BM == BN) {
       // A's and B's e-th elements sit at the same k: one decomposition for both, used at once (few live registers).
-#if defined(__CUDA_ARCH__)
-#pragma unroll
-#endif
+      GANCU_UNROLL
       for (int e = 0; e < kAElems; ++e) {
         const int k = k0 + slice_k<BM, false>(tid, e);
         const KPos kp = p.k_pos(k);
         a[e] = (fixed_row_valid && k < k_end) ? p.a(fixed_row, kp) : 0.0f;
         b[e] = (fixed_col_valid && k < k_end) ? p.b(kp, fixed_col) : 0.0f;
       }
-      return;
-    }
-    // Along K, all of a thread's elements of an operand sit at one k (the same for A and B).
-    const int k_along = k0 + tid % kTileK;
-    const KPos kp_along = p.k_pos(k_along);
-#if defined(__CUDA_ARCH__)
-#pragma unroll
-#endif
-    for (int e = 0; e < kAElems; ++e) {
-      if constexpr (Problem::kAAlongK) {
-        const int m = m0 + slice_row<BM, true>(tid, e);
-        a[e] = (m < p.M && k_along < k_end) ? p.a(p.a_row(m), kp_along) : 0.0f;
-      } else {
-        const int k = k0 + slice_k<BM, false>(tid, e);
-        a[e] = (fixed_row_valid && k < k_end) ? p.a(fixed_row, p.k_pos(k)) : 0.0f;
+    } else {
+      // Along K, all of a thread's elements of an operand sit at one k (the same for A and B).
+      const int k_along = k0 + tid % kTileK;
+      const KPos kp_along = p.k_pos(k_along);
+      GANCU_UNROLL
+      for (int e = 0; e < kAElems; ++e) {
+        if constexpr (Problem::kAAlongK) {
+          const int m = m0 + slice_row<BM, true>(tid, e);
+          a[e] = (m < p.M && k_along < k_end) ? p.a(p.a_row(m), kp_along) : 0.0f;
+        } else {
+          const int k = k0 + slice_k<BM, false>(tid, e);
+          a[e] = (fixed_row_valid && k < k_end) ? p.a(fixed_row, p.k_pos(k)) : 0.0f;
+        }
       }
-    }
-#if defined(__CUDA_ARCH__)
-#pragma unroll
-#endif
-    for (int e = 0; e < kBElems; ++e) {
-      if constexpr (Problem::kBAlongK) {
-        const int n = n0 + slice_row<BN, true>(tid, e);
-        b[e] = (n < p.N && k_along < k_end) ? p.b(kp_along, p.b_col(n)) : 0.0f;
-      } else {
-        const int k = k0 + slice_k<BN, false>(tid, e);
-        b[e] = (fixed_col_valid && k < k_end) ? p.b(p.k_pos(k), fixed_col) : 0.0f;
+      GANCU_UNROLL
+      for (int e = 0; e < kBElems; ++e) {
+        if constexpr (Problem::kBAlongK) {
+          const int n = n0 + slice_row<BN, true>(tid, e);
+          b[e] = (n < p.N && k_along < k_end) ? p.b(kp_along, p.b_col(n)) : 0.0f;
+        } else {
+          const int k = k0 + slice_k<BN, false>(tid, e);
+          b[e] = (fixed_col_valid && k < k_end) ? p.b(p.k_pos(k), fixed_col) : 0.0f;
+        }
       }
     }
   }
