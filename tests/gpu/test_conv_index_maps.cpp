@@ -381,10 +381,10 @@ TEST(ConvIndexMaps, DcganPassesFillTheGpu) {
       if (k_max >= 2 * kMinKPerSplit) {
         EXPECT_GE(blocks, 128) << c.name << " " << kPassNames[i];
       }
-      std::printf("  %-12s %-12s %s tiles %4lld × splits %2d = %5lld blocks, K %6d, workspace %7.2f MB\n",
-                  c.name.c_str(), kPassNames[i], s.plan.dense ? "dense " : (s.plan.large_tile ? "gather128" : "gather64 "),
+      std::printf("  %-10s %-11s %-9s tiles %4lld × splits %3d = %4lld blocks, K %6d, per block %5d, workspace %.2f MB\n",
+                  c.name.c_str(), kPassNames[i], s.plan.dense ? "dense" : (s.plan.large_tile ? "gather128" : "gather64"),
                   static_cast<long long>(s.plan.tiles), s.plan.splits, static_cast<long long>(blocks), k_max,
-                  double(s.plan.workspace_floats()) * 4e-6);
+                  std::min(k_max, s.k_chunk), double(s.plan.workspace_floats()) * 4e-6);
     }
   }
 }
