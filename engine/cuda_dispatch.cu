@@ -41,28 +41,42 @@ int64_t floats_for_bytes(size_t bytes) { return static_cast<int64_t>((bytes + si
 // ---- convolutions, custom kernels ----------------------------------------------------------------------------
 // Inputs/outputs by position: conv2d {x, w, b} → {y}; backward_input {dy, w} → {dx}; backward_weight {x, dy} → {dw}.
 void conv2d_custom(const C& c, S&) {
-  cuda::conv2d_forward(conv2d_params_of(*c.graph, *c.node), ctx().math, c.in[0], c.in[1], c.in[2], c.out[0], ctx().stream);
+  cuda::conv2d_forward(conv2d_params_of(*c.graph, *c.node), ctx().math, c.in[0], c.in[1], c.in[2], c.out[0], c.scratch,
+                       ctx().stream);
 }
 void conv2d_backward_input_custom(const C& c, S&) {
-  cuda::conv2d_backward_input(conv2d_params_of(*c.graph, *c.node), ctx().math, c.in[0], c.in[1], c.out[0], ctx().stream);
+  cuda::conv2d_backward_input(conv2d_params_of(*c.graph, *c.node), ctx().math, c.in[0], c.in[1], c.out[0], c.scratch,
+                              ctx().stream);
 }
 void conv2d_backward_weight_custom(const C& c, S&) {
   cuda::conv2d_backward_weight(conv2d_params_of(*c.graph, *c.node), ctx().math, c.in[0], c.in[1], c.out[0], c.scratch, ctx().stream);
 }
 void conv_transpose2d_custom(const C& c, S&) {
   cuda::conv_transpose2d_forward(conv_transpose2d_params_of(*c.graph, *c.node), ctx().math, c.in[0], c.in[1], c.in[2], c.out[0],
-                                 ctx().stream);
+                                 c.scratch, ctx().stream);
 }
 void conv_transpose2d_backward_input_custom(const C& c, S&) {
   cuda::conv_transpose2d_backward_input(conv_transpose2d_params_of(*c.graph, *c.node), ctx().math, c.in[0], c.in[1], c.out[0],
-                                        ctx().stream);
+                                        c.scratch, ctx().stream);
 }
 void conv_transpose2d_backward_weight_custom(const C& c, S&) {
   cuda::conv_transpose2d_backward_weight(conv_transpose2d_params_of(*c.graph, *c.node), ctx().math, c.in[0], c.in[1], c.out[0],
                                          c.scratch, ctx().stream);
 }
 
-// The custom weight-gradient kernels split long reductions and sum the splits from a workspace: ask the plan for it.
+// The custom kernels split long reductions of small outputs and sum the splits from a workspace: ask each pass's plan.
+int64_t conv2d_scratch(const Graph& g, const Node& n) {
+  return floats_for_bytes(cuda::conv2d_forward_workspace_bytes(conv2d_params_of(g, n)));
+}
+int64_t conv2d_backward_input_scratch(const Graph& g, const Node& n) {
+  return floats_for_bytes(cuda::conv2d_backward_input_workspace_bytes(conv2d_params_of(g, n)));
+}
+int64_t conv_transpose2d_scratch(const Graph& g, const Node& n) {
+  return floats_for_bytes(cuda::conv_transpose2d_forward_workspace_bytes(conv_transpose2d_params_of(g, n)));
+}
+int64_t conv_transpose2d_backward_input_scratch(const Graph& g, const Node& n) {
+  return floats_for_bytes(cuda::conv_transpose2d_backward_input_workspace_bytes(conv_transpose2d_params_of(g, n)));
+}
 int64_t conv2d_backward_weight_scratch(const Graph& g, const Node& n) {
   const Conv2dParams p = conv2d_params_of(g, n);
   return floats_for_bytes(cuda::conv2d_backward_weight_workspace_bytes(p));
@@ -408,19 +422,19 @@ DispatchTable make_cuda_dispatch_table(CudaBackendOptions::Kernels conv_kernels)
     set(OpKind::kConvTranspose2dBackwardInput, conv_transpose2d_backward_input_cudnn);
     set(OpKind::kConvTranspose2dBackwardWeight, conv_transpose2d_backward_weight_cudnn);
   } else if (conv_kernels == CudaBackendOptions::kAuto) {  // the custom kernels' scratch, in case they are chosen
-    set(OpKind::kConv2d, conv2d_auto);
-    set(OpKind::kConv2dBackwardInput, conv2d_backward_input_auto);
+    set(OpKind::kConv2d, conv2d_auto, conv2d_scratch);
+    set(OpKind::kConv2dBackwardInput, conv2d_backward_input_auto, conv2d_backward_input_scratch);
     set(OpKind::kConv2dBackwardWeight, conv2d_backward_weight_auto, conv2d_backward_weight_scratch);
-    set(OpKind::kConvTranspose2d, conv_transpose2d_auto);
-    set(OpKind::kConvTranspose2dBackwardInput, conv_transpose2d_backward_input_auto);
+    set(OpKind::kConvTranspose2d, conv_transpose2d_auto, conv_transpose2d_scratch);
+    set(OpKind::kConvTranspose2dBackwardInput, conv_transpose2d_backward_input_auto, conv_transpose2d_backward_input_scratch);
     set(OpKind::kConvTranspose2dBackwardWeight, conv_transpose2d_backward_weight_auto,
         conv_transpose2d_backward_weight_scratch);
   } else {
-    set(OpKind::kConv2d, conv2d_custom);
-    set(OpKind::kConv2dBackwardInput, conv2d_backward_input_custom);
+    set(OpKind::kConv2d, conv2d_custom, conv2d_scratch);
+    set(OpKind::kConv2dBackwardInput, conv2d_backward_input_custom, conv2d_backward_input_scratch);
     set(OpKind::kConv2dBackwardWeight, conv2d_backward_weight_custom, conv2d_backward_weight_scratch);
-    set(OpKind::kConvTranspose2d, conv_transpose2d_custom);
-    set(OpKind::kConvTranspose2dBackwardInput, conv_transpose2d_backward_input_custom);
+    set(OpKind::kConvTranspose2d, conv_transpose2d_custom, conv_transpose2d_scratch);
+    set(OpKind::kConvTranspose2dBackwardInput, conv_transpose2d_backward_input_custom, conv_transpose2d_backward_input_scratch);
     set(OpKind::kConvTranspose2dBackwardWeight, conv_transpose2d_backward_weight_custom,
         conv_transpose2d_backward_weight_scratch);
   }

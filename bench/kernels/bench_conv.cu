@@ -1,7 +1,9 @@
 // Conv benchmarks: every conv / transposed-conv layer of DCGAN-32, DCGAN-64 and SRGAN, each pass (forward,
 // backward_input, backward_weight; bias gradient once per layer), custom kernels against cuDNN, fp32 and TF32.
 // Inputs rotate over rotation_sets() copies so no timed call runs from a warm L2. cuDNN plans each shape (a
-// synchronising cudnnFind) in an untimed call before its timing starts.
+// synchronising cudnnFind) in an untimed call before its timing starts. The custom passes get their split-K
+// workspace: the DCGAN-64 rows time the dense GEMMs of G.0 and D.4, the split-K gathers of the 4×4 layers (G.1
+// backward_input, D.3 forward) and the 256-way split weight gradients of G.4 and D.0.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -88,8 +90,14 @@ void bench_layer(Context& ctx, const Layer& l) {
   const auto bias_host = normal_values(l.out_channels, 3), dy_host = normal_values(l.y_size(), 4);
   std::vector<std::unique_ptr<TensorSet>> tensors;
   for (int s = 0; s < sets; ++s) tensors.push_back(std::make_unique<TensorSet>(l, x_host, w_host, bias_host, dy_host));
-  const size_t ws_bytes = l.transposed ? cuda::conv_transpose2d_backward_weight_workspace_bytes(l.tconv())
-                                       : cuda::conv2d_backward_weight_workspace_bytes(l.conv());
+  // One workspace for the three custom passes (split-K partials), which run one at a time on the stream.
+  const size_t ws_bytes =
+      l.transposed ? std::max({cuda::conv_transpose2d_forward_workspace_bytes(l.tconv()),
+                               cuda::conv_transpose2d_backward_input_workspace_bytes(l.tconv()),
+                               cuda::conv_transpose2d_backward_weight_workspace_bytes(l.tconv())})
+                   : std::max({cuda::conv2d_forward_workspace_bytes(l.conv()),
+                               cuda::conv2d_backward_input_workspace_bytes(l.conv()),
+                               cuda::conv2d_backward_weight_workspace_bytes(l.conv())});
   DeviceFloats workspace((ws_bytes + sizeof(float) - 1) / sizeof(float));
   cudnn::Context dnn;
   const std::string prefix = l.transposed ? "conv_transpose2d_" : "conv2d_";
@@ -101,11 +109,13 @@ void bench_layer(Context& ctx, const Layer& l) {
       const ConvTranspose2dParams p = l.tconv();
       switch (pass) {
         case Pass::kForward:
-          if (custom) cuda::conv_transpose2d_forward(p, mode, t.x.get(), t.w.get(), t.bias.get(), t.y.get(), stream);
+          if (custom)
+            cuda::conv_transpose2d_forward(p, mode, t.x.get(), t.w.get(), t.bias.get(), t.y.get(), workspace.get(), stream);
           else cudnn::conv_transpose2d_forward(dnn, p, mode, t.x.get(), t.w.get(), t.bias.get(), t.y.get(), stream);
           break;
         case Pass::kBackwardInput:
-          if (custom) cuda::conv_transpose2d_backward_input(p, mode, t.dy.get(), t.w.get(), t.dx.get(), stream);
+          if (custom)
+            cuda::conv_transpose2d_backward_input(p, mode, t.dy.get(), t.w.get(), t.dx.get(), workspace.get(), stream);
           else cudnn::conv_transpose2d_backward_input(dnn, p, mode, t.dy.get(), t.w.get(), t.dx.get(), stream);
           break;
         case Pass::kBackwardWeight:
@@ -118,11 +128,11 @@ void bench_layer(Context& ctx, const Layer& l) {
       const Conv2dParams p = l.conv();
       switch (pass) {
         case Pass::kForward:
-          if (custom) cuda::conv2d_forward(p, mode, t.x.get(), t.w.get(), t.bias.get(), t.y.get(), stream);
+          if (custom) cuda::conv2d_forward(p, mode, t.x.get(), t.w.get(), t.bias.get(), t.y.get(), workspace.get(), stream);
           else cudnn::conv2d_forward(dnn, p, mode, t.x.get(), t.w.get(), t.bias.get(), t.y.get(), stream);
           break;
         case Pass::kBackwardInput:
-          if (custom) cuda::conv2d_backward_input(p, mode, t.dy.get(), t.w.get(), t.dx.get(), stream);
+          if (custom) cuda::conv2d_backward_input(p, mode, t.dy.get(), t.w.get(), t.dx.get(), workspace.get(), stream);
           else cudnn::conv2d_backward_input(dnn, p, mode, t.dy.get(), t.w.get(), t.dx.get(), stream);
           break;
         case Pass::kBackwardWeight:

@@ -1,7 +1,7 @@
 // Private to the conv kernels: the implicit-GEMM tile engine. One kernel template computes C = A·B for any problem of
-// conv_problems.cuh: a block owns a BM×BN tile of C, walks K in BK-deep slices gathered into shared memory
-// (double-buffered: the next slice's global loads are in flight while the current one is multiplied), and keeps its
-// tile in registers. Two tile maths share the loader and the epilogue:
+// conv_problems.cuh: a block owns a BM×BN tile of C, walks K in BK-deep slices gathered into shared memory by the
+// problem's OperandLoader (double-buffered: the next slice's global loads are in flight while the current one is
+// multiplied), and keeps its tile in registers. Two tile maths share the loader and the epilogue:
 //   FfmaMath  strict fp32: each thread a (BM/16)×(BN/16) register block, fed by 128-bit shared loads.
 //   MmaMath   TF32: 8 warps as 2×4, each warp (BM/2)×(BN/4) via mma.sync m16n8k8, operands rounded (cvt.rna)
 //             once when they are written to shared memory.
@@ -17,17 +17,6 @@
 #include "kernels/cuda/math_mode.h"
 
 namespace gancu::cuda::detail {
-
-inline constexpr int kMaxProblemsPerLaunch = 4;  // the 2×2 phases of a stride-2 adjoint in one launch
-inline constexpr int kThreadsPerBlock = 256;
-
-// Up to four independent problems (same N) in one launch, blockIdx.z = problem · splits + split.
-template <class Problem> struct ProblemSet {
-  Problem items[kMaxProblemsPerLaunch];
-  int count = 0;
-  int splits = 1;
-  int k_chunk = 0;  // K range of one split; ≥ K when splits == 1
-};
 
 template <int BM_, int BN_> struct TileShape {
   static constexpr int BM = BM_, BN = BN_, BK = kTileK;
@@ -47,18 +36,6 @@ __device__ __forceinline__ void mma_tf32_16x8x8(float (&d)[4], const uint32_t (&
       "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-
-// Which element (row, k) of a ROWS×BK operand slice thread `tid` loads as its e-th. Threads run along the
-// dimension that is contiguous in global memory so that loads coalesce.
-template <int ROWS, int BK, bool kAlongK> __device__ __forceinline__ void slice_coord(int tid, int e, int& row, int& k) {
-  if constexpr (kAlongK) {
-    k = tid % BK;
-    row = tid / BK + e * (kThreadsPerBlock / BK);
-  } else {
-    row = tid % ROWS;
-    k = tid / ROWS + e * (kThreadsPerBlock / ROWS);
-  }
 }
 
 template <class Tile> struct FfmaMath {
@@ -155,8 +132,8 @@ template <class Tile> struct MmaMath {
 template <class Problem, class Tile, MathMode kMode>
 __global__ void __launch_bounds__(kThreadsPerBlock) implicit_gemm_kernel(const __grid_constant__ ProblemSet<Problem> set) {
   constexpr int BM = Tile::BM, BN = Tile::BN, BK = Tile::BK, kPad = Tile::kPad;
-  constexpr int kAElems = BM * BK / kThreadsPerBlock, kBElems = BN * BK / kThreadsPerBlock;
   using Math = std::conditional_t<kMode == MathMode::kTf32, MmaMath<Tile>, FfmaMath<Tile>>;
+  using Loader = OperandLoader<Problem, BM, BN>;
 
   const int problem_index = int(blockIdx.z) / set.splits;
   const int split = int(blockIdx.z) - problem_index * set.splits;
@@ -169,48 +146,31 @@ __global__ void __launch_bounds__(kThreadsPerBlock) implicit_gemm_kernel(const _
 
   __shared__ __align__(16) float a_smem[2][BK][BM + kPad];
   __shared__ __align__(16) float b_smem[2][BK][BN + kPad];
-  float a_stage[kAElems], b_stage[kBElems];
+  float a_stage[Loader::kAElems], b_stage[Loader::kBElems];
+  const Loader loader(prob, tid, m0, n0);  // a thread's fixed row/column, decomposed once for the whole K loop
 
-  auto load_slice = [&](int k0) {  // global → registers, zero outside the problem
-#pragma unroll
-    for (int e = 0; e < kAElems; ++e) {
-      int row, kl;
-      slice_coord<BM, BK, Problem::kAAlongK>(tid, e, row, kl);
-      const int m = m0 + row, k = k0 + kl;
-      a_stage[e] = (m < prob.M && k < k_end) ? prob.a(m, k) : 0.0f;
-    }
-#pragma unroll
-    for (int e = 0; e < kBElems; ++e) {
-      int col, kl;
-      slice_coord<BN, BK, Problem::kBAlongK>(tid, e, col, kl);
-      const int n = n0 + col, k = k0 + kl;
-      b_stage[e] = (n < prob.N && k < k_end) ? prob.b(k, n) : 0.0f;
-    }
-  };
   auto store_slice = [&](int buffer) {  // registers → shared, rounded once here in TF32 mode
 #pragma unroll
-    for (int e = 0; e < kAElems; ++e) {
-      int row, kl;
-      slice_coord<BM, BK, Problem::kAAlongK>(tid, e, row, kl);
+    for (int e = 0; e < Loader::kAElems; ++e) {
+      const int row = slice_row<BM, Problem::kAAlongK>(tid, e), kl = slice_k<BM, Problem::kAAlongK>(tid, e);
       a_smem[buffer][kl][row] = kMode == MathMode::kTf32 ? round_to_tf32(a_stage[e]) : a_stage[e];
     }
 #pragma unroll
-    for (int e = 0; e < kBElems; ++e) {
-      int col, kl;
-      slice_coord<BN, BK, Problem::kBAlongK>(tid, e, col, kl);
+    for (int e = 0; e < Loader::kBElems; ++e) {
+      const int col = slice_row<BN, Problem::kBAlongK>(tid, e), kl = slice_k<BN, Problem::kBAlongK>(tid, e);
       b_smem[buffer][kl][col] = kMode == MathMode::kTf32 ? round_to_tf32(b_stage[e]) : b_stage[e];
     }
   };
 
   Math math(tid);
   if (k_begin < k_end) {
-    load_slice(k_begin);
+    loader.load(prob, k_begin, k_end, a_stage, b_stage);
     store_slice(0);
     __syncthreads();
     int buffer = 0;
     for (int k0 = k_begin; k0 < k_end; k0 += BK) {
       const bool has_next = k0 + BK < k_end;
-      if (has_next) load_slice(k0 + BK);
+      if (has_next) loader.load(prob, k0 + BK, k_end, a_stage, b_stage);
       math.compute(a_smem[buffer], b_smem[buffer]);
       // The other buffer was last read in the previous iteration, before its closing barrier: safe to overwrite.
       if (has_next) store_slice(buffer ^ 1);
@@ -218,7 +178,7 @@ __global__ void __launch_bounds__(kThreadsPerBlock) implicit_gemm_kernel(const _
       buffer ^= 1;
     }
   }
-  math.store(prob, m0, n0, split);  // an empty K range (a phase without taps) writes bias or zero
+  math.store(prob, m0, n0, split);  // an empty K range (a phase without taps, a split past K) writes bias or zero
 }
 
 template <class Problem, class Tile, MathMode kMode>

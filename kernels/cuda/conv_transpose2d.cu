@@ -5,14 +5,22 @@
 
 namespace gancu::cuda {
 
+size_t conv_transpose2d_forward_workspace_bytes(const ConvTranspose2dParams& p) {
+  return detail::adjoint_workspace_bytes(detail::adjoint_geometry_of(p));
+}
+
 void conv_transpose2d_forward(const ConvTranspose2dParams& p, MathMode mode, const float* x, const float* w,
-                              const float* bias, float* y, cudaStream_t stream) {
-  detail::correlate_adjoint(mode, detail::adjoint_geometry_of(p), x, w, bias, y, stream);
+                              const float* bias, float* y, void* workspace, cudaStream_t stream) {
+  detail::correlate_adjoint(mode, detail::adjoint_geometry_of(p), x, w, bias, y, workspace, stream);
+}
+
+size_t conv_transpose2d_backward_input_workspace_bytes(const ConvTranspose2dParams& p) {
+  return detail::correlate_workspace_bytes(detail::adjoint_geometry_of(p));
 }
 
 void conv_transpose2d_backward_input(const ConvTranspose2dParams& p, MathMode mode, const float* dy, const float* w,
-                                     float* dx, cudaStream_t stream) {
-  detail::correlate(mode, detail::adjoint_geometry_of(p), dy, w, nullptr, dx, stream);
+                                     float* dx, void* workspace, cudaStream_t stream) {
+  detail::correlate(mode, detail::adjoint_geometry_of(p), dy, w, nullptr, dx, workspace, stream);
 }
 
 size_t conv_transpose2d_backward_weight_workspace_bytes(const ConvTranspose2dParams& p) {

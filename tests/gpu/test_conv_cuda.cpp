@@ -4,14 +4,15 @@
 // Shapes whose forward costs more than kFullReferenceFlops are checked on kSamples random output elements of each
 // pass, each computed by a direct double loop (the full double reference would take minutes on the CPU).
 //
-// The ConvIndexMaps suite needs no GPU: it runs the kernels' index maps (conv_problems.cuh: phases, gathers,
-// split-K plan) through a scalar host loop and checks them against the reference.
+// The ConvIndexMaps suite (test_conv_index_maps.cpp) checks the same passes on the host, without a GPU. The "Small"
+// instantiation reaches every kernel variant on tiny shapes: tools/gpu_check.sh runs it under compute-sanitizer.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <random>
 #include <string>
@@ -20,16 +21,17 @@
 #include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/conv_transpose2d.h"
 #include "kernels/cuda/conv2d.h"
-#include "kernels/cuda/conv_engine.cuh"
 #include "kernels/cuda/conv_transpose2d.h"
 #include "kernels/cudnn/conv2d.h"
 #include "kernels/cudnn/conv_transpose2d.h"
+#include "tests/gpu/conv_test_cases.h"
 #include "tests/gpu/gpu_test.h"
 #include "tests/testing.h"
 
 namespace gancu {
 namespace {
 
+using conv_test::ConvCase;
 using cuda::MathMode;
 using cuda::detail::ConvGeometry;
 using testing::random_vector;
@@ -37,99 +39,6 @@ using testing::rel_l2_error;
 
 constexpr double kFullReferenceFlops = 2e8;
 constexpr int kSamples = 1024;
-
-// One layer: a conv2d, or a conv_transpose2d when `transposed`. `in_w` 0 means square input.
-struct ConvCase {
-  std::string name;
-  bool transposed = false;
-  int batch = 1, in_channels = 1, in_h = 1, out_channels = 1, kernel = 1, stride = 1, pad = 0, output_pad = 0;
-  int in_w = 0;
-
-  Conv2dParams conv() const { return {batch, in_channels, in_h, in_w ? in_w : in_h, out_channels, kernel, stride, pad}; }
-  ConvTranspose2dParams tconv() const {
-    return {batch, in_channels, in_h, in_w ? in_w : in_h, out_channels, kernel, stride, pad, output_pad};
-  }
-  // The forward-orientation conv whose passes this layer's passes are (a transposed conv is its adjoint).
-  ConvGeometry geometry() const {
-    if (!transposed) {
-      const Conv2dParams p = conv();
-      return {p.batch, p.in_channels, p.in_h, p.in_w, p.out_channels, p.out_h(), p.out_w(), p.kernel, p.stride, p.pad};
-    }
-    const ConvTranspose2dParams p = tconv();
-    return {p.batch, p.out_channels, p.out_h(), p.out_w(), p.in_channels, p.in_h, p.in_w, p.kernel, p.stride, p.pad};
-  }
-  int64_t x_size() const { return transposed ? tconv().x_size() : conv().x_size(); }
-  int64_t y_size() const { return transposed ? tconv().y_size() : conv().y_size(); }
-  int64_t w_size() const { return transposed ? tconv().w_size() : conv().w_size(); }
-  int out_spatial() const { return transposed ? tconv().out_h() * tconv().out_w() : conv().out_h() * conv().out_w(); }
-  double flops() const { return transposed ? tconv().flops() : conv().flops(); }
-};
-
-// Test names and failure messages show the case's name, not its bytes.
-void PrintTo(const ConvCase& c, std::ostream* os) { *os << c.name; }
-
-ConvCase conv_case(std::string name, int batch, int cin, int size, int cout, int k, int s, int p) {
-  return {std::move(name), false, batch, cin, size, cout, k, s, p};
-}
-ConvCase tconv_case(std::string name, int batch, int cin, int size, int cout, int k, int s, int p, int op = 0) {
-  return {std::move(name), true, batch, cin, size, cout, k, s, p, op};
-}
-
-std::vector<ConvCase> all_cases() {
-  std::vector<ConvCase> c;
-  // DCGAN-32, batch 64, nz 100, ngf = ndf = 64; 3-channel (CIFAR) and 1-channel (MNIST) images.
-  c.push_back(tconv_case("dcgan32_G0", 64, 100, 1, 256, 4, 1, 0));
-  c.push_back(tconv_case("dcgan32_G1", 64, 256, 4, 128, 4, 2, 1));
-  c.push_back(tconv_case("dcgan32_G2", 64, 128, 8, 64, 4, 2, 1));
-  c.push_back(tconv_case("dcgan32_G3_rgb", 64, 64, 16, 3, 4, 2, 1));
-  c.push_back(tconv_case("dcgan32_G3_gray", 64, 64, 16, 1, 4, 2, 1));
-  c.push_back(conv_case("dcgan32_D0_rgb", 64, 3, 32, 64, 4, 2, 1));
-  c.push_back(conv_case("dcgan32_D0_gray", 64, 1, 32, 64, 4, 2, 1));
-  c.push_back(conv_case("dcgan32_D1", 64, 64, 16, 128, 4, 2, 1));
-  c.push_back(conv_case("dcgan32_D2", 64, 128, 8, 256, 4, 2, 1));
-  c.push_back(conv_case("dcgan32_D3", 64, 256, 4, 1, 4, 1, 0));
-  // DCGAN-64, batch 128.
-  c.push_back(tconv_case("dcgan64_G0", 128, 100, 1, 512, 4, 1, 0));
-  c.push_back(tconv_case("dcgan64_G1", 128, 512, 4, 256, 4, 2, 1));
-  c.push_back(tconv_case("dcgan64_G2", 128, 256, 8, 128, 4, 2, 1));
-  c.push_back(tconv_case("dcgan64_G3", 128, 128, 16, 64, 4, 2, 1));
-  c.push_back(tconv_case("dcgan64_G4", 128, 64, 32, 3, 4, 2, 1));
-  c.push_back(conv_case("dcgan64_D0", 128, 3, 64, 64, 4, 2, 1));
-  c.push_back(conv_case("dcgan64_D1", 128, 64, 32, 128, 4, 2, 1));
-  c.push_back(conv_case("dcgan64_D2", 128, 128, 16, 256, 4, 2, 1));
-  c.push_back(conv_case("dcgan64_D3", 128, 256, 8, 512, 4, 2, 1));
-  c.push_back(conv_case("dcgan64_D4", 128, 512, 4, 1, 4, 1, 0));
-  // SRGAN (4×, 24→96), batch 16.
-  c.push_back(conv_case("srgan_G_head", 16, 3, 24, 64, 9, 1, 4));
-  c.push_back(conv_case("srgan_G_res", 16, 64, 24, 64, 3, 1, 1));
-  c.push_back(conv_case("srgan_G_up24", 16, 64, 24, 256, 3, 1, 1));
-  c.push_back(conv_case("srgan_G_up48", 16, 64, 48, 256, 3, 1, 1));
-  c.push_back(conv_case("srgan_G_tail", 16, 64, 96, 3, 9, 1, 4));
-  c.push_back(conv_case("srgan_D0", 16, 3, 96, 64, 3, 1, 1));
-  c.push_back(conv_case("srgan_D1", 16, 64, 96, 64, 3, 2, 1));
-  c.push_back(conv_case("srgan_D2", 16, 64, 48, 128, 3, 1, 1));
-  c.push_back(conv_case("srgan_D3", 16, 128, 48, 128, 3, 2, 1));
-  c.push_back(conv_case("srgan_D4", 16, 128, 24, 256, 3, 1, 1));
-  c.push_back(conv_case("srgan_D5", 16, 256, 24, 256, 3, 2, 1));
-  c.push_back(conv_case("srgan_D6", 16, 256, 12, 512, 3, 1, 1));
-  c.push_back(conv_case("srgan_D7", 16, 512, 12, 512, 3, 2, 1));
-  // Odd shapes: channels off the tile, 1×1 maps, batch 1, kernels 1/3/4/9, non-square, strides 2 and 3.
-  ConvCase rect = conv_case("odd_rect_c5_c7_k3", 1, 5, 9, 7, 3, 1, 1);
-  rect.in_w = 13;
-  c.push_back(rect);
-  c.push_back(conv_case("odd_1x1map_k1", 3, 7, 1, 5, 1, 1, 0));
-  c.push_back(conv_case("odd_1x1map_k9p4", 2, 3, 1, 5, 9, 1, 4));
-  c.push_back(conv_case("odd_k4s2_13x13", 2, 3, 13, 5, 4, 2, 1));
-  c.push_back(conv_case("odd_c130_c70", 2, 130, 9, 70, 3, 1, 1));
-  c.push_back(conv_case("odd_k3s3", 1, 7, 10, 3, 3, 3, 0));
-  c.push_back(tconv_case("odd_t_k4s2_b1", 1, 7, 5, 3, 4, 2, 1));
-  c.push_back(tconv_case("odd_t_k3s2_op1", 2, 5, 6, 7, 3, 2, 1, 1));
-  c.push_back(tconv_case("odd_t_k1s2_zero_phases", 2, 3, 4, 5, 1, 2, 0));
-  c.push_back(tconv_case("odd_t_k5s3_op2", 2, 4, 3, 6, 5, 3, 1, 2));
-  c.push_back(tconv_case("odd_t_1x1map_k4", 1, 3, 1, 5, 4, 1, 0));
-  c.push_back(tconv_case("odd_t_c70_c130", 2, 70, 5, 130, 4, 2, 1));
-  return c;
-}
 
 // ---- direct double loops on the forward-orientation geometry (element samples of the big shapes) ---------------
 
@@ -210,142 +119,6 @@ double compare(const std::vector<float>& got, const Expected& e) {
 }
 
 template <class T> Expected full(const std::vector<T>& values) { return {{}, std::vector<double>(values.begin(), values.end())}; }
-
-// ---- index maps on the host (no GPU) ----------------------------------------------------------------------------
-
-// The engine's contract, as a scalar loop: split z sums k in [z·k_chunk, min(K, (z+1)·k_chunk)) and stores once.
-template <class Problem> void run_on_host(const Problem& p, int splits, int k_chunk) {
-  for (int split = 0; split < splits; ++split) {
-    const int k_begin = split * k_chunk, k_end = std::min(p.K, k_begin + k_chunk);
-    for (int m = 0; m < p.M; ++m)
-      for (int n = 0; n < p.N; ++n) {
-        double acc = 0;
-        for (int k = k_begin; k < k_end; ++k) acc += double(p.a(m, k)) * double(p.b(k, n));
-        p.store(m, n, float(acc), split);
-      }
-  }
-}
-
-// Mirrors conv2d.cu's dispatch: one problem, every stride phase, or the split-K plan plus the fixed-order sum.
-void emulate_correlate(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y) {
-  const auto p = cuda::detail::make_correlate_problem(g, x, w, bias, y);
-  run_on_host(p, 1, p.K);
-}
-void emulate_adjoint(const ConvGeometry& g, const float* dy, const float* w, const float* bias, float* dx) {
-  for (int ph = 0; ph < g.stride; ++ph)
-    for (int pw = 0; pw < g.stride; ++pw) {
-      const auto p = cuda::detail::make_adjoint_phase_problem(g, ph, pw, dy, w, bias, dx);
-      run_on_host(p, 1, p.K);
-    }
-}
-void emulate_weight_grad(const ConvGeometry& g, const float* x, const float* dy, float* dw) {
-  const auto plan = cuda::detail::plan_weight_grad(g);
-  auto p = cuda::detail::make_weight_grad_problem(g, x, dy, dw);
-  std::vector<float> partial(size_t(cuda::detail::weight_grad_workspace_floats(g)),
-                             std::numeric_limits<float>::quiet_NaN());
-  if (plan.splits > 1) p.partial = partial.data();
-  run_on_host(p, plan.splits, plan.k_chunk);
-  if (plan.splits == 1) return;
-  const int64_t count = int64_t(p.M) * p.N;
-  for (int64_t i = 0; i < count; ++i) {
-    float sum = 0;
-    for (int s = 0; s < plan.splits; ++s) sum += partial[size_t(s * count + i)];
-    dw[i] = sum;
-  }
-}
-
-TEST(ConvIndexMaps, FastDivmodMatchesDivision) {
-  std::mt19937_64 rng(5);
-  for (int d : {1, 2, 3, 5, 7, 16, 81, 100, 4096, 36864, 524288, 1000003, 0x7fffffff}) {
-    const cuda::detail::FastDivmod div(d);
-    for (int i = 0; i < 20000; ++i) {
-      const int n = i < 10000 ? i : int(rng() & 0x7fffffff);
-      int q, r;
-      div.divmod(n, q, r);
-      ASSERT_EQ(q, n / d) << n << " / " << d;
-      ASSERT_EQ(r, n % d) << n << " % " << d;
-    }
-  }
-}
-
-TEST(ConvIndexMaps, WeightGradPlanCoversK) {
-  for (const ConvCase& c : all_cases()) {
-    const ConvGeometry g = c.geometry();
-    const auto plan = cuda::detail::plan_weight_grad(g);
-    const int64_t k = int64_t(g.batch) * g.out_h * g.out_w;
-    EXPECT_EQ(plan.k_chunk % cuda::detail::kTileK, 0) << c.name;
-    EXPECT_GE(int64_t(plan.splits) * plan.k_chunk, k) << c.name;
-    EXPECT_LT(int64_t(plan.splits - 1) * plan.k_chunk, std::max<int64_t>(k, 1)) << c.name;  // no empty split
-  }
-}
-
-// Every pass of one layer through the kernels' index maps, against the reference; outputs start as NaN, so a position
-// no phase covers fails.
-void expect_emulation_matches_reference(const ConvCase& c) {
-  SCOPED_TRACE(c.name);
-  const ConvGeometry g = c.geometry();
-  const int out_channels = c.transposed ? c.tconv().out_channels : c.conv().out_channels;
-  const auto x = random_vector<float>(c.x_size(), 1), w = random_vector<float>(c.w_size(), 2);
-  const auto bias = random_vector<float>(out_channels, 3), dy = random_vector<float>(c.y_size(), 4);
-  std::vector<float> want_y(size_t(c.y_size())), want_dx(size_t(c.x_size())), want_dw(size_t(c.w_size()));
-  auto y = testing::poisoned_vector<float>(c.y_size()), dx = testing::poisoned_vector<float>(c.x_size());
-  auto dw = testing::poisoned_vector<float>(c.w_size());
-  if (c.transposed) {
-    ref::conv_transpose2d_forward(c.tconv(), x.data(), w.data(), bias.data(), want_y.data());
-    ref::conv_transpose2d_backward_input(c.tconv(), dy.data(), w.data(), want_dx.data());
-    ref::conv_transpose2d_backward_weight(c.tconv(), x.data(), dy.data(), want_dw.data());
-    emulate_adjoint(g, x.data(), w.data(), bias.data(), y.data());
-    emulate_correlate(g, dy.data(), w.data(), nullptr, dx.data());
-    emulate_weight_grad(g, dy.data(), x.data(), dw.data());
-  } else {
-    ref::conv2d_forward(c.conv(), x.data(), w.data(), bias.data(), want_y.data());
-    ref::conv2d_backward_input(c.conv(), dy.data(), w.data(), want_dx.data());
-    ref::conv2d_backward_weight(c.conv(), x.data(), dy.data(), want_dw.data());
-    emulate_correlate(g, x.data(), w.data(), bias.data(), y.data());
-    emulate_adjoint(g, dy.data(), w.data(), nullptr, dx.data());
-    emulate_weight_grad(g, x.data(), dy.data(), dw.data());
-  }
-  EXPECT_LE(rel_l2_error(y, want_y), 1e-6) << "forward";
-  EXPECT_LE(rel_l2_error(dx, want_dx), 1e-6) << "backward_input";
-  EXPECT_LE(rel_l2_error(dw, want_dw), 1e-6) << "backward_weight";
-}
-
-TEST(ConvIndexMaps, HostEmulationMatchesReference) {
-  std::vector<ConvCase> cases;
-  for (const ConvCase& c : all_cases())
-    if (c.flops() <= 2e7) cases.push_back(c);
-  cases.push_back(conv_case("split_k", 4, 3, 32, 5, 4, 2, 1));  // K = 1024: two splits
-  ASSERT_GT(cuda::detail::plan_weight_grad(cases.back().geometry()).splits, 1);
-  for (const ConvCase& c : cases) expect_emulation_matches_reference(c);
-}
-
-// Random small geometries beyond the model layers: kernels 1..5, strides 1..4 (also above the kernel: phases without
-// taps), any padding that leaves an output, output_pad up to stride − 1, non-square maps.
-TEST(ConvIndexMaps, HostEmulationMatchesReferenceOnRandomGeometries) {
-  std::mt19937 rng(17);
-  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
-  int checked = 0;
-  while (checked < 300) {
-    ConvCase c;
-    c.transposed = checked % 2 == 1;
-    c.batch = pick(1, 2), c.in_channels = pick(1, 4), c.out_channels = pick(1, 4);
-    c.kernel = pick(1, 5), c.stride = pick(1, 4), c.pad = pick(0, c.kernel);
-    c.in_h = pick(1, 7), c.in_w = pick(1, 7);
-    if (c.transposed) {
-      c.output_pad = pick(0, c.stride - 1);
-      if (c.tconv().out_h() < 1 || c.tconv().out_w() < 1) continue;
-    } else if (c.in_h + 2 * c.pad < c.kernel || c.in_w + 2 * c.pad < c.kernel) {
-      continue;
-    }
-    c.name = std::string(c.transposed ? "t" : "c") + " b" + std::to_string(c.batch) + " " + std::to_string(c.in_channels) +
-             "x" + std::to_string(c.in_h) + "x" + std::to_string(c.in_w) + "->" + std::to_string(c.out_channels) + " k" +
-             std::to_string(c.kernel) + "s" + std::to_string(c.stride) + "p" + std::to_string(c.pad) + "op" +
-             std::to_string(c.output_pad);
-    expect_emulation_matches_reference(c);
-    if (::testing::Test::HasFailure()) return;
-    ++checked;
-  }
-}
 
 // ---- device plumbing --------------------------------------------------------------------------------------------
 
@@ -440,21 +213,25 @@ TEST_P(ConvLayer, AllPassesAllBackends) {
   const DeviceBuffer d_x(x), d_w(w), d_bias(bias), d_dy(dy);
   const DeviceBuffer d_y(size_t(c.y_size()) * 4), d_dx(size_t(c.x_size()) * 4), d_dw(size_t(c.w_size()) * 4),
       d_db(size_t(out_channels) * 4);
-  const size_t ws_bytes = c.transposed ? cuda::conv_transpose2d_backward_weight_workspace_bytes(c.tconv())
-                                       : cuda::conv2d_backward_weight_workspace_bytes(c.conv());
-  const DeviceBuffer d_ws(ws_bytes);
+  // Null where a pass needs none (the API allows it), so that case runs too.
+  const DeviceBuffer d_ws_y(c.transposed ? cuda::conv_transpose2d_forward_workspace_bytes(c.tconv())
+                                         : cuda::conv2d_forward_workspace_bytes(c.conv()));
+  const DeviceBuffer d_ws_dx(c.transposed ? cuda::conv_transpose2d_backward_input_workspace_bytes(c.tconv())
+                                          : cuda::conv2d_backward_input_workspace_bytes(c.conv()));
+  const DeviceBuffer d_ws_dw(c.transposed ? cuda::conv_transpose2d_backward_weight_workspace_bytes(c.tconv())
+                                          : cuda::conv2d_backward_weight_workspace_bytes(c.conv()));
 
   for (const Backend& b : kBackends) {
     SCOPED_TRACE(std::string(b.name) + " on " + c.name);
     d_y.poison(), d_dx.poison(), d_dw.poison(), d_db.poison();
     if (b.custom && c.transposed) {
-      cuda::conv_transpose2d_forward(c.tconv(), b.mode, d_x.f(), d_w.f(), d_bias.f(), d_y.f(), stream);
-      cuda::conv_transpose2d_backward_input(c.tconv(), b.mode, d_dy.f(), d_w.f(), d_dx.f(), stream);
-      cuda::conv_transpose2d_backward_weight(c.tconv(), b.mode, d_x.f(), d_dy.f(), d_dw.f(), d_ws.raw(), stream);
+      cuda::conv_transpose2d_forward(c.tconv(), b.mode, d_x.f(), d_w.f(), d_bias.f(), d_y.f(), d_ws_y.raw(), stream);
+      cuda::conv_transpose2d_backward_input(c.tconv(), b.mode, d_dy.f(), d_w.f(), d_dx.f(), d_ws_dx.raw(), stream);
+      cuda::conv_transpose2d_backward_weight(c.tconv(), b.mode, d_x.f(), d_dy.f(), d_dw.f(), d_ws_dw.raw(), stream);
     } else if (b.custom) {
-      cuda::conv2d_forward(c.conv(), b.mode, d_x.f(), d_w.f(), d_bias.f(), d_y.f(), stream);
-      cuda::conv2d_backward_input(c.conv(), b.mode, d_dy.f(), d_w.f(), d_dx.f(), stream);
-      cuda::conv2d_backward_weight(c.conv(), b.mode, d_x.f(), d_dy.f(), d_dw.f(), d_ws.raw(), stream);
+      cuda::conv2d_forward(c.conv(), b.mode, d_x.f(), d_w.f(), d_bias.f(), d_y.f(), d_ws_y.raw(), stream);
+      cuda::conv2d_backward_input(c.conv(), b.mode, d_dy.f(), d_w.f(), d_dx.f(), d_ws_dx.raw(), stream);
+      cuda::conv2d_backward_weight(c.conv(), b.mode, d_x.f(), d_dy.f(), d_dw.f(), d_ws_dw.raw(), stream);
     } else if (c.transposed) {
       cudnn::conv_transpose2d_forward(cudnn_ctx, c.tconv(), b.mode, d_x.f(), d_w.f(), d_bias.f(), d_y.f(), stream);
       cudnn::conv_transpose2d_backward_input(cudnn_ctx, c.tconv(), b.mode, d_dy.f(), d_w.f(), d_dx.f(), stream);
@@ -494,7 +271,56 @@ TEST(ConvDeterminism, WeightGradientIsBitIdentical) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Layers, ConvLayer, ::testing::ValuesIn(all_cases()),
+// Split-K forward and backward_input too: the gather (DCGAN-64 D3, 4×4 output), the dense GEMV of the
+// discriminator head and the dense dx of the generator's projection.
+TEST(ConvDeterminism, SplitForwardAndInputGradientAreBitIdentical) {
+  GANCU_REQUIRE_GPU();
+  const Conv2dParams d3{128, 256, 8, 8, 512, 4, 2, 1}, d4{128, 512, 4, 4, 1, 4, 1, 0};
+  const ConvTranspose2dParams g0{128, 100, 1, 1, 512, 4, 1, 0, 0};
+  struct Run {
+    const char* name;
+    size_t workspace_bytes;
+    int64_t in_size, w_size, out_size;
+    std::function<void(MathMode, const float*, const float*, float*, void*)> call;
+  };
+  const Run runs[] = {
+      {"D3 forward", cuda::conv2d_forward_workspace_bytes(d3), d3.x_size(), d3.w_size(), d3.y_size(),
+       [&](MathMode m, const float* in, const float* w, float* out, void* ws) {
+         cuda::conv2d_forward(d3, m, in, w, nullptr, out, ws, nullptr);
+       }},
+      {"D3 backward_input", cuda::conv2d_backward_input_workspace_bytes(d3), d3.y_size(), d3.w_size(), d3.x_size(),
+       [&](MathMode m, const float* in, const float* w, float* out, void* ws) {
+         cuda::conv2d_backward_input(d3, m, in, w, out, ws, nullptr);
+       }},
+      {"D4 forward", cuda::conv2d_forward_workspace_bytes(d4), d4.x_size(), d4.w_size(), d4.y_size(),
+       [&](MathMode m, const float* in, const float* w, float* out, void* ws) {
+         cuda::conv2d_forward(d4, m, in, w, nullptr, out, ws, nullptr);
+       }},
+      {"G0 backward_input", cuda::conv_transpose2d_backward_input_workspace_bytes(g0), g0.y_size(), g0.w_size(),
+       g0.x_size(), [&](MathMode m, const float* in, const float* w, float* out, void* ws) {
+         cuda::conv_transpose2d_backward_input(g0, m, in, w, out, ws, nullptr);
+       }}};
+  for (const Run& r : runs) {
+    SCOPED_TRACE(r.name);
+    ASSERT_GT(r.workspace_bytes, 0u);  // the plan splits these
+    const DeviceBuffer in(random_vector<float>(r.in_size, 33)), w(random_vector<float>(r.w_size, 34));
+    const DeviceBuffer out(size_t(r.out_size) * 4), ws(r.workspace_bytes);
+    for (MathMode mode : {MathMode::kFp32, MathMode::kTf32}) {
+      out.poison(), ws.poison();
+      r.call(mode, in.f(), w.f(), out.f(), ws.raw());
+      const auto first = out.download(nullptr);
+      out.poison(), ws.poison();
+      r.call(mode, in.f(), w.f(), out.f(), ws.raw());
+      EXPECT_EQ(0, std::memcmp(first.data(), out.download(nullptr).data(), first.size() * sizeof(float)))
+          << cuda::to_string(mode);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Layers, ConvLayer, ::testing::ValuesIn(conv_test::all_cases()),
+                         [](const ::testing::TestParamInfo<ConvCase>& info) { return info.param.name; });
+// Tiny shapes reaching every kernel variant (ConvIndexMaps.SmallCasesReachEveryVariant): the sanitizer run's set.
+INSTANTIATE_TEST_SUITE_P(Small, ConvLayer, ::testing::ValuesIn(conv_test::small_cases()),
                          [](const ::testing::TestParamInfo<ConvCase>& info) { return info.param.name; });
 
 }  // namespace

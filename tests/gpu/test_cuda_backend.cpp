@@ -154,8 +154,10 @@ TEST(CudaBackend, DispatchTableCoversEveryOp) {
                         OpKind::kL1, OpKind::kL1Backward})
       EXPECT_NE(table[static_cast<size_t>(loss)].scratch_floats, nullptr) << op_name(loss);
     const bool custom = kernels != CudaBackendOptions::kCudnn;  // auto may choose the custom kernels
-    EXPECT_EQ(table[static_cast<size_t>(OpKind::kConv2dBackwardWeight)].scratch_floats != nullptr, custom);
-    EXPECT_EQ(table[static_cast<size_t>(OpKind::kConvTranspose2dBackwardWeight)].scratch_floats != nullptr, custom);
+    for (OpKind conv : {OpKind::kConv2d, OpKind::kConv2dBackwardInput, OpKind::kConv2dBackwardWeight,
+                        OpKind::kConvTranspose2d, OpKind::kConvTranspose2dBackwardInput,
+                        OpKind::kConvTranspose2dBackwardWeight})  // split-K partials
+      EXPECT_EQ(table[static_cast<size_t>(conv)].scratch_floats != nullptr, custom) << op_name(conv);
   }
 }
 
