@@ -34,7 +34,6 @@ inline ConvGeometry adjoint_geometry_of(const ConvTranspose2dParams& p) {
 // ---- plans ------------------------------------------------------------------------------------------------------
 
 inline constexpr int kLargeTile = 128, kSmallTile = 64;  // the gather's two square tiles; dense and dw use 64
-inline constexpr int kTargetBlocks = 264;  // two blocks per SM of a 132-SM H100/H200; fixed so plans are device-independent
 inline constexpr int kMinKPerSplit = 128;  // 8 slices: less, and a split's unhidden first load and partial cost more
 inline constexpr int kMaxSplits = 256;     // a one-tile GEMM (the GEMV of D's head) still reaches kTargetBlocks
 

@@ -44,6 +44,10 @@ struct ConvGeometry {
   int kernel = 1, stride = 1, pad = 0;
 };
 
+// Blocks a launch aims at when it splits a reduction (conv split-K, batch-norm splits): two per SM of a 132-SM
+// H100/H200. A constant, not read off the device, so plans and workspaces are device-independent and replays identical.
+inline constexpr int kTargetBlocks = 264;
+
 // Quotient and remainder by a divisor fixed at launch, via multiply-high and shift (round-up method, valid for
 // 0 ≤ n < 2³¹ and 1 ≤ d < 2³¹): integer division is a long instruction sequence on the GPU.
 struct FastDivmod {
