@@ -83,10 +83,12 @@ for config in $configs; do
       [[ $launch == launches ]] && graph_flag=(--no-cuda-graph)
       # auto measures each shape once; the graph and call-by-call runs share the choices.
       rc=0
-      line=$(capped "$gancu_cap" env LD_LIBRARY_PATH="${GANCU_LIBRARY_PATH:-${LD_LIBRARY_PATH:-}}" "$build/gan" bench \
+      capped "$gancu_cap" env LD_LIBRARY_PATH="${GANCU_LIBRARY_PATH:-${LD_LIBRARY_PATH:-}}" "$build/gan" bench \
         --device cuda --kernels "$k" --kernel-choices "$work/kernel_choices.json" --math tf32 "${graph_flag[@]}" \
-        --image-size "$size" --channels 3 --batch-size "$batch" --warmup "$warmup" --steps "$steps" |
-        grep '^{') || rc=$?
+        --image-size "$size" --channels 3 --batch-size "$batch" --warmup "$warmup" --steps "$steps" \
+        >"$work/gan.out" || rc=$?
+      grep -v '^{' "$work/gan.out" || true  # anything else gan printed, for the log
+      line=$(grep '^{' "$work/gan.out" | tail -1 || true)
       if [[ $rc -eq 0 && -n $line ]]; then emit "$line"
       else
         emit "$(failure_line gancu "$k/tf32/$launch" "$size" "$batch" "$(why "$rc" "$gancu_cap")")"

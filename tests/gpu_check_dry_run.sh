@@ -3,7 +3,8 @@
 # under a lease. Runs its dry run end to end (pack, unpack, libraries, every gtest filter and benchmark group proven to
 # match, the PyTorch scripts' arguments, the ratio table on canned lines, report and archive), then a run whose step
 # overruns its cap (a hung process that ignores TERM), then a run killed from outside mid-step as the device tool
-# does at its limit, and the report's parsing of a failed and a cut gtest run. Skips (77) without the GPU binaries.
+# does at its limit, the report's parsing of a failed and a cut gtest run and of ncu's CSV, and the race script with
+# stand-ins for gan and PyTorch that crash and hang. Skips (77) without the GPU binaries.
 #   tests/gpu_check_dry_run.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
 build=$1
@@ -85,10 +86,53 @@ XML
 echo 'failure output' >"$work/w4/logs/kernels_small.0.log"
 printf '[ RUN      ] AdamCuda.SmallTensorList\n[       OK ] AdamCuda.SmallTensorList (3 ms)\n[ RUN      ] AdamCuda.Dcgan64Generator\nstep 2 of 4\n' \
   >"$work/w4/logs/kernels_model.0.log"
+cat >"$work/w4/logs/ncu.log" <<'NCU'
+==PROF== Connected to process 1234 (/tmp/prebuilt/gan)
+{"framework": "gancu", "mode": "custom/tf32/launches"}
+"ID","Process ID","Process Name","Host Name","Kernel Name","Context","Stream","Block Size","Grid Size","Device","CC","dram__throughput.avg.pct_of_peak_sustained_elapsed","gpu__time_duration.sum","launch__registers_per_thread","sm__throughput.avg.pct_of_peak_sustained_elapsed","sm__warps_active.avg.pct_of_peak_sustained_active"
+"","","","","","","","","","","","%","nsecond","register/thread","%","%"
+"0","1234","gan","127.0.0.1","fill_uniform_kernel","1","7","(256, 1, 1)","(132, 1, 1)","0","9.0","80.5","2,048","16","10.2","90.1"
+"1","1234","gan","127.0.0.1","conv_implicit_gemm_tf32","1","7","(128, 1, 1)","(512, 1, 1)","0","9.0","20.5","150,016","128","75.2","45.3"
+"2","1234","gan","127.0.0.1","conv_implicit_gemm_tf32","1","7","(128, 1, 1)","(512, 1, 1)","0","9.0","22.5","149,984","128","74.8","44.7"
+NCU
 python3 "$src/tools/gpu_check_report.py" "$work/w4" "$work/r4" --summary kernels >"$work/summary4.txt"
 check "a failed test's message is in the report" grep -q 'at \[3\]: got nan, expected 0.25' "$work/r4/report.md"
 check "a cut run's running test is in the report" grep -q 'cut: AdamCuda.Dcgan64Generator' "$work/r4/report.md"
+check "ncu's CSV becomes the top-kernel table" grep -qF "| \`conv_implicit_gemm_tf32\` | 2 | 300.0 | 99.3 | 75 | 22 | 45 | 128 |" \
+  "$work/r4/report.md"
 check "the summary line counts them" grep -q '2 pass, 1 FAIL, 1 cut' "$work/summary4.txt"
+
+# 5. The race script with stand-ins for gan (one mode measured, one crashing, one hanging) and for PyTorch (one mode
+# measured, then hanging): every failure becomes a row, each side's cap holds, the table still comes out.
+mkdir -p "$work/fake"
+cat >"$work/fake/gan" <<'GAN'
+#!/usr/bin/env bash
+kernels=""
+while [[ $# -gt 0 ]]; do [[ $1 == --kernels ]] && kernels=$2; shift; done
+case $kernels in
+  custom) echo '{"framework": "gancu", "mode": "custom/tf32/graph", "image_size": 64, "batch_size": 128, "median_step_ms": 64.0, "images_per_s": 2000.0}' ;;
+  cudnn) echo "CUDA error: an illegal memory access was encountered" >&2; exit 3 ;;
+  auto) sleep 100 ;;
+esac
+GAN
+cat >"$work/fake/python" <<'PY'
+#!/usr/bin/env bash
+if [[ $1 == */dcgan_step.py ]]; then
+  echo '{"framework": "pytorch 2.11.0+cu130", "mode": "eager", "image_size": 64, "batch_size": 128, "median_step_ms": 42.7, "images_per_s": 3000.0}'
+  exec sleep 100
+fi
+exec python3 "$@"
+PY
+chmod +x "$work/fake/gan" "$work/fake/python"
+t0=$SECONDS
+PYTHON=$work/fake/python "$src/bench/gpu_vs_pytorch.sh" --kernels "custom cudnn auto" --launch graph \
+  --torch-modes eager,cudagraph --gancu-cap 2 --torch-cap 3 "$work/fake" 5 64:128 >"$work/race5.txt" 2>&1
+cat "$work/race5.txt"
+check "the race's caps hold" test $((SECONDS - t0)) -le 15
+check "a crashing gancu mode is a row" grep -q 'cudnn/tf32/graph failed  *exit 3' "$work/race5.txt"
+check "a hanging gancu mode is cut at its cap" grep -q 'auto/tf32/graph failed  *cut at its 2 s cap' "$work/race5.txt"
+check "the other side is still measured" grep -q 'custom/tf32/graph 2000 img/s  *0.67x' "$work/race5.txt"
+check "PyTorch's cut mode is named" grep -q 'PyTorch cudagraph failed: cut at its 3 s cap' "$work/race5.txt"
 
 if ((${#failures[@]})); then
   echo "gpu_check dry run: ${#failures[@]} check(s) failed:"

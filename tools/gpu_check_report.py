@@ -241,13 +241,8 @@ def summary_line(step, rec, logs, counts):
     return text
 
 
-def write_report(work, results):
-    logs = os.path.join(work, "logs")
-    rec = Records(os.path.join(logs, "steps.tsv"))
-    facts = [l.split("\t", 1) for l in read(os.path.join(logs, "facts.tsv")).splitlines() if "\t" in l]
-    out = ["# gancu GPU check", ""]
-    out += [f"- {k}: {v}" for k, v in facts]
-    out += ["", "## Steps", "", "| step | status | seconds | cap | note |", "|---|---|---:|---:|---|"]
+def steps_section(rec, logs):
+    out = ["## Steps", "", "| step | status | seconds | cap | note |", "|---|---|---:|---:|---|"]
     for step, title in STEP_TITLES:
         r = rec.steps.get(step)
         if r:
@@ -258,7 +253,6 @@ def write_report(work, results):
             out.append(f"| &nbsp;&nbsp;{s['name']} | {s['status']} | {s['seconds']} | {s['cap']} | {s['note']} |")
     for s in rec.subs_of("setup"):
         out.append(f"| {s['name']} | {s['status']} | {s['seconds']} | {s['cap']} | {s['note']} |")
-
     # Every failed command's log tail, so a failure without a test message (a crash, a missing tool) is explained.
     failed = [s for s in rec.subs.values() if s["status"] in ("FAILED", "timed out")]
     if failed:
@@ -268,34 +262,63 @@ def write_report(work, results):
             text = read(os.path.join(logs, name + ".log")) or "\n".join(
                 read(p) for p in sorted(glob.glob(os.path.join(logs, name + ".*.log"))))
             out += ["", f"**{s['name']}: {s['status']}** {s['note']}", "", "```", tail(text) or "(no output)", "```"]
+    return out
 
-    counts = {}
+
+def tests_section(logs, counts):
+    out = []
     for step, names in GTEST_SUBS.items():
         section, c = gtest_section(logs, names)
         counts[step] = c
         if section:
-            out += ["", f"## {dict(STEP_TITLES)[step]}: test results", ""] + section
+            out += ([""] if out else []) + [f"## {dict(STEP_TITLES)[step]}: test results", ""] + section
+    return out
 
-    table = race_table(logs)
-    out += ["", "## 3 race: DCGAN-64 batch 128, gancu / PyTorch", "", "```", table or "no results", "```"]
-    merged = merge_bench(logs, results)
-    out += ["", "## 4 kernel benchmark", ""] + bench_section(merged)
 
-    out += ["", "## 5 sanitizers", "", "```", read(os.path.join(logs, "sanitizer_filter.log")).strip() or "not run",
-            "```"]
+def race_section(logs):
+    return ["## 3 race: DCGAN-64 batch 128, gancu / PyTorch", "", "```", race_table(logs) or "no results", "```"]
+
+
+def sanitizers_section(logs):
+    out = ["## 5 sanitizers", "", "```", read(os.path.join(logs, "sanitizer_filter.log")).strip() or "not run", "```"]
     for tool in ("memcheck", "racecheck"):
         summary, errors = sanitizer_lines(logs, tool)
         if summary or errors:
             out += ["", f"### {tool}", "", "```"] + summary + errors + ["```"]
+    return out
 
+
+def profile_section(logs):
     profile = read(os.path.join(logs, "gan_profile.log"))
-    out += ["", "## 6 profile", "", "```", truncate(profile, 6000, 80) if profile else "not run", "```"]
+    out = ["## 6 profile", "", "```", truncate(profile, 6000, 80) if profile else "not run", "```"]
     top = ncu_top(read(os.path.join(logs, "ncu.log")))
     if top:
         out += ["", "ncu (--clock-control none):", ""] + top
     elif os.path.exists(os.path.join(logs, "ncu.log")):
         out += ["", "ncu: no metrics table (see ncu.log in the archive)"]
+    return out
 
+
+def safe(section, *args):
+    """A section that cannot be parsed says so; the rest of the report still comes out."""
+    try:
+        return [""] + section(*args)
+    except Exception as e:  # noqa: BLE001
+        return ["", f"({section.__name__} could not be written: {type(e).__name__}: {e})"]
+
+
+def write_report(work, results):
+    logs = os.path.join(work, "logs")
+    rec = Records(os.path.join(logs, "steps.tsv"))
+    facts = [l.split("\t", 1) for l in read(os.path.join(logs, "facts.tsv")).splitlines() if "\t" in l]
+    counts = {}
+    out = ["# gancu GPU check", ""] + [f"- {k}: {v}" for k, v in facts]
+    out += safe(steps_section, rec, logs)
+    out += safe(tests_section, logs, counts)
+    out += safe(race_section, logs)
+    out += safe(lambda: ["## 4 kernel benchmark", ""] + bench_section(merge_bench(logs, results)))
+    out += safe(sanitizers_section, logs)
+    out += safe(profile_section, logs)
     tmp = os.path.join(results, ".report.md")
     with open(tmp, "w") as f:
         f.write("\n".join(out) + "\n")

@@ -150,9 +150,11 @@ step_bench() {
 }
 
 # ---- 5 sanitizers: memcheck and racecheck on the small-shape tests of every suite -----------------------------------
-# One pattern per suite that must be reached (label|pattern): a required suite without a match fails the check.
+# One pattern per suite that must be reached (label|pattern; a pattern may be a ':' list): a required suite without a
+# match fails the check. Conv: the conv branch's INSTANTIATE_TEST_SUITE_P(Small, ConvLayer, ...) cases, chosen to reach
+# every kernel variant (its ConvIndexMaps.SmallCasesReachEveryVariant checks that on the host), or ConvCuda.Small*.
 SANITIZER_PARTS=(
-  "conv (implicit GEMM, split-K, dense GEMM)|*Conv*Small*"
+  "conv (implicit GEMM, split-K, dense GEMM)|Small/ConvLayer.*:ConvLayer.Small*:ConvCuda*.Small*"
   "batch norm|BatchNorm2dCuda.Small*"
   "losses|LossesCuda.Small*"
   "Adam|AdamCuda.Small*"
@@ -161,12 +163,13 @@ SANITIZER_PARTS=(
 )
 sanitizer_filter() { local IFS=:; local p=("${SANITIZER_PARTS[@]#*|}"); echo "${p[*]}"; }
 sanitizer_checks() {
-  local part label pattern n missing=()
+  local part label pattern tests n missing=()
   for part in "${SANITIZER_PARTS[@]}"; do
     label=${part%%|*}
     pattern=${part#*|}
-    n=$(list_tests "$pattern" | grep -c .)
-    echo "$label: $pattern: $n tests: $(list_tests "$pattern" | tr '\n' ' ')"
+    tests=$(list_tests "$pattern")
+    n=$(grep -c . <<<"$tests")
+    echo "$label: $pattern: $n tests: $(tr '\n' ' ' <<<"$tests")"
     ((n > 0)) || missing+=("$label ($pattern)")
   done
   if ((${#missing[@]})); then
