@@ -86,12 +86,15 @@ for config in $configs; do
       capped "$gancu_cap" env LD_LIBRARY_PATH="${GANCU_LIBRARY_PATH:-${LD_LIBRARY_PATH:-}}" "$build/gan" bench \
         --device cuda --kernels "$k" --kernel-choices "$work/kernel_choices.json" --math tf32 "${graph_flag[@]}" \
         --image-size "$size" --channels 3 --batch-size "$batch" --warmup "$warmup" --steps "$steps" \
-        >"$work/gan.out" || rc=$?
+        >"$work/gan.out" 2>"$work/gan.err" || rc=$?
       grep -v '^{' "$work/gan.out" || true  # anything else gan printed, for the log
+      cat "$work/gan.err" >&2
       line=$(grep '^{' "$work/gan.out" | tail -1 || true)
       if [[ $rc -eq 0 && -n $line ]]; then emit "$line"
-      else
-        emit "$(failure_line gancu "$k/tf32/$launch" "$size" "$batch" "$(why "$rc" "$gancu_cap")")"
+      else  # the reason: how it ended, and gan's last line on stderr (quotes and backslashes dropped for the JSON)
+        reason="$(why "$rc" "$gancu_cap")$(tail -n 1 "$work/gan.err" 2>/dev/null | cut -c1-200 | tr -d '\042\134' |
+          sed 's/^./: &/')"
+        emit "$(failure_line gancu "$k/tf32/$launch" "$size" "$batch" "$reason")"
         status=1
       fi
     done

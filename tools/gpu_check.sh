@@ -29,7 +29,7 @@
 #    3 race       120  DCGAN-64 batch 128: gancu custom, cudnn, auto (graph replay) against PyTorch eager
 #                      (cudnn.benchmark) and CUDA graph, the ratio table (bench/gpu_vs_pytorch.sh)
 #    4 bench       90  the kernel benchmark, one run per group, DCGAN-64 layers first: the cap cuts the rest
-#    5 sanitizers  90  compute-sanitizer memcheck and racecheck (concurrently) on the small-shape tests of every suite
+#    5 sanitizers  90  compute-sanitizer memcheck, then racecheck, on the small-shape tests of every suite (sharded)
 #    6 profile     40  `gan bench --profile` (CUDA-event time per op) and ncu metrics of one step's kernels (top ones
 #                      in the report; --clock-control none)
 #    7 compile   rest  PyTorch torch.compile, added to the race's table, only if 60 s or more remain
@@ -414,5 +414,9 @@ done
 STEP="finished"
 publish >/dev/null
 echo "gpu_check: done in $((SECONDS - START)) s of ${BUDGET} s; report $RESULTS/report.md"
+# The report's head (facts, steps, failed commands' tails) in the printed output too, in case the files don't come back.
+echo "---- report.md (first 9000 characters) ----"
+head -c 9000 "$RESULTS/report.md"
+echo
 # Exit status: 0 when no step and no check failed.
 ! grep -qP '^(step|sub)\t[^\t]*\t(FAILED|timed out)' "$LOGS/steps.tsv"
