@@ -15,7 +15,10 @@
 # 2. The ONE device call (the `run` tool's arguments; the default budget is 480 s, the command's limit 600 s):
 #      carry=["build-gpu-pack"], timeout_s=560,
 #      command="tools/gpu_check.sh --prebuilt build-gpu-pack --budget 480"
-#    Results land in $OUT: report.md, logs.tar.gz (every log, the gtest XML, the raw JSON) and bench_kernels.json.
+#    Results land in $OUT: report.md, logs.tar.gz (every log, the gtest XML, the raw JSON) and bench_kernels.json;
+#    the printed output ends with the report's head. The lease: the machine's start (1-3 min) + 480 s + transfers is
+#    11-12 of its 15 minutes, too little for a second full run: give the machine back after it (`give_back`), or, if
+#    one step needs a second look and 4+ minutes remain, rerun only it at once (e.g. --only sanitizers --budget 150).
 # 3. Before changing anything: commit report.md as bench/results/gpu-check-<date>.md (it names the device, driver,
 #    date and commit) and logs.tar.gz beside it if the report alone cannot explain a failure.
 #
@@ -43,7 +46,7 @@
 #                                            default 6)
 #   tools/gpu_check.sh [options]             run the check
 #     --prebuilt DIR      a --pack folder (default build-gpu-pack) or a build folder
-#     --results DIR       where report.md, logs.tar.gz and bench_kernels.json go (default $OUT, else gpu_check_results)
+#     --results DIR       where report.md, logs.tar.gz and bench_kernels.json go (default $OUT, else build-gpu-check)
 #     --work DIR          scratch folder (default a new one under /tmp)
 #     --budget SEC        end within SEC seconds (default 480)
 #     --only LIST         comma-separated steps to run (default all); the others are recorded as not asked for
@@ -56,7 +59,7 @@
 set -uo pipefail  # no -e: a failing step is recorded and the next one runs
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-usage() { sed -n '2,58p' "${BASH_SOURCE[0]}"; exit 2; }
+usage() { awk 'NR > 1 && !/^#/ {exit} NR > 1' "${BASH_SOURCE[0]}"; exit 2; }  # the header
 
 # ---- pack (build machine) ------------------------------------------------------------------------------------------
 # Libraries every Linux GPU machine has in a compatible (same or newer) version: glibc's, the C++ runtime, zlib; and
@@ -126,7 +129,7 @@ fi
 
 # ---- options -------------------------------------------------------------------------------------------------------
 PREBUILT=$REPO/build-gpu-pack
-RESULTS=${OUT:-$REPO/gpu_check_results}
+RESULTS=${OUT:-$REPO/build-gpu-check}  # build* is git-ignored: results made here never travel to a GPU machine
 WORK=""
 BUDGET=480
 ONLY=""

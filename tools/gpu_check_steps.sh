@@ -12,10 +12,11 @@ first_path() {  # the first of its arguments that exists (unmatched globs stay l
 # ---- 0 smoke: device, versions, libraries, one quick GPU test -------------------------------------------------------
 step_smoke() {
   if command -v nvidia-smi >/dev/null; then
-    host nvidia_smi nvidia-smi
-    fact device "$(nvidia-smi --query-gpu=name,memory.total,compute_cap --format=csv,noheader 2>/dev/null | head -1)"
-    fact driver "$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1), CUDA $(
-      nvidia-smi 2>/dev/null | grep -o 'CUDA Version: [0-9.]*' | awk '{print $3}') (driver API)"
+    host nvidia_smi timeout 20 nvidia-smi
+    fact device "$(timeout 10 nvidia-smi --query-gpu=name,memory.total,compute_cap --format=csv,noheader 2>&1 |
+      head -1)"
+    fact driver "$(timeout 10 nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>&1 | head -1), CUDA $(
+      grep -o 'CUDA Version: [0-9.]*' "$LOGS/nvidia_smi.log" | awk '{print $3}') (driver API)"
   else
     fact device "none: no nvidia-smi on this machine"
   fi
