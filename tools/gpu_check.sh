@@ -160,7 +160,10 @@ for s in ${ONLY//,/ } ${SIMULATE}; do
 done
 if ! [[ $BUDGET =~ ^[0-9]+$ ]] || ((BUDGET < 20)); then echo "--budget expects seconds (at least 20)" >&2; usage; fi
 [[ -z $SIMULATE || $DRY_RUN -eq 1 ]] || { echo "--simulate-overrun needs --dry-run" >&2; usage; }
-[[ -n $WORK ]] || WORK=$(mktemp -d /tmp/gancu-gpu-check.XXXXXX)
+if [[ -z $WORK ]]; then  # a scratch folder of our own: removed at the end (everything is in the results' archive)
+  WORK=$(mktemp -d /tmp/gancu-gpu-check.XXXXXX)
+  trap 'rm -rf "$WORK"' EXIT
+fi
 mkdir -p "$WORK" "$RESULTS"
 WORK=$(cd "$WORK" && pwd)
 RESULTS=$(cd "$RESULTS" && pwd)
