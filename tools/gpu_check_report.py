@@ -193,6 +193,7 @@ def ncu_top(text, top=10):
     rows = list(csv.reader(io.StringIO("\n".join(l for l in lines[start:] if l.startswith('"')))))
     header, body = rows[0], [r for r in rows[1:] if len(r) == len(rows[0]) and r[0].isdigit()]
     col = {h: i for i, h in enumerate(header)}
+    name_col = next(col[h] for h in ("Kernel Name", "Function Name", "Name") if h in col)
 
     def num(r, name):
         try:
@@ -202,7 +203,7 @@ def ncu_top(text, top=10):
 
     kernels = collections.OrderedDict()
     for r in body:
-        k = kernels.setdefault(r[col["Kernel Name"]][:90], {"n": 0, "ns": 0.0, "sm": [], "dram": [], "occ": [],
+        k = kernels.setdefault(r[name_col][:90], {"n": 0, "ns": 0.0, "sm": [], "dram": [], "occ": [],
                                                             "regs": r[col.get("launch__registers_per_thread", 0)]})
         k["n"] += 1
         k["ns"] += num(r, "gpu__time_duration.sum")
