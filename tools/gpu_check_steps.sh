@@ -179,8 +179,8 @@ sanitizer_checks() {
   done
   if ((${#missing[@]})); then
     echo "SANITIZER FILTER INCOMPLETE: no test matches ${missing[*]}: the sanitizers would not reach those kernels."
-    echo "Name a small-shape test of each such suite with \"Small\" (the conv tests incl. split-K and dense GEMM and"
-    echo "CudaBackend.Small... with graph replay are expected from the conv and backend branches)."
+    echo "Name a small-shape test of each such suite with \"Small\" (conv: the conv branch's"
+    echo "INSTANTIATE_TEST_SUITE_P(Small, ConvLayer, ...) cases, which reach implicit GEMM, split-K and dense GEMM)."
     return 1
   fi
   echo "sanitizer filter: $(sanitizer_filter): $(list_tests "$(sanitizer_filter)" | grep -c .) tests"
