@@ -178,6 +178,7 @@ sanitizer_checks() {
     ((n > 0)) || missing+=("$label ($pattern)")
   done
   if ((${#missing[@]})); then
+    local IFS=';'
     echo "SANITIZER FILTER INCOMPLETE: no test matches ${missing[*]}: the sanitizers would not reach those kernels."
     echo "Name a small-shape test of each such suite with \"Small\" (conv: the conv branch's"
     echo "INSTANTIATE_TEST_SUITE_P(Small, ConvLayer, ...) cases, which reach implicit GEMM, split-K and dense GEMM)."
