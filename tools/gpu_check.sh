@@ -1,57 +1,69 @@
 #!/usr/bin/env bash
-# GPU check: run the GPU tests, compute-sanitizer memcheck and racecheck over the small-shape kernel tests, and the
-# kernel benchmark, from a build made here or elsewhere; write OUTDIR/report.md plus the JSON and logs.
+# The GPU check: everything a GPU lease should tell us, in ONE command that ends by itself within a time budget.
+# A GPU comes rarely, for ~15 minutes in all (its start included), one command of at most 10 minutes, and what comes
+# back is the printed output plus at most 8 files: so the steps run in order of value, each under its own cap, and
+# after every step the report and one logs archive are rewritten, so a command cut at its limit still returns
+# everything done until then.
 #
-# Usage:
-#   tools/gpu_check.sh --pack BUILD DEST     (on the build machine) pack the GPU binaries of BUILD (gancu_gpu_tests,
-#                                            gancu_bench_kernels, gan), the shared libraries they need that a bare GPU
-#                                            machine may lack, and a small real data set (Fashion-MNIST's 10,000 test
-#                                            images) into DEST/pack.tar.xz (xz: OpenBLAS alone is 36 MB raw, 4 MB packed)
-#   tools/gpu_check.sh OUTDIR [options]      run the checks
-# Options:
-#   --prebuilt DIR     binaries from DIR (a --pack folder, unpacked into OUTDIR/prebuilt, or a build folder; its lib/
-#                      goes on LD_LIBRARY_PATH); without it, configure and build in OUTDIR/build, which needs every dev
-#                      package CMakeLists.txt asks for (GTest, CLI11, libpng, OpenBLAS, nlohmann-json, cuDNN headers)
-#                      besides nvcc, cmake and ninja
-#   --libs DIR         more shared libraries, put on LD_LIBRARY_PATH
-#   --steps LIST       comma-separated, from gpu_tests,memcheck,racecheck,bench,train,profile,train_bench,cpu_tests
-#                      (default: gpu_tests,memcheck,racecheck,bench; cpu_tests too without --prebuilt, whose CPU suite
-#                      has this checkout's source path compiled in; CI runs it anyway)
-#                        bench        the kernel benchmark (custom vs cuDNN per layer shape, against measured ceilings)
-#                        train        `gan train --device cuda --kernels auto` on real images, 1,000 steps, samples kept
-#                        profile      `gan bench --profile` on DCGAN-64 b128: time, FLOPs and bytes per op kind
-#                        train_bench  bench/gpu_vs_pytorch.sh: the training step against PyTorch (needs its CUDA torch)
-#   --budget SEC       stop starting steps, and time out the one running, so that the script ends within SEC seconds
-#   --bench-filter S   run only the benchmark groups whose name contains S
-#   --results DIR      finally copy report.md, bench_kernels.json, train_samples.png and gpu_check_logs.tar.gz (every
-#                      log) into DIR
+# ---- The recipe ----------------------------------------------------------------------------------------------------
+# 1. Here (no GPU needed), in the repository root: build for sm_90 and pack (build-gpu* is git-ignored, so the pack
+#    travels only when carried; it must stay under 32 MiB, the working tree and it under 64 MiB):
+#      cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90
+#      cmake --build build-gpu -j2 --target gancu_gpu_tests gancu_bench_kernels gan
+#      tools/gpu_check.sh --pack build-gpu build-gpu-pack
+#      tools/gpu_check.sh --dry-run --prebuilt build-gpu-pack      # the whole script without a GPU; must pass
+# 2. The ONE device call (the `run` tool's arguments; the default budget is 480 s, the command's limit 600 s):
+#      carry=["build-gpu-pack"], timeout_s=560,
+#      command="tools/gpu_check.sh --prebuilt build-gpu-pack --budget 480"
+#    Results land in $OUT: report.md, logs.tar.gz (every log, the gtest XML, the raw JSON) and bench_kernels.json;
+#    the printed output ends with the report's head. The lease: the machine's start (1-3 min) + 480 s + transfers is
+#    11-12 of its 15 minutes, too little for a second full run: give the machine back after it (`give_back`), or, if
+#    one step needs a second look and 4+ minutes remain, rerun only it at once (e.g. --only sanitizers --budget 150).
+# 3. Before changing anything: commit report.md as bench/results/gpu-check-<date>.md (it names the device, driver,
+#    date and commit) and logs.tar.gz beside it if the report alone cannot explain a failure.
 #
-# The device tool (its machine has nvcc 13, cmake, ninja and PyTorch's CUDA wheels, nvidia-cudnn-cu13 among them, but
-# none of the dev packages above, so a build there fails at configure). Here, in the repository root, build for sm_90
-# and pack (build-gpu* is git-ignored, so the pack travels only when carried; the script checks it is under 32 MiB):
-#   cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90
-#   cmake --build build-gpu -j2 --target gancu_gpu_tests gancu_bench_kernels gan
-#   tools/gpu_check.sh --pack build-gpu build-gpu-pack
-# then three calls (each command is limited to 10 minutes; $OUT takes at most 8 files, hence --results; commit each
-# call's report.md under bench/results/ before the next, which replaces $OUT):
-#   run(carry=["build-gpu-pack"], timeout_s=600, command="tools/gpu_check.sh /tmp/gpu-check --prebuilt build-gpu-pack
-#       --steps gpu_tests,bench,profile --budget 570 --results \"$OUT\"")
-#   run(carry=["build-gpu-pack"], timeout_s=600, command="tools/gpu_check.sh /tmp/gpu-check --prebuilt build-gpu-pack
-#       --steps train,train_bench --budget 570 --results \"$OUT\"")
-#   run(carry=["build-gpu-pack"], timeout_s=600, command="tools/gpu_check.sh /tmp/gpu-check --prebuilt build-gpu-pack
-#       --steps memcheck,racecheck --budget 570 --results \"$OUT\"")
-# The CUDA runtime, cuBLAS and cuDNN are not packed (cuBLASLt alone is ~500 MB): they are looked up on the GPU machine
-# in /usr/local/cuda* and in python3's nvidia/*/lib wheel folders; env.log records what each binary resolved to.
-# Every step's failure is recorded in the report; the script carries on and exits non-zero at the end if any failed.
-set -euo pipefail
+# ---- The steps and their caps (seconds of the default 480; other budgets scale them) --------------------------------
+#    0 smoke       20  device, driver, CUDA/cuDNN/cuBLAS, every binary's libraries resolved (aborts if one is
+#                      missing), GLIBC/GLIBCXX needs, one quick GPU test
+#    1 kernels     60  every kernel test against the CPU reference (gancu_gpu_tests minus CudaBackend.*, CudaTraining.*),
+#                      small shapes first; sharded over the CPU cores (the fp64 reference is the slow part)
+#    2 backend     60  CudaBackend.* (one and ten DCGAN steps against the CPU backend, graph replay against call by
+#                      call), then CudaTraining.* if the cap allows
+#    3 race       120  DCGAN-64 batch 128: gancu custom, cudnn, auto (graph replay) against PyTorch eager
+#                      (cudnn.benchmark) and CUDA graph, the ratio table (bench/gpu_vs_pytorch.sh)
+#    4 bench       90  the kernel benchmark, one run per group, DCGAN-64 layers first: the cap cuts the rest
+#    5 sanitizers  90  compute-sanitizer memcheck, then racecheck, on the small-shape tests of every suite (sharded)
+#    6 profile     40  `gan bench --profile` (CUDA-event time per op) and ncu metrics of one step's kernels (top ones
+#                      in the report; --clock-control none)
+#    7 compile   rest  PyTorch torch.compile, added to the race's table, only if 60 s or more remain
+# Each cap shrinks to the time left (10 s are kept for the last report); a step that cannot get 3 s is recorded as
+# "not run: budget spent". Every process runs under `timeout` (TERM, then KILL 3 s later).
+#
+# ---- Usage ---------------------------------------------------------------------------------------------------------
+#   tools/gpu_check.sh --pack BUILD DEST     pack BUILD's gancu_gpu_tests, gancu_bench_kernels and gan, the shared
+#                                            libraries a bare GPU machine lacks (OpenBLAS, libpng, ...) and
+#                                            Fashion-MNIST's test images into DEST/pack.tar.xz (GPU_CHECK_XZ_LEVEL,
+#                                            default 6)
+#   tools/gpu_check.sh [options]             run the check
+#     --prebuilt DIR      a --pack folder (default build-gpu-pack) or a build folder
+#     --results DIR       where report.md, logs.tar.gz and bench_kernels.json go (default $OUT, else build-gpu-check)
+#     --work DIR          scratch folder (default a new one under /tmp)
+#     --budget SEC        end within SEC seconds (default 480)
+#     --only LIST         comma-separated steps to run (default all); the others are recorded as not asked for
+#     --dry-run           on a machine without a GPU: pack (a build folder), unpack, resolve libraries, prove every gtest
+#                         filter and benchmark group matches, exercise the PyTorch script's arguments and the ratio
+#                         table on canned lines, write the report and archive; every GPU command is logged, not run
+#     --simulate-overrun STEP   (dry run) STEP's first command ignores TERM and sleeps past its cap
+# Our binaries get our libraries through LD_LIBRARY_PATH set for them alone (never exported): PyTorch, python3 and
+# the CUDA tools run in the machine's own environment. Exit status: 0 when every step that ran passed.
+set -uo pipefail  # no -e: a failing step is recorded and the next one runs
 
-usage() { sed -n '2,46p' "$0"; exit 2; }
-[[ $# -ge 1 ]] || usage
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+usage() { awk 'NR > 1 && !/^#/ {exit} NR > 1' "${BASH_SOURCE[0]}"; exit 2; }  # the header
 
-# ---- pack (build machine) --------------------------------------------------------------------------------------
-# Libraries every Linux GPU machine has in a compatible (same or newer) version: glibc's, the C++ runtime, zlib. A
-# copy of these made here would, first on LD_LIBRARY_PATH, shadow the machine's newer ones for every program the
-# script starts. The driver and the CUDA/cuDNN libraries are the machine's own (and far too big to carry).
+# ---- pack (build machine) ------------------------------------------------------------------------------------------
+# Libraries every Linux GPU machine has in a compatible (same or newer) version: glibc's, the C++ runtime, zlib; and
+# the driver's and CUDA's own, far too big to carry (cuBLASLt alone is ~500 MB), looked up there.
 is_machine_library() {
   case $1 in
     linux-vdso.so* | ld-linux*.so* | libc.so* | libm.so* | libdl.so* | libpthread.so* | librt.so* | libutil.so* | \
@@ -61,159 +73,248 @@ is_machine_library() {
   esac
   return 1
 }
+BINS=(gancu_gpu_tests gancu_bench_kernels gan)
+# The newest GLIBC_ and GLIBCXX_ symbol versions the files need (version strings are plain text in ELF files).
+symbol_needs() { grep -ahoE "$1"'_[0-9]+(\.[0-9]+)+' "${@:2}" 2>/dev/null | sort -uV | tail -1; }
 
-if [[ $1 == --pack ]]; then
-  [[ $# -eq 3 ]] || usage
-  BUILD=$2
-  DEST=$3
-  # DEST is replaced: refuse anything but an empty folder or an earlier pack.
-  if [[ -e $DEST && ! -f $DEST/MANIFEST.txt && -n $(ls -A "$DEST" 2>/dev/null) ]]; then
-    echo "gpu_check --pack: $DEST exists and is not an earlier pack; not replacing it" >&2
-    exit 1
+pack() {
+  local build=$1 dest=$2 stage size
+  if [[ -e $dest && ! -f $dest/MANIFEST.txt && -n $(ls -A "$dest" 2>/dev/null) ]]; then
+    echo "gpu_check --pack: $dest exists and is not an earlier pack; not replacing it" >&2
+    return 1
   fi
-  rm -rf "$DEST"
-  STAGE=$(mktemp -d)
-  trap 'rm -rf "$STAGE"' EXIT
-  mkdir -p "$DEST" "$STAGE/lib" "$STAGE/data"
-  BINS=(gancu_gpu_tests gancu_bench_kernels gan)
+  rm -rf "$dest"
+  stage=$(mktemp -d)
+  mkdir -p "$dest" "$stage/lib" "$stage/data"
   for bin in "${BINS[@]}"; do
-    [[ -x $BUILD/$bin ]] || { echo "gpu_check --pack: $BUILD/$bin missing: build it first" >&2; exit 1; }
-    cp "$BUILD/$bin" "$STAGE/"
+    [[ -x $build/$bin ]] || { echo "gpu_check --pack: $build/$bin missing: build it first" >&2; rm -rf "$stage"; return 1; }
+    cp "$build/$bin" "$stage/"
   done
-  # name => path lines of every library the binaries load (transitively, as ldd lists them).
-  (cd "$STAGE" && ldd "${BINS[@]}") | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | sort -u |
-    while read -r name path; do
-      is_machine_library "$name" || cp -L "$path" "$STAGE/lib/$name"
-    done
-  if (cd "$STAGE" && ldd "${BINS[@]}") | grep -q 'not found'; then
+  (cd "$stage" && ldd "${BINS[@]}") | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | sort -u |
+    while read -r name path; do is_machine_library "$name" || cp -L "$path" "$stage/lib/$name"; done
+  if (cd "$stage" && ldd "${BINS[@]}") | grep -q 'not found'; then
     echo "gpu_check --pack: unresolved libraries here:" >&2
-    (cd "$STAGE" && ldd "${BINS[@]}") | grep 'not found' >&2
-    exit 1
+    (cd "$stage" && ldd "${BINS[@]}") | grep 'not found' >&2
+    rm -rf "$stage"
+    return 1
   fi
-  # Real images for the `train` step (the GPU machine has no Debian data packages).
-  FASHION=/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
-  if [[ -f $FASHION ]]; then cp "$FASHION" "$STAGE/data/"
-  else echo "gpu_check --pack: $FASHION missing (apt-get install dataset-fashion-mnist); the train step will fail" >&2; fi
+  local fashion=/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz  # for CudaTraining (no Debian data there)
+  if [[ -f $fashion ]]; then cp "$fashion" "$stage/data/"
+  else echo "gpu_check --pack: $fashion missing (apt-get install dataset-fashion-mnist): CudaTraining will skip" >&2; fi
   {
-    echo "packed $(date -u +%Y-%m-%dT%H:%M:%SZ) from $(cd "$BUILD" && pwd)"
-    echo "commit $(git -C "$(dirname "${BASH_SOURCE[0]}")/.." describe --always --dirty 2>/dev/null || echo unknown)"
-    grep -E '^CMAKE_CUDA_ARCHITECTURES|^CMAKE_BUILD_TYPE' "$BUILD/CMakeCache.txt" 2>/dev/null || true
-    echo "newest glibc symbol version needed: $(objdump -T "$STAGE"/gancu_* "$STAGE"/gan "$STAGE"/lib/* 2>/dev/null |
-      grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)"
-    echo "packed libraries: $(cd "$STAGE/lib" && ls | tr '\n' ' ')"
-    echo "packed data: $(cd "$STAGE/data" && ls | tr '\n' ' ')"
-    echo "ldd here:"
-    (cd "$STAGE" && ldd "${BINS[@]}")
-  } >"$STAGE/MANIFEST.txt"
-  cp "$STAGE/MANIFEST.txt" "$DEST/"
-  tar -C "$STAGE" -cf - . | xz -T2 -6 >"$DEST/pack.tar.xz"
-  size=$(du -sb "$DEST" | cut -f1)
-  echo "packed $DEST: $((size / 1048576)) MiB ($(du -sb "$STAGE" | cut -f1 | awk '{printf "%d", $1 / 1048576}') MiB unpacked)"
-  grep -E '^(newest glibc|packed libraries|packed data)' "$DEST/MANIFEST.txt"
-  # The device tool carries at most 64 MiB, the working tree included.
+    echo "packed $(date -u +%Y-%m-%dT%H:%M:%SZ) from $(cd "$build" && pwd)"
+    echo "commit $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)"
+    grep -E '^CMAKE_CUDA_ARCHITECTURES|^CMAKE_BUILD_TYPE' "$build/CMakeCache.txt" 2>/dev/null || true
+    echo "needs $(symbol_needs GLIBC "$stage"/gancu_* "$stage"/gan "$stage"/lib/*) $(symbol_needs GLIBCXX "$stage"/gancu_* "$stage"/gan "$stage"/lib/*)"
+    echo "packed libraries: $(find "$stage/lib" -type f -printf '%f ')"
+    echo "packed data: $(find "$stage/data" -type f -printf '%f ')"
+  } >"$stage/MANIFEST.txt"
+  cp "$stage/MANIFEST.txt" "$dest/"
+  tar -C "$stage" -cf - . | xz -T2 "-${GPU_CHECK_XZ_LEVEL:-6}" >"$dest/pack.tar.xz"
+  size=$(du -sb "$dest" | cut -f1)
+  echo "packed $dest: $((size / 1048576)) MiB ($(du -sb "$stage" | awk '{printf "%d", $1 / 1048576}') MiB unpacked)"
+  grep -E '^(needs|packed libraries|packed data)' "$dest/MANIFEST.txt"
+  rm -rf "$stage"
   if ((size > 32 * 1048576)); then
-    echo "gpu_check --pack: $DEST is over 32 MiB, too big to carry with the working tree" >&2
-    exit 1
+    echo "gpu_check --pack: $dest is over 32 MiB, too big to carry with the working tree" >&2
+    return 1
   fi
-  exit 0
+}
+
+if [[ ${1:-} == --pack ]]; then
+  [[ $# -eq 3 ]] || usage
+  pack "$2" "$3"
+  exit
 fi
 
-# ---- options ---------------------------------------------------------------------------------------------------
-OUTDIR=$1
-shift
-PREBUILT=""
-LIBDIR=""
-STEPS=""
-BUDGET=0
-BENCH_FILTER=""
-RESULTS=""
+# ---- options -------------------------------------------------------------------------------------------------------
+PREBUILT=$REPO/build-gpu-pack
+RESULTS=${OUT:-$REPO/build-gpu-check}  # build* is git-ignored: results made here never travel to a GPU machine
+WORK=""
+BUDGET=480
+ONLY=""
+DRY_RUN=0
+SIMULATE=""
 while [[ $# -gt 0 ]]; do
-  [[ $1 == -h || $1 == --help ]] && usage
+  case $1 in
+    -h | --help) usage ;;
+    --dry-run) DRY_RUN=1; shift; continue ;;
+  esac
   [[ $# -ge 2 ]] || { echo "$1 needs a value" >&2; usage; }
   case $1 in
     --prebuilt) PREBUILT=$2 ;;
-    --libs) LIBDIR=$2 ;;
-    --steps) STEPS=$2 ;;
-    --budget) BUDGET=$2 ;;
-    --bench-filter) BENCH_FILTER=$2 ;;
     --results) RESULTS=$2 ;;
+    --work) WORK=$2 ;;
+    --budget) BUDGET=$2 ;;
+    --only) ONLY=$2 ;;
+    --simulate-overrun) SIMULATE=$2 ;;
     *) echo "unknown argument: $1" >&2; usage ;;
   esac
   shift 2
 done
-if [[ -z $STEPS ]]; then
-  STEPS=gpu_tests,memcheck,racecheck,bench
-  [[ -n $PREBUILT ]] || STEPS+=,cpu_tests
-fi
-for s in ${STEPS//,/ }; do
-  case $s in gpu_tests | memcheck | racecheck | bench | train | profile | train_bench | cpu_tests) ;;
-    *) echo "unknown step: $s" >&2; usage ;;
-  esac
+STEPS=(smoke kernels backend race bench sanitizers profile compile)
+declare -A PLAN=([smoke]=20 [kernels]=60 [backend]=60 [race]=120 [bench]=90 [sanitizers]=90 [profile]=40 [compile]=0)
+PLAN_TOTAL=480
+for s in ${ONLY//,/ } ${SIMULATE}; do
+  [[ -v PLAN[$s] ]] || { echo "unknown step: $s (steps: ${STEPS[*]})" >&2; usage; }
 done
-wanted() { [[ ,$STEPS, == *,$1,* ]]; }
-[[ $BUDGET =~ ^[0-9]+$ ]] || { echo "--budget expects seconds" >&2; usage; }
-
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-mkdir -p "$OUTDIR"
-OUTDIR=$(cd "$OUTDIR" && pwd)
-# What an earlier run left here would otherwise land in this run's report and archive.
-for f in env nvidia_smi configure build gpu_tests cpu_tests memcheck racecheck bench train profile train_bench; do
-  rm -f "$OUTDIR/$f.log"
-done
-rm -rf "$OUTDIR"/gpu_tests.xml "$OUTDIR"/cpu_tests.xml "$OUTDIR"/bench_kernels.json "$OUTDIR"/report.md "$OUTDIR"/train-run
-# A --pack folder travels compressed: unpack it here.
-if [[ -n $PREBUILT && -f $PREBUILT/pack.tar.xz ]]; then
-  rm -rf "$OUTDIR/prebuilt"
-  mkdir -p "$OUTDIR/prebuilt"
-  if command -v xz >/dev/null; then xz -dc "$PREBUILT/pack.tar.xz"
-  else python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$PREBUILT/pack.tar.xz"
-  fi | tar -C "$OUTDIR/prebuilt" -xf -
-  PREBUILT=$OUTDIR/prebuilt
+if ! [[ $BUDGET =~ ^[0-9]+$ ]] || ((BUDGET < 20)); then echo "--budget expects seconds (at least 20)" >&2; usage; fi
+[[ -z $SIMULATE || $DRY_RUN -eq 1 ]] || { echo "--simulate-overrun needs --dry-run" >&2; usage; }
+if [[ -z $WORK ]]; then  # a scratch folder of our own: removed at the end (everything is in the results' archive)
+  WORK=$(mktemp -d /tmp/gancu-gpu-check.XXXXXX)
+  trap 'rm -rf "$WORK"' EXIT
 fi
-REPORT=$OUTDIR/report.md
-FAILURES=()
+mkdir -p "$WORK" "$RESULTS"
+WORK=$(cd "$WORK" && pwd)
+RESULTS=$(cd "$RESULTS" && pwd)
+LOGS=$WORK/logs
+rm -rf "$LOGS" "$RESULTS/report.md" "$RESULTS/logs.tar.gz" "$RESULTS/bench_kernels.json"
+mkdir -p "$LOGS"
 START=$SECONDS
-RESERVE=20  # seconds kept for the report and the results when --budget is given
+RESERVE=10    # seconds kept for the last report and archive
+MIN_START=3   # a step that would get less is not started
+KILL_AFTER=3  # seconds between timeout's TERM and KILL
+NPROC=$(nproc 2>/dev/null || echo 2)
+SHARDS=$((NPROC / 2 < 1 ? 1 : (NPROC / 2 > 8 ? 8 : NPROC / 2)))  # gtest processes side by side (fp64 references)
+ABORT=""      # set when nothing after the smoke step can work
 
-# Runs "$@" with output to OUTDIR/<name>.log, under the time left; records a failure instead of stopping.
-step() {
-  local name=$1
-  shift
-  local limit=()
-  if ((BUDGET > 0)); then
-    local left=$((BUDGET - (SECONDS - START) - RESERVE))
-    if ((left < 10)); then
-      echo "== $name: skipped, out of time"
-      FAILURES+=("$name (not run: --budget spent)")
-      return 0
-    fi
-    limit=(timeout --kill-after=10 "$left")
-  fi
-  echo "== $name: $*"
-  local t0=$SECONDS rc=0
-  "${limit[@]}" "$@" >"$OUTDIR/$name.log" 2>&1 || rc=$?
-  if ((rc == 0)); then
-    echo "   ok ($((SECONDS - t0)) s)"
-  elif ((BUDGET > 0 && (rc == 124 || rc == 137))); then
-    echo "   TIMED OUT after $((SECONDS - t0)) s, see $name.log"
-    FAILURES+=("$name (timed out after $((SECONDS - t0)) s)")
-  else
-    echo "   FAILED (exit $rc, $((SECONDS - t0)) s), see $name.log"
-    FAILURES+=("$name (exit $rc)")
-  fi
-  return 0
+# ---- records, report, archive --------------------------------------------------------------------------------------
+# logs/steps.tsv: kind, name, status, seconds, cap, note; the last line of a name wins (a step is first "running").
+record() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "${6//$'\t'/ }" >>"$LOGS/steps.tsv"; }
+fact() { printf '%s\t%s\n' "$1" "${2//$'\t'/ }" >>"$LOGS/facts.tsv"; }
+# Rewrites report.md, bench_kernels.json and logs.tar.gz (each replaced whole, never half-written) and prints the
+# step's summary line.
+publish() {
+  python3 "$REPO/tools/gpu_check_report.py" "$WORK" "$RESULTS" ${1:+--summary "$1"} 2>>"$LOGS/report_errors.log" ||
+    echo "   (the report could not be written: see report_errors.log in the archive)"
+  tar -czf "$RESULTS/.logs.tar.gz" -C "$WORK" logs 2>/dev/null && mv -f "$RESULTS/.logs.tar.gz" "$RESULTS/logs.tar.gz"
 }
 
-# ---- environment -----------------------------------------------------------------------------------------------
-export PATH="$PATH:/usr/local/cuda/bin"
-# A pack records the commit it was built from (the working tree that travels to a GPU machine has no .git).
-PACKED_COMMIT=""
-[[ -n $PREBUILT && -f $PREBUILT/MANIFEST.txt ]] && PACKED_COMMIT=$(awk '$1 == "commit" {print $2; exit}' "$PREBUILT/MANIFEST.txt")
-COMMIT=${GANCU_COMMIT:-${PACKED_COMMIT:-$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)}}
-export GANCU_COMMIT=$COMMIT
+# ---- caps ----------------------------------------------------------------------------------------------------------
+left() { echo $((BUDGET - RESERVE - (SECONDS - START))); }
+step_cap() {  # the step's planned share of the budget, shrunk to the time left; compile and profile take the rest
+  local plan=$((PLAN[$1] * BUDGET / PLAN_TOTAL)) rest
+  ((plan < MIN_START)) && plan=$MIN_START  # a small budget still gives each step a try
+  rest=$(left)
+  [[ $1 == compile ]] && plan=$rest
+  [[ $1 == profile ]] && ((rest > plan)) && plan=$rest
+  ((plan > rest)) && plan=$rest
+  echo $((plan < 0 ? 0 : plan))
+}
+step_left() { echo $((STEP_DEADLINE - SECONDS)); }
 
-# Folders that may hold the CUDA toolkit's and cuDNN's shared libraries: the toolkit's, then python3's NVIDIA wheels
-# (nvidia/cudnn/lib, nvidia/cu13/lib, …; PyTorch's cuDNN comes as one).
+# ---- running things ------------------------------------------------------------------------------------------------
+sub_status() {  # folds one command's result into the step's: FAILED > timed out > ok
+  case $1 in
+    FAILED*) STEP_STATUS=FAILED ;;
+    "timed out"*) [[ $STEP_STATUS == FAILED ]] || STEP_STATUS="timed out" ;;
+  esac
+}
+status_of() {  # exit status, cap → status word
+  case $1 in
+    0) echo ok ;;
+    124 | 137) echo "timed out" ;;
+    *) echo "FAILED" ;;
+  esac
+}
+# host NAME CMD...: a command that needs no GPU (runs in the dry run too), output in logs/NAME.log.
+host() {
+  local name=$1 rc=0 t0=$SECONDS
+  shift
+  "$@" >"$LOGS/$name.log" 2>&1 || rc=$?
+  local status
+  status=$(status_of "$rc")
+  record sub "$STEP/$name" "$status" $((SECONDS - t0)) - "$([[ $rc -eq 0 ]] || echo "exit $rc: $*")"
+  sub_status "$status"
+  return "$rc"
+}
+# gpu NAME [--our-libs] CMD...: a command that needs the GPU, under the time left in the step; our binaries get our
+# libraries (--our-libs). In the dry run it is logged, not run (unless it is the simulated overrun).
+SIMULATED=0
+simulating() {  # the dry run's overrun: the step's first GPU command becomes a hung process that ignores TERM
+  ((DRY_RUN && !SIMULATED)) && [[ $STEP == "$SIMULATE" ]] || return 1
+  SIMULATED=1
+}
+gpu_command() {
+  local name=$1 cap
+  shift
+  cap=$(step_left)
+  if ((cap < 1)); then
+    record sub "$STEP/$name" "not run" 0 - "step cap spent"
+    return 1
+  fi
+  local env_prefix=()
+  if [[ ${1:-} == --our-libs ]]; then env_prefix=(env "LD_LIBRARY_PATH=$OUR_LD_PATH"); shift; fi
+  local cmd=("${env_prefix[@]}" "$@")
+  if simulating; then
+    cmd=(bash -c 'trap "" TERM; exec sleep 100000')
+  elif ((DRY_RUN)); then
+    printf 'dry run: would run (cap %s s): %s\n' "$cap" "${cmd[*]}" >"$LOGS/$name.log"
+    record sub "$STEP/$name" "dry run" 0 "$cap" ""
+    return 0
+  fi
+  local rc=0 t0=$SECONDS
+  timeout --kill-after=$KILL_AFTER "$cap" "${cmd[@]}" >"$LOGS/$name.log" 2>&1 || rc=$?
+  local status
+  status=$(status_of "$rc")
+  record sub "$STEP/$name" "$status" $((SECONDS - t0)) "$cap" "$([[ $rc -eq 0 ]] || echo "exit $rc")"
+  sub_status "$status"
+  return "$rc"
+}
+# The tests a gtest filter selects, one full name a line (gtest's --gtest_list_tests, no GPU needed).
+list_tests() {
+  env LD_LIBRARY_PATH="$OUR_LD_PATH" "$GPU_TESTS" --gtest_list_tests --gtest_filter="$1" 2>/dev/null |
+    awk '/^[^ ]/ {suite = $1; next} /^  / {sub(/ *#.*/, ""); print suite substr($0, 3)}'
+}
+# gtest_run NAME FILTER SHARDS [PREFIX...]: the tests FILTER selects (proven to be ≥ 1 first), split over SHARDS
+# processes side by side, each writing logs/NAME.<i>.log and .xml, all under the time left in the step.
+gtest_run() {
+  local name=$1 filter=$2 shards=$3
+  shift 3
+  local count
+  count=$(list_tests "$filter" | tee "$LOGS/$name.tests" | grep -c .)
+  if ((count == 0)); then
+    record sub "$STEP/$name" FAILED 0 - "the filter '$filter' matches no test"
+    sub_status FAILED
+    return 1
+  fi
+  ((shards > count)) && shards=$count
+  local cap
+  cap=$(step_left)
+  if ((cap < 1)); then record sub "$STEP/$name" "not run" 0 - "step cap spent"; return 1; fi
+  local prefix=("$@") run=(env "LD_LIBRARY_PATH=$OUR_LD_PATH" "GTEST_TOTAL_SHARDS=$shards")
+  if simulating; then
+    prefix=(bash -c 'trap "" TERM; exec sleep 100000' --)
+  elif ((DRY_RUN)); then
+    printf 'dry run: would run %s tests in %s shards (cap %s s): %s %s --gtest_filter=%s\n' "$count" "$shards" "$cap" \
+      "${prefix[*]}" "$GPU_TESTS" "$filter" >"$LOGS/$name.log"
+    record sub "$STEP/$name" "dry run" 0 "$cap" "$count tests, $shards shards"
+    return 0
+  fi
+  local t0=$SECONDS i rc worst=0
+  for ((i = 0; i < shards; i++)); do
+    (
+      rc=0
+      timeout --kill-after=$KILL_AFTER "$cap" "${run[@]}" "GTEST_SHARD_INDEX=$i" \
+        "OPENBLAS_NUM_THREADS=$((NPROC / shards > 0 ? NPROC / shards : 1))" "${prefix[@]}" "$GPU_TESTS" \
+        --gtest_filter="$filter" --gtest_output="xml:$LOGS/$name.$i.xml" >"$LOGS/$name.$i.log" 2>&1 || rc=$?
+      echo "$rc" >"$LOGS/$name.$i.rc"
+    ) &
+  done
+  wait
+  for ((i = 0; i < shards; i++)); do
+    rc=$(cat "$LOGS/$name.$i.rc" 2>/dev/null || echo 1)
+    case $rc in 0) ;; 124 | 137) ((worst == 0)) && worst=124 ;; *) worst=$rc ;; esac
+  done
+  local status
+  status=$(status_of "$worst")
+  record sub "$STEP/$name" "$status" $((SECONDS - t0)) "$cap" "$count tests, $shards shards$([[ $worst -eq 0 ]] || echo ", exit $worst")"
+  sub_status "$status"
+}
+
+# ---- the build: unpack, libraries ----------------------------------------------------------------------------------
+# Folders that may hold CUDA's, cuBLAS's and cuDNN's shared libraries: the toolkit's, then python3's NVIDIA wheels
+# (nvidia/cudnn/lib, nvidia/cu13/lib, ...; PyTorch's cuDNN comes as one).
 cuda_library_dirs() {
   local d
   for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib \
@@ -231,191 +332,97 @@ for entry in sys.path:
 print("\n".join(seen))
 PY
 }
-LD_PATH=""
-[[ -n $LIBDIR ]] && LD_PATH=$(cd "$LIBDIR" && pwd)
-if [[ -n $PREBUILT && -d $PREBUILT/lib ]]; then
-  LD_PATH="${LD_PATH:+$LD_PATH:}$(cd "$PREBUILT/lib" && pwd)"
-fi
-while read -r d; do
-  [[ -n $d ]] && LD_PATH="${LD_PATH:+$LD_PATH:}$d"
-done < <(cuda_library_dirs)
-export LD_LIBRARY_PATH="$LD_PATH${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-CUDNN_WHEEL=$(python3 -c 'import nvidia.cudnn as m, os; print(os.path.realpath(list(m.__path__)[0]))' 2>/dev/null || true)
-if [[ -n $CUDNN_WHEEL && -d $CUDNN_WHEEL/include ]]; then
-  export CUDNN_ROOT=${CUDNN_ROOT:-$CUDNN_WHEEL}  # for the configure step of a build here
-fi
 
-# ---- build -----------------------------------------------------------------------------------------------------
-if [[ -n $PREBUILT ]]; then
-  BUILD=$(cd "$PREBUILT" && pwd)
-else
-  BUILD=$OUTDIR/build
-  step configure cmake -S "$REPO" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90
-  step build cmake --build "$BUILD" --target gancu_gpu_tests gancu_tests gancu_bench_kernels gan
-fi
-GPU_TESTS=$BUILD/gancu_gpu_tests
-CPU_TESTS=$BUILD/gancu_tests
-BENCH=$BUILD/gancu_bench_kernels
-GAN=$BUILD/gan
-
-{
-  echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
-  echo "cuDNN wheel: ${CUDNN_WHEEL:-none}"
-  [[ -f $BUILD/MANIFEST.txt ]] && cat "$BUILD/MANIFEST.txt"
-  command -v nvcc >/dev/null && nvcc --version | tail -2
-  for bin in "$GPU_TESTS" "$BENCH" "$GAN"; do
-    [[ -x $bin ]] || continue
-    echo "ldd $bin:"
-    ldd "$bin" || true
-  done
-} >"$OUTDIR/env.log" 2>&1
-for bin in "$GPU_TESTS" "$BENCH" "$GAN"; do
-  if [[ -x $bin ]] && ldd "$bin" 2>/dev/null | grep -q 'not found'; then
-    FAILURES+=("$(basename "$bin"): $(ldd "$bin" | awk '/not found/ {print $1}' | tr '\n' ' ')not found (env.log)")
+prepare_build() {
+  local src=$PREBUILT
+  [[ -d $src ]] || { ABORT="no build at $src (see the recipe: --pack first)"; return 1; }
+  if [[ ! -f $src/pack.tar.xz ]] && ((DRY_RUN)); then  # the dry run packs a build folder, as the recipe does
+    host pack env GPU_CHECK_XZ_LEVEL="${GPU_CHECK_XZ_LEVEL:-1}" "$REPO/tools/gpu_check.sh" --pack "$src" "$WORK/pack" ||
+      { ABORT="packing $src failed (see pack.log)"; return 1; }
+    src=$WORK/pack
   fi
+  if [[ -f $src/pack.tar.xz ]]; then
+    rm -rf "$WORK/prebuilt"
+    mkdir -p "$WORK/prebuilt"
+    unpack() {
+      if command -v xz >/dev/null; then xz -dc "$1"
+      else python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$1"; fi |
+        tar -C "$WORK/prebuilt" -xf -
+    }
+    host unpack unpack "$src/pack.tar.xz" || { ABORT="unpacking $src/pack.tar.xz failed"; return 1; }
+    src=$WORK/prebuilt
+  fi
+  BUILD=$(cd "$src" && pwd)
+  OUR_LD_PATH=""
+  [[ -d $BUILD/lib ]] && OUR_LD_PATH=$BUILD/lib
+  local d
+  while read -r d; do [[ -n $d ]] && OUR_LD_PATH="${OUR_LD_PATH:+$OUR_LD_PATH:}$d"; done < <(cuda_library_dirs)
+  [[ -n ${LD_LIBRARY_PATH:-} ]] && OUR_LD_PATH="$OUR_LD_PATH:$LD_LIBRARY_PATH"
+  GPU_TESTS=$BUILD/gancu_gpu_tests
+  BENCH=$BUILD/gancu_bench_kernels
+  GAN=$BUILD/gan
+  local commit=""
+  [[ -f $BUILD/MANIFEST.txt ]] && commit=$(awk '$1 == "commit" {print $2; exit}' "$BUILD/MANIFEST.txt")
+  COMMIT=${GANCU_COMMIT:-${commit:-$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)}}
+  fact commit "$COMMIT"
+  fact build "$BUILD"
+  [[ -f $BUILD/MANIFEST.txt ]] && fact pack "$(head -1 "$BUILD/MANIFEST.txt")"
+  fact "our LD_LIBRARY_PATH" "$OUR_LD_PATH"
+}
+
+# shellcheck source=tools/gpu_check_steps.sh
+source "$REPO/tools/gpu_check_steps.sh"
+
+# ---- main ----------------------------------------------------------------------------------------------------------
+fact mode "$( ((DRY_RUN)) && echo "DRY RUN (no GPU command ran)" || echo "GPU run")"
+fact budget "$BUDGET s"
+fact date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+fact host "$(uname -n) ($(uname -r), $NPROC cores)$([[ $(uname -r) == 4.4.0* ]] &&
+  echo "; kernel 4.4.0 is gVisor's: ncu and compute-sanitizer did not work there on 2026-11-04")"
+STEP=setup
+STEP_STATUS=ok
+prepare_build
+publish
+echo "gpu_check: $( ((DRY_RUN)) && echo "dry run, ")budget ${BUDGET} s, results in $RESULTS, work in $WORK"
+[[ -z $ABORT ]] || echo "gpu_check: ABORTED: $ABORT"
+n=0
+for STEP in "${STEPS[@]}"; do
+  if [[ -n $ONLY && ,$ONLY, != *,$STEP,* ]]; then
+    record step "$STEP" "not asked for" 0 - "--only $ONLY"
+    n=$((n + 1))
+    continue
+  fi
+  if [[ -n $ABORT ]]; then
+    record step "$STEP" "not run" 0 - "aborted: $ABORT"
+    n=$((n + 1))
+    continue
+  fi
+  cap=$(step_cap "$STEP")
+  need=$MIN_START
+  [[ $STEP == compile ]] && need=60  # torch.compile alone takes most of a minute
+  if ((cap < need)); then
+    record step "$STEP" "not run" 0 "$cap" "budget spent ($(left) s left, $need s needed)"
+    echo "== [$n] $STEP: not run: budget spent"
+    n=$((n + 1))
+    continue
+  fi
+  STEP_DEADLINE=$((SECONDS + cap))
+  STEP_STATUS=ok
+  record step "$STEP" running 0 "$cap" "started at $((SECONDS - START)) s"
+  publish >/dev/null
+  t0=$SECONDS
+  "step_$STEP"
+  record step "$STEP" "$STEP_STATUS" $((SECONDS - t0)) "$cap" ""
+  printf '== [%s] %s: ' "$n" "$STEP"
+  publish "$STEP"
+  n=$((n + 1))
 done
-
-# ---- tests, sanitizers, benchmark ------------------------------------------------------------------------------
-SANITIZER=$(command -v compute-sanitizer || ls /usr/local/cuda*/compute-sanitizer/compute-sanitizer 2>/dev/null |
-  head -1 || true)
-SMALL_FILTER='*Small*'
-step nvidia_smi nvidia-smi
-if wanted gpu_tests; then
-  if [[ -x $GPU_TESTS ]]; then step gpu_tests "$GPU_TESTS" --gtest_output="xml:$OUTDIR/gpu_tests.xml"
-  else FAILURES+=("gpu_tests (binary missing)"); fi
-fi
-if wanted cpu_tests; then
-  if [[ -x $CPU_TESTS ]]; then step cpu_tests "$CPU_TESTS" --gtest_output="xml:$OUTDIR/cpu_tests.xml"
-  else FAILURES+=("cpu_tests (binary missing)"); fi
-fi
-for tool in memcheck racecheck; do
-  wanted $tool || continue
-  if [[ -n $SANITIZER && -x $GPU_TESTS ]]; then
-    step $tool "$SANITIZER" --tool $tool --error-exitcode 3 "$GPU_TESTS" --gtest_filter="$SMALL_FILTER"
-  else
-    FAILURES+=("$tool (compute-sanitizer or test binary missing)")
-  fi
-done
-if wanted bench; then
-  if [[ -x $BENCH ]]; then
-    step bench "$BENCH" --json "$OUTDIR/bench_kernels.json" --commit "$COMMIT" ${BENCH_FILTER:+--filter "$BENCH_FILTER"}
-  else
-    FAILURES+=("bench (binary missing)")
-  fi
-fi
-
-TRAIN_DATA=""
-for d in "$BUILD/data/t10k-images-idx3-ubyte.gz" /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz; do
-  [[ -f $d ]] && { TRAIN_DATA=$d; break; }
-done
-if wanted train; then
-  if [[ -x $GAN && -n $TRAIN_DATA ]]; then
-    step train "$GAN" train --device cuda --kernels auto --data "$TRAIN_DATA" --steps 1000 --sample-every 250 \
-      --checkpoint-every 500 --out "$OUTDIR/train-run" --no-progress
-  else
-    FAILURES+=("train (gan or its data missing)")
-  fi
-fi
-if wanted profile; then
-  if [[ -x $GAN ]]; then
-    step profile "$GAN" bench --device cuda --kernels auto --image-size 64 --channels 3 --batch-size 128 --warmup 10 \
-      --steps 100 --profile
-  else
-    FAILURES+=("profile (gan missing)")
-  fi
-fi
-if wanted train_bench; then
-  if [[ -x $GAN ]]; then step train_bench "$REPO/bench/gpu_vs_pytorch.sh" "$BUILD"
-  else FAILURES+=("train_bench (gan missing)"); fi
-fi
-
-# ---- report ----------------------------------------------------------------------------------------------------
-{
-  echo "# gancu GPU check"
-  echo
-  echo "- device: $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 || echo unknown)"
-  echo "- driver: $(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1 || echo unknown)"
-  echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "- commit: $COMMIT"
-  echo "- build: ${PREBUILT:+prebuilt }$BUILD"
-  echo "- steps: $STEPS ($( ((BUDGET > 0)) && echo "budget $BUDGET s, ")took $((SECONDS - START)) s)"
-  echo
-  echo "## Test results"
-  for xml in "$OUTDIR"/gpu_tests.xml "$OUTDIR"/cpu_tests.xml; do
-    [[ -f $xml ]] || continue
-    echo
-    echo "### $(basename "$xml" .xml)"
-    echo
-    echo '| test | result |'
-    echo '|---|---|'
-    python3 - "$xml" <<'PY' || echo "(could not parse $xml)"
-import collections, sys, xml.etree.ElementTree as ET
-rows = []
-for case in ET.parse(sys.argv[1]).getroot().iter("testcase"):
-    name = case.get("classname", "") + "." + case.get("name", "")
-    if case.find("failure") is not None:
-        result = "FAIL"
-    elif case.get("result") == "skipped" or case.find("skipped") is not None:
-        result = "skipped"
-    else:
-        result = "pass"
-    rows.append((result != "FAIL", name, result))  # failures first
-counts = collections.Counter(result for _, _, result in rows)
-for _, name, result in sorted(rows, key=lambda r: r[0]):
-    print(f"| {name} | {result} |")
-print()
-print(", ".join(f"{counts[k]} {k}" for k in ("pass", "FAIL", "skipped")))
-PY
-  done
-  echo
-  echo "## Sanitizers (filter $SMALL_FILTER)"
-  for tool in memcheck racecheck; do
-    echo
-    echo "### $tool"
-    echo '```'
-    if [[ -f $OUTDIR/$tool.log ]]; then grep -E "ERROR SUMMARY|RACECHECK SUMMARY|========= " "$OUTDIR/$tool.log" | tail -n 20 || true
-    else echo "not run"; fi
-    echo '```'
-  done
-  echo
-  echo "## Kernel benchmark"
-  echo '```'
-  if [[ -f $OUTDIR/bench.log ]] && grep -q '^ceilings:' "$OUTDIR/bench.log"; then sed -n '/^ceilings:/,$p' "$OUTDIR/bench.log"
-  elif [[ -f $OUTDIR/bench.log ]]; then tail -n 20 "$OUTDIR/bench.log"
-  else echo "not run"; fi
-  echo '```'
-  echo
-  echo "## Training on the GPU (gan train --device cuda --kernels auto, Fashion-MNIST test images)"
-  echo '```'
-  if [[ -f $OUTDIR/train.log ]]; then
-    tail -n 15 "$OUTDIR/train.log"
-    [[ -f $OUTDIR/train-run/metrics.jsonl ]] && { echo "last metrics:"; tail -n 1 "$OUTDIR/train-run/metrics.jsonl"; }
-  else echo "not run"; fi
-  echo '```'
-  echo
-  echo "## Step profile (gan bench --profile, DCGAN-64 b128, auto kernels)"
-  echo '```'
-  if [[ -f $OUTDIR/profile.log ]]; then cat "$OUTDIR/profile.log"; else echo "not run"; fi
-  echo '```'
-  echo
-  echo "## Training step against PyTorch (bench/gpu_vs_pytorch.sh)"
-  echo '```'
-  if [[ -f $OUTDIR/train_bench.log ]]; then grep -v '^{' "$OUTDIR/train_bench.log" | grep -v '^ *"\|^ *[]{}]' || true
-  else echo "not run"; fi
-  echo '```'
-  echo
-  echo "## Failures"
-  if [[ ${#FAILURES[@]} -eq 0 ]]; then echo "none"; else printf -- '- %s\n' "${FAILURES[@]}"; fi
-} >"$REPORT"
-echo "report: $REPORT"
-
-if [[ -n $RESULTS ]]; then
-  mkdir -p "$RESULTS"
-  cp "$REPORT" "$RESULTS/"
-  [[ -f $OUTDIR/bench_kernels.json ]] && cp "$OUTDIR/bench_kernels.json" "$RESULTS/"
-  [[ -f $OUTDIR/train-run/samples.png ]] && cp "$OUTDIR/train-run/samples.png" "$RESULTS/train_samples.png"
-  (cd "$OUTDIR" && tar czf "$RESULTS/gpu_check_logs.tar.gz" --exclude=./build --exclude=./prebuilt \
-    --exclude='*.safetensors' --exclude=./gpu_check_logs.tar.gz .)
-  echo "results: $RESULTS (report.md, bench_kernels.json, train_samples.png, gpu_check_logs.tar.gz)"
-fi
-[[ ${#FAILURES[@]} -eq 0 ]]
+STEP="finished"
+publish >/dev/null
+echo "gpu_check: done in $((SECONDS - START)) s of ${BUDGET} s; report $RESULTS/report.md"
+# The report's head (facts, steps, failed commands' tails) in the printed output too, in case the files don't come back.
+echo "---- report.md (first 9000 characters) ----"
+head -c 9000 "$RESULTS/report.md"
+echo
+# Exit status: 0 when no step and no check failed.
+! grep -qP '^(step|sub)\t[^\t]*\t(FAILED|timed out)' "$LOGS/steps.tsv"

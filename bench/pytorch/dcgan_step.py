@@ -11,10 +11,38 @@ on D, then D on the same fake batch and Adam on G. Prints one JSON line per mode
 import argparse
 import json
 import statistics
+import sys
 import time
 
-import torch
-import torch.nn as nn
+MODES = ("eager", "channels_last", "cudagraph", "compile")
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description="The DCGAN training step in PyTorch: one JSON line per mode.")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--image-size", type=int, default=32)
+    ap.add_argument("--channels", type=int, default=1)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--nz", type=int, default=100)
+    ap.add_argument("--ngf", type=int, default=64)
+    ap.add_argument("--ndf", type=int, default=64)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: PyTorch's default)")
+    ap.add_argument("--modes", default="eager", help="comma-separated, from " + ",".join(MODES))
+    args = ap.parse_args(argv)
+    args.modes = args.modes.split(",")
+    unknown = [m for m in args.modes if m not in MODES]
+    if unknown:
+        ap.error(f"unknown mode(s) {','.join(unknown)}; choose from {','.join(MODES)}")
+    return args
+
+
+if __name__ == "__main__":
+    ARGS = parse_args()  # before torch is imported: --help and argument errors need no PyTorch (the GPU check's dry run)
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
 
 
 def generator(nz, ngf, nc, size):
@@ -57,93 +85,93 @@ def init_weights(m):
         nn.init.zeros_(m.bias)
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--image-size", type=int, default=32)
-    ap.add_argument("--channels", type=int, default=1)
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--nz", type=int, default=100)
-    ap.add_argument("--ngf", type=int, default=64)
-    ap.add_argument("--ndf", type=int, default=64)
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: PyTorch's default)")
-    ap.add_argument("--modes", default="eager")
-    args = ap.parse_args()
+def time_mode(args, mode, dev):
+    """Builds both models for `mode`, warms up, times `args.steps` steps; returns the median step in milliseconds."""
+    torch.manual_seed(1)
+    G = Wrapper(generator(args.nz, args.ngf, args.channels, args.image_size)).to(dev)
+    D = Wrapper(discriminator(args.ndf, args.channels, args.image_size)).to(dev)
+    G.apply(init_weights)
+    D.apply(init_weights)
+    if mode == "channels_last":
+        G = G.to(memory_format=torch.channels_last)
+        D = D.to(memory_format=torch.channels_last)
+    opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999), capturable=(mode == "cudagraph"))
+    opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999), capturable=(mode == "cudagraph"))
+    bce = nn.BCEWithLogitsLoss()
+    b = args.batch_size
+    real = torch.randn(b, args.channels, args.image_size, args.image_size, device=dev).clamp_(-1, 1)
+    ones = torch.ones(b, device=dev)
+    zeros = torch.zeros(b, device=dev)
+    z = torch.randn(b, args.nz, 1, 1, device=dev)
+
+    def step():
+        z.normal_()
+        fake = G(z)
+        opt_d.zero_grad(set_to_none=False)
+        loss_d = bce(D(real).view(-1), ones) + bce(D(fake.detach()).view(-1), zeros)
+        loss_d.backward()
+        opt_d.step()
+        opt_g.zero_grad(set_to_none=False)
+        loss_g = bce(D(fake).view(-1), ones)
+        loss_g.backward()
+        opt_g.step()
+        return loss_d, loss_g
+
+    run = step
+    if mode == "compile":
+        run = torch.compile(step)
+    elif mode == "cudagraph":
+        s = torch.cuda.Stream()
+        s.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(s):
+            for _ in range(3):
+                step()
+        torch.cuda.current_stream().wait_stream(s)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            step()
+        run = graph.replay
+
+    for _ in range(args.warmup):
+        run()
+    times = []
+    for _ in range(args.steps):
+        if dev.type == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            run()
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end))
+        else:
+            t0 = time.perf_counter()
+            run()
+            times.append(1e3 * (time.perf_counter() - t0))
+    return statistics.median(times)
+
+
+def main(args):
     if args.threads:
         torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
-
-    for mode in args.modes.split(","):
-        torch.manual_seed(1)
-        G = Wrapper(generator(args.nz, args.ngf, args.channels, args.image_size)).to(dev)
-        D = Wrapper(discriminator(args.ndf, args.channels, args.image_size)).to(dev)
-        G.apply(init_weights)
-        D.apply(init_weights)
-        if mode == "channels_last":
-            G = G.to(memory_format=torch.channels_last)
-            D = D.to(memory_format=torch.channels_last)
-        opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999), capturable=(mode == "cudagraph"))
-        opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999), capturable=(mode == "cudagraph"))
-        bce = nn.BCEWithLogitsLoss()
-        b = args.batch_size
-        real = torch.randn(b, args.channels, args.image_size, args.image_size, device=dev).clamp_(-1, 1)
-        ones = torch.ones(b, device=dev)
-        zeros = torch.zeros(b, device=dev)
-        z = torch.randn(b, args.nz, 1, 1, device=dev)
-
-        def step():
-            z.normal_()
-            fake = G(z)
-            opt_d.zero_grad(set_to_none=False)
-            loss_d = bce(D(real).view(-1), ones) + bce(D(fake.detach()).view(-1), zeros)
-            loss_d.backward()
-            opt_d.step()
-            opt_g.zero_grad(set_to_none=False)
-            loss_g = bce(D(fake).view(-1), ones)
-            loss_g.backward()
-            opt_g.step()
-            return loss_d, loss_g
-
-        run = step
-        if mode == "compile":
-            run = torch.compile(step)
-        elif mode == "cudagraph":
-            s = torch.cuda.Stream()
-            s.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(s):
-                for _ in range(3):
-                    step()
-            torch.cuda.current_stream().wait_stream(s)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                step()
-            run = graph.replay
-
-        for _ in range(args.warmup):
-            run()
-        times = []
-        for _ in range(args.steps):
-            if dev.type == "cuda":
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record()
-                run()
-                end.record()
-                end.synchronize()
-                times.append(start.elapsed_time(end))
-            else:
-                t0 = time.perf_counter()
-                run()
-                times.append(1e3 * (time.perf_counter() - t0))
-        ms = statistics.median(times)
-        print(json.dumps({"framework": "pytorch " + torch.__version__, "mode": mode, "device": args.device,
-                          "image_size": args.image_size, "channels": args.channels, "batch_size": b,
-                          "threads": torch.get_num_threads(), "steps": args.steps, "median_step_ms": round(ms, 3),
-                          "images_per_s": round(1e3 * b / ms, 1)}))
+    row = {"framework": "pytorch " + torch.__version__, "device": args.device, "image_size": args.image_size,
+           "channels": args.channels, "batch_size": args.batch_size, "threads": torch.get_num_threads(),
+           "steps": args.steps}
+    failed = 0
+    # One line per mode as soon as it is measured (flushed: a caller's time limit keeps the modes done), and a mode
+    # that fails (torch.compile without a compiler, say) is reported and the next one still runs.
+    for mode in args.modes:
+        try:
+            ms = time_mode(args, mode, dev)
+            print(json.dumps({**row, "mode": mode, "median_step_ms": round(ms, 3),
+                              "images_per_s": round(1e3 * args.batch_size / ms, 1)}), flush=True)
+        except Exception as e:  # noqa: BLE001  (any failure of one mode is that mode's result)
+            failed += 1
+            print(json.dumps({**row, "mode": mode, "error": f"{type(e).__name__}: {e}"[:500]}), flush=True)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(ARGS))

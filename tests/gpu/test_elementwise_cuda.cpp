@@ -25,7 +25,7 @@ namespace {
 
 using testing::poisoned_vector;
 using testing::random_vector;
-using testing::rel_l2_error;
+using testing::close_rel_l2;
 
 // One fp32 operation per element (or a libm-grade tanhf/expf) against fp64: a few ulps, well inside 1e-5.
 constexpr double kTol = 1e-5;
@@ -50,54 +50,58 @@ void check_activations(int batch, int channels, int spatial, uint64_t seed) {
   DeviceArray<float> d_x(x), d_dy(dy), d_slope(slope);
   std::vector<double> r(n), r2(n);
 
+  const std::vector<int64_t> shape{batch, channels, spatial};
+  // One kernel's n outputs against the reference in r (each check names its op: the lambda's line is the same).
+  auto expect_close = [&](const char* op, const std::vector<float>& got, const std::vector<double>& want) {
+    EXPECT_TRUE(close_rel_l2(got, want, kTol, shape)) << op;
+  };
+
   ref::relu_forward<double>(n, xd.data(), r.data());
-  EXPECT_LE(rel_l2_error(gpu_output(n, [&](float* o) { cuda::relu_forward(n, d_x.get(), o, nullptr); }), r), kTol);
+  expect_close("relu", gpu_output(n, [&](float* o) { cuda::relu_forward(n, d_x.get(), o, nullptr); }), r);
   ref::relu_backward<double>(n, xd.data(), dyd.data(), r.data());
-  EXPECT_LE(rel_l2_error(gpu_output(n, [&](float* o) { cuda::relu_backward(n, d_x.get(), d_dy.get(), o, nullptr); }), r),
-            kTol);
+  expect_close("relu backward",
+               gpu_output(n, [&](float* o) { cuda::relu_backward(n, d_x.get(), d_dy.get(), o, nullptr); }), r);
   ref::leaky_relu_forward<double>(n, 0.2, xd.data(), r.data());
-  EXPECT_LE(rel_l2_error(gpu_output(n, [&](float* o) { cuda::leaky_relu_forward(n, 0.2f, d_x.get(), o, nullptr); }), r),
-            kTol);
+  expect_close("leaky relu",
+               gpu_output(n, [&](float* o) { cuda::leaky_relu_forward(n, 0.2f, d_x.get(), o, nullptr); }), r);
   ref::leaky_relu_backward<double>(n, double(0.2f), xd.data(), dyd.data(), r.data());
-  EXPECT_LE(rel_l2_error(gpu_output(n, [&](float* o) {
-                           cuda::leaky_relu_backward(n, 0.2f, d_x.get(), d_dy.get(), o, nullptr);
-                         }), r), kTol);
+  expect_close("leaky relu backward", gpu_output(n, [&](float* o) {
+                 cuda::leaky_relu_backward(n, 0.2f, d_x.get(), d_dy.get(), o, nullptr);
+               }), r);
   ref::prelu_forward<double>(batch, channels, spatial, xd.data(), sd.data(), r.data());
-  EXPECT_LE(rel_l2_error(gpu_output(n, [&](float* o) {
-                           cuda::prelu_forward(batch, channels, spatial, d_x.get(), d_slope.get(), o, nullptr);
-                         }), r), kTol);
+  expect_close("prelu", gpu_output(n, [&](float* o) {
+                 cuda::prelu_forward(batch, channels, spatial, d_x.get(), d_slope.get(), o, nullptr);
+               }), r);
   std::vector<double> dslope(channels);
   ref::prelu_backward<double>(batch, channels, spatial, xd.data(), sd.data(), dyd.data(), r.data(), dslope.data());
   DeviceArray<float> d_dslope(poisoned_vector<float>(channels));
-  EXPECT_LE(rel_l2_error(gpu_output(n, [&](float* o) {
-                           cuda::prelu_backward(batch, channels, spatial, d_x.get(), d_slope.get(), d_dy.get(), o,
-                                                d_dslope.get(), nullptr);
-                         }), r), kTol);
-  EXPECT_LE(rel_l2_error(d_dslope.to_host(), dslope), kTol) << "prelu dslope (a per-channel sum)";
+  expect_close("prelu backward", gpu_output(n, [&](float* o) {
+                 cuda::prelu_backward(batch, channels, spatial, d_x.get(), d_slope.get(), d_dy.get(), o,
+                                      d_dslope.get(), nullptr);
+               }), r);
+  EXPECT_TRUE(close_rel_l2(d_dslope.to_host(), dslope, kTol, {channels})) << "prelu dslope (a per-channel sum)";
 
   // tanh / sigmoid: backward takes the forward output y.
   ref::tanh_forward<double>(n, xd.data(), r.data());
   const std::vector<float> y_tanh = gpu_output(n, [&](float* o) { cuda::tanh_forward(n, d_x.get(), o, nullptr); });
-  EXPECT_LE(rel_l2_error(y_tanh, r), kTol) << "tanh";
+  expect_close("tanh", y_tanh, r);
   ref::sigmoid_forward<double>(n, xd.data(), r2.data());
   const std::vector<float> y_sig = gpu_output(n, [&](float* o) { cuda::sigmoid_forward(n, d_x.get(), o, nullptr); });
-  EXPECT_LE(rel_l2_error(y_sig, r2), kTol) << "sigmoid";
+  expect_close("sigmoid", y_sig, r2);
   DeviceArray<float> d_tanh(y_tanh), d_sig(y_sig);
   const std::vector<double> tanh_d = to_double(y_tanh), sig_d = to_double(y_sig);
   ref::tanh_backward<double>(n, tanh_d.data(), dyd.data(), r.data());
-  EXPECT_LE(rel_l2_error(gpu_output(n, [&](float* o) { cuda::tanh_backward(n, d_tanh.get(), d_dy.get(), o, nullptr); }),
-                         r), kTol) << "tanh backward";
+  expect_close("tanh backward",
+               gpu_output(n, [&](float* o) { cuda::tanh_backward(n, d_tanh.get(), d_dy.get(), o, nullptr); }), r);
   ref::sigmoid_backward<double>(n, sig_d.data(), dyd.data(), r.data());
-  EXPECT_LE(rel_l2_error(gpu_output(n, [&](float* o) { cuda::sigmoid_backward(n, d_sig.get(), d_dy.get(), o, nullptr); }),
-                         r), kTol) << "sigmoid backward";
+  expect_close("sigmoid backward",
+               gpu_output(n, [&](float* o) { cuda::sigmoid_backward(n, d_sig.get(), d_dy.get(), o, nullptr); }), r);
 
   // add, scale.
   ref::add_forward<double>(n, xd.data(), dyd.data(), r.data());
-  EXPECT_LE(rel_l2_error(gpu_output(n, [&](float* o) { cuda::add_forward(n, d_x.get(), d_dy.get(), o, nullptr); }), r),
-            kTol) << "add";
+  expect_close("add", gpu_output(n, [&](float* o) { cuda::add_forward(n, d_x.get(), d_dy.get(), o, nullptr); }), r);
   ref::scale<double>(n, double(-0.37f), xd.data(), r.data());
-  EXPECT_LE(rel_l2_error(gpu_output(n, [&](float* o) { cuda::scale(n, -0.37f, d_x.get(), o, nullptr); }), r), kTol)
-      << "scale";
+  expect_close("scale", gpu_output(n, [&](float* o) { cuda::scale(n, -0.37f, d_x.get(), o, nullptr); }), r);
 }
 
 TEST(ElementwiseCuda, SmallActivations) {
@@ -199,8 +203,8 @@ void check_fills(int64_t n, uint64_t seed) {
     umin = std::min(umin, uniform[i]);
     umax = std::max(umax, uniform[i]);
   }
-  EXPECT_LE(rel_l2_error(normal, normal_host), 1e-6) << "normal: GPU vs CPU Philox";
-  EXPECT_LE(rel_l2_error(uniform, uniform_host), 1e-6) << "uniform: GPU vs CPU Philox";
+  EXPECT_TRUE(close_rel_l2(normal, normal_host, 1e-6, {n})) << "normal: GPU vs CPU Philox";
+  EXPECT_TRUE(close_rel_l2(uniform, uniform_host, 1e-6, {n})) << "uniform: GPU vs CPU Philox";
   // 5σ bounds on the sample statistics (false-failure probability ~1e-6 each).
   const double mean = sum / n, var = squares / n - mean * mean;
   EXPECT_NEAR(mean, 1.5, 5 * 2.0 / std::sqrt(double(n)));
@@ -239,18 +243,18 @@ void check_linear(cublasHandle_t handle, cuda::MathMode mode, const LinearParams
   ref::linear_backward_weight<double>(p, xd.data(), dyd.data(), dw.data());
   ref::linear_backward_bias<double>(p, dyd.data(), db.data());
   DeviceArray<float> d_x(x), d_w(w), d_b(b), d_dy(dy);
-  EXPECT_LE(rel_l2_error(gpu_output(ny, [&](float* o) {
-                           cuda::linear_forward(handle, mode, p, d_x.get(), d_w.get(), d_b.get(), o, nullptr);
-                         }), y), tol) << "y";
-  EXPECT_LE(rel_l2_error(gpu_output(nx, [&](float* o) {
-                           cuda::linear_backward_input(handle, mode, p, d_dy.get(), d_w.get(), o, nullptr);
-                         }), dx), tol) << "dx";
-  EXPECT_LE(rel_l2_error(gpu_output(nw, [&](float* o) {
-                           cuda::linear_backward_weight(handle, mode, p, d_x.get(), d_dy.get(), o, nullptr);
-                         }), dw), tol) << "dweight";
-  EXPECT_LE(rel_l2_error(gpu_output(p.out_features, [&](float* o) {
-                           cuda::linear_backward_bias(p, d_dy.get(), o, nullptr);
-                         }), db), kTol) << "dbias";
+  EXPECT_TRUE(close_rel_l2(gpu_output(ny, [&](float* o) {
+                             cuda::linear_forward(handle, mode, p, d_x.get(), d_w.get(), d_b.get(), o, nullptr);
+                           }), y, tol, {p.batch, p.out_features})) << "y";
+  EXPECT_TRUE(close_rel_l2(gpu_output(nx, [&](float* o) {
+                             cuda::linear_backward_input(handle, mode, p, d_dy.get(), d_w.get(), o, nullptr);
+                           }), dx, tol, {p.batch, p.in_features})) << "dx";
+  EXPECT_TRUE(close_rel_l2(gpu_output(nw, [&](float* o) {
+                             cuda::linear_backward_weight(handle, mode, p, d_x.get(), d_dy.get(), o, nullptr);
+                           }), dw, tol, {p.out_features, p.in_features})) << "dweight";
+  EXPECT_TRUE(close_rel_l2(gpu_output(p.out_features, [&](float* o) {
+                             cuda::linear_backward_bias(p, d_dy.get(), o, nullptr);
+                           }), db, kTol, {p.out_features})) << "dbias";
 }
 
 TEST(LinearCuda, DcganShapesFp32AndTf32) {
