@@ -106,7 +106,7 @@ inline std::vector<ConvCase> all_cases() {
 
 // Small shapes, each reaching a kernel variant: the three dense layouts (unsplit and split), the gather with and
 // without split-K in both orientations (one and four phases per launch), the weight gradient with split-K, and the
-// split sums with and without bias. ConvIndexMaps.SmallCasesReachEveryVariant checks that they do.
+// split sums with and without bias, and the gather's 128×128 tile. ConvIndexMaps.SmallCasesReachEveryVariant checks that they do.
 inline std::vector<ConvCase> small_cases() {
   std::vector<ConvCase> c;
   c.push_back(tconv_case("small_t_dense_1x1_to_4x4", 3, 5, 1, 7, 4, 1, 0));           // G0-like, unsplit
@@ -115,6 +115,7 @@ inline std::vector<ConvCase> small_cases() {
   c.push_back(conv_case("small_gather_split_k3", 4, 64, 8, 64, 3, 1, 1));            // y, dx (K = 576) and dw (K = 256) split
   c.push_back(tconv_case("small_t_phases_split", 2, 128, 4, 8, 4, 2, 1));             // y: 4 phases of K = 512, split
   c.push_back(conv_case("small_gather_k3s2", 2, 3, 9, 5, 3, 2, 1));                   // nothing split
+  c.push_back(conv_case("small_gather128", 1, 2, 184, 72, 3, 1, 1));  // M = 33,856: 265 large (128×128) tiles, N > 64
   return c;
 }
 

@@ -223,7 +223,9 @@ TEST_P(ConvLayer, AllPassesAllBackends) {
 
   for (const Backend& b : kBackends) {
     SCOPED_TRACE(std::string(b.name) + " on " + c.name);
+    // The workspaces too: a split that wrote no partial must not read the previous backend's (finite) sums.
     d_y.poison(), d_dx.poison(), d_dw.poison(), d_db.poison();
+    d_ws_y.poison(), d_ws_dx.poison(), d_ws_dw.poison();
     if (b.custom && c.transposed) {
       cuda::conv_transpose2d_forward(c.tconv(), b.mode, d_x.f(), d_w.f(), d_bias.f(), d_y.f(), d_ws_y.raw(), stream);
       cuda::conv_transpose2d_backward_input(c.tconv(), b.mode, d_dy.f(), d_w.f(), d_dx.f(), d_ws_dx.raw(), stream);
@@ -309,6 +311,9 @@ TEST(ConvDeterminism, SplitForwardAndInputGradientAreBitIdentical) {
       out.poison(), ws.poison();
       r.call(mode, in.f(), w.f(), out.f(), ws.raw());
       const auto first = out.download(nullptr);
+      // Two unwritten (NaN-poisoned) outputs would also compare equal: every element must have been written.
+      ASSERT_TRUE(std::all_of(first.begin(), first.end(), [](float v) { return std::isfinite(v); }))
+          << cuda::to_string(mode);
       out.poison(), ws.poison();
       r.call(mode, in.f(), w.f(), out.f(), ws.raw());
       EXPECT_EQ(0, std::memcmp(first.data(), out.download(nullptr).data(), first.size() * sizeof(float)))
