@@ -19,6 +19,7 @@ using detail::BnSplitPlan;
 using detail::BnWalkShape;
 using detail::GradSums;
 using detail::kBackwardSums;
+using detail::kBnBlocksPerSm;
 using detail::kBnThreads;
 using detail::kForwardSums;
 using detail::ShiftedSums;
@@ -145,7 +146,7 @@ __device__ __forceinline__ double* partial_of(double* partials, const BnSplitPla
 
 // Pass 1 of a split channel: Σd, Σd² of this block's share, to the workspace.
 template <int kVec>
-__global__ void __launch_bounds__(kBnThreads)
+__global__ void __launch_bounds__(kBnThreads, kBnBlocksPerSm)
     forward_partials_kernel(BnSplitPlan plan, BnWalkShape shape, ForwardArgs a) {
   using BlockReduce = cub::BlockReduce<ShiftedSums, kBnThreads>;
   __shared__ typename BlockReduce::TempStorage reduce_storage;
@@ -165,7 +166,7 @@ __global__ void __launch_bounds__(kBnThreads)
 // otherwise it merges the channel's partials, one per thread, in the fixed tree order of cub::BlockReduce, so every
 // block of the channel gets bit-identical statistics. Block 0 of the channel writes the saved and running statistics.
 template <Activation kAct, int kVec, bool kOneSplit>
-__global__ void __launch_bounds__(kBnThreads)
+__global__ void __launch_bounds__(kBnThreads, kBnBlocksPerSm)
     forward_normalize_kernel(BnSplitPlan plan, BnWalkShape shape, ForwardArgs a) {
   using BlockReduce = cub::BlockReduce<ShiftedSums, kBnThreads>;
   __shared__ typename BlockReduce::TempStorage reduce_storage;
@@ -215,7 +216,7 @@ template <Activation kAct> __device__ __forceinline__ BnChannelConsts backward_c
 
 // Pass 1 of a split channel: this block's Σg, Σg·x̂ (and PReLU's Σz·dy) to the workspace.
 template <Activation kAct, int kVec>
-__global__ void __launch_bounds__(kBnThreads)
+__global__ void __launch_bounds__(kBnThreads, kBnBlocksPerSm)
     backward_partials_kernel(BnSplitPlan plan, BnWalkShape shape, BackwardArgs a) {
   using BlockReduce = cub::BlockReduce<GradSums, kBnThreads>;
   __shared__ typename BlockReduce::TempStorage reduce_storage;
@@ -235,7 +236,7 @@ __global__ void __launch_bounds__(kBnThreads)
 // The channel's gradient sums (reduced here or merged from the partials, as in forward_normalize_kernel), then dx for
 // this block's share; block 0 of the channel writes dgamma, dbeta and the PReLU slope's gradient.
 template <Activation kAct, int kVec, bool kOneSplit>
-__global__ void __launch_bounds__(kBnThreads)
+__global__ void __launch_bounds__(kBnThreads, kBnBlocksPerSm)
     backward_dx_kernel(BnSplitPlan plan, BnWalkShape shape, BackwardArgs a) {
   using BlockReduce = cub::BlockReduce<GradSums, kBnThreads>;
   __shared__ typename BlockReduce::TempStorage reduce_storage;
@@ -279,7 +280,7 @@ __global__ void __launch_bounds__(kBnThreads)
 
 // Inference is a per-element affine map: the same split grid, constants once per thread, no reduction.
 template <Activation kAct, int kVec>
-__global__ void __launch_bounds__(kBnThreads)
+__global__ void __launch_bounds__(kBnThreads, kBnBlocksPerSm)
     forward_infer_kernel(BnSplitPlan plan, BnWalkShape shape, float eps, float leaky_slope, const float* prelu_slope,
                          const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ beta,
                          const float* __restrict__ running_mean, const float* __restrict__ running_var,

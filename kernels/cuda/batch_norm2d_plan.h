@@ -27,6 +27,9 @@
 namespace gancu::cuda::detail {
 
 inline constexpr int kBnThreads = 512;
+// The plan assumes two resident blocks per SM (kTargetBlocks = 2·132): the kernels' launch bounds make ptxas keep them
+// at ≤ 64 registers, so a code change cannot silently halve occupancy and add a tail wave.
+inline constexpr int kBnBlocksPerSm = 2;
 // Below 16 values per thread a split's fixed cost (block reduction, partial round trip) outweighs its parallelism.
 inline constexpr int kBnMinSplitValues = 16 * kBnThreads;
 inline constexpr int kBnMaxSplits = 64;                // ≤ kBnThreads: one thread per partial in the merge

@@ -1,6 +1,7 @@
 #include "kernels/cudnn/cudnn_context.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -52,9 +53,17 @@ void* Context::workspace(size_t bytes) {
   return workspace_;
 }
 
-void Context::release_retired_workspaces() {
-  for (void* p : retired_) GANCU_CUDA_CHECK(cudaFree(p));
+void Context::release_retired_workspaces() noexcept {
+  // Called from Backend::release(), which Plan's destructor calls: never throw. After a sticky error cudaFree fails;
+  // say so once and forget the buffers either way (a second free of the same pointers would be worse).
+  cudaError_t first_error = cudaSuccess;
+  for (void* p : retired_) {
+    const cudaError_t err = cudaFree(p);
+    if (first_error == cudaSuccess) first_error = err;
+  }
   retired_.clear();
+  if (first_error != cudaSuccess)
+    std::fprintf(stderr, "gancu cuDNN context: freeing outgrown workspaces failed: %s\n", cudaGetErrorString(first_error));
 }
 
 void Context::bind(cudaStream_t stream) { GANCU_CUDNN_CHECK(cudnnSetStream(handle_, stream)); }

@@ -76,7 +76,7 @@ class Context {
 
   // Frees the retired workspaces. The caller promises that no work or graph that may use them remains: it has
   // synchronised and destroyed every graph captured before the last growth.
-  void release_retired_workspaces();
+  void release_retired_workspaces() noexcept;
   // Diagnostics (tests): the current workspace, how often it grew, and how many outgrown buffers are still kept.
   const void* workspace_address() const { return workspace_; }
   size_t workspace_bytes() const { return workspace_bytes_; }

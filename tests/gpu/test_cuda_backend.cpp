@@ -374,7 +374,7 @@ void check_replay_after_workspace_growth(CudaBackendOptions::Kernels kernels, co
   expect_tracks_cpu(a, cpu, reference, what + ", A after B was released");
 }
 
-TEST(CudaBackend, SmallCudnnReplayAfterALargerPlanGrewTheWorkspace) {
+TEST(CudaBackend, CudnnReplayAfterALargerPlanGrewTheWorkspace) {
   check_replay_after_workspace_growth(CudaBackendOptions::kCudnn, "cuDNN fp32");
 }
 

@@ -48,7 +48,7 @@ void CUDART_CB hold_stream(void*) { std::this_thread::sleep_for(std::chrono::mil
 // The first call of a shape plans it. The search must run on the call's stream (not on whatever stream the handle
 // was bound to before) and only once the work queued there has finished; the convolution that follows must still be
 // right.
-TEST(CudnnContext, SmallSearchRunsOnTheCallsStreamAfterItsQueuedWork) {
+TEST(CudnnContext, SearchRunsOnTheCallsStreamAfterItsQueuedWork) {
   GANCU_REQUIRE_GPU();
   Conv2dParams p;
   p.batch = 2, p.in_channels = 3, p.in_h = p.in_w = 8, p.out_channels = 4, p.kernel = 3, p.stride = 1, p.pad = 1;
