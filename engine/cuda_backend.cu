@@ -182,6 +182,7 @@ class CudaBackend final : public Backend {
   bool fuses_batch_norm_activation() const override { return true; }
   const DispatchTable& kernels() const override { return table_; }
   cudnn::Context* cudnn_context() { return cudnn_.get(); }
+  const CudaLaunchCounts& launch_counts() const { return counts_; }
 
   float* allocate(int64_t floats) override {
     if (floats < 0) throw std::invalid_argument("CUDA backend: negative allocation size");
@@ -250,7 +251,10 @@ class CudaBackend final : public Backend {
     // state and the stream as they were, and the next execute() simply tries again.
     const cuda_backend::StepLaunch how =
         cuda_backend::step_launch(options_.graph_replay, profiling_, list.warmed_up(), list.has_graph(state.seed));
-    if (how == cuda_backend::StepLaunch::kCaptureThenLaunch) list.set_graph(capture(calls, list, state), state.seed);
+    if (how == cuda_backend::StepLaunch::kCaptureThenLaunch) {
+      list.set_graph(capture(calls, list, state), state.seed);
+      ++counts_.captures;
+    }
     const bool replay = how != cuda_backend::StepLaunch::kCallByCall;
 
     list.sync_to_device(state, stream_);
@@ -258,12 +262,14 @@ class CudaBackend final : public Backend {
     if (step_timing_) record(step_events_.at(0));
     if (replay) {
       list.graph().launch(stream_);
+      ++counts_.graph_launches;
     } else {
       // Call by call: always when profiling or without graph replay, else the warm-up step, which is the list's first
       // step and lets cuDNN run its synchronising algorithm search (and --kernels auto measure) outside any capture.
       if (profiling_) launch_calls_profiled(calls, list, state);
       else launch_calls(calls, list, state);
       list.set_warmed_up();
+      ++counts_.call_by_call_steps;
     }
     list.advance(state);  // the step is enqueued: the host state follows it even if saving the choices fails
     if (step_timing_) record(step_events_.at(1));
@@ -349,6 +355,7 @@ class CudaBackend final : public Backend {
   }
 
   CudaBackendOptions options_;
+  CudaLaunchCounts counts_;
   DispatchTable table_;
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<cuda::CublasHandle> cublas_;  // bound to stream_, with a workspace that outlives every graph
@@ -379,6 +386,11 @@ std::unique_ptr<Backend> make_cuda_backend(const CudaBackendOptions& options) {
 cudnn::Context* cudnn_context_of(Backend& backend) {
   auto* cuda = dynamic_cast<CudaBackend*>(&backend);
   return cuda ? cuda->cudnn_context() : nullptr;
+}
+
+CudaLaunchCounts cuda_launch_counts(Backend& backend) {
+  auto* cuda = dynamic_cast<CudaBackend*>(&backend);
+  return cuda ? cuda->launch_counts() : CudaLaunchCounts{};
 }
 
 bool cuda_backend_available() { return cuda::device_count() > 0; }

@@ -19,6 +19,7 @@
 // Several plans may share one backend: each call list gets its own device state and graph. Releasing any memory
 // drops every captured graph (a new plan could reuse the freed addresses); live plans simply capture again.
 #pragma once
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -57,5 +58,14 @@ bool cuda_backend_available();
 // Tests and diagnostics: the cuDNN context of a CUDA backend whose kernels are kCudnn or kAuto (its workspace
 // bookkeeping); null for any other backend.
 cudnn::Context* cudnn_context_of(Backend& backend);
+
+// Tests and diagnostics: how a CUDA backend has run its steps so far, so that a test can prove a step was captured and
+// replayed rather than launched call by call. Zeros for any other backend.
+struct CudaLaunchCounts {
+  int64_t call_by_call_steps = 0;  // warm-up, profiled, or --no-cuda-graph steps
+  int64_t captures = 0;            // graphs captured (one per call list and seed, again after release())
+  int64_t graph_launches = 0;      // steps run as one graph launch
+};
+CudaLaunchCounts cuda_launch_counts(Backend& backend);
 
 }  // namespace gancu

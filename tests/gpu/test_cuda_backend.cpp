@@ -326,12 +326,21 @@ TEST(CudaBackend, GraphReplayIsBitIdenticalToEagerLaunches) {
 TEST(CudaBackend, SmallGraphReplayIsBitIdenticalToEagerLaunches) {
   GANCU_REQUIRE_GPU();
   const auto tf32 = cuda::MathMode::kTf32;
-  TrainingRun eager(make_cuda_backend(options(CudaBackendOptions::kCustom, tf32, /*graph_replay=*/false)), kSmall);
-  TrainingRun replay(make_cuda_backend(options(CudaBackendOptions::kCustom, tf32, /*graph_replay=*/true)), kSmall);
+  std::unique_ptr<Backend> eager_backend = make_cuda_backend(options(CudaBackendOptions::kCustom, tf32, false));
+  std::unique_ptr<Backend> replay_backend = make_cuda_backend(options(CudaBackendOptions::kCustom, tf32, true));
+  TrainingRun eager(*eager_backend, kSmall);
+  TrainingRun replay(*replay_backend, kSmall);
   eager.steps(3);
   replay.steps(3);
   expect_bit_identical(replay, eager, "small: graph replay vs eager");
   EXPECT_EQ(replay.plan().counters(), eager.plan().counters());
+  // Proof that the comparison is between the two launch modes, not eager against eager.
+  const CudaLaunchCounts e = cuda_launch_counts(*eager_backend), r = cuda_launch_counts(*replay_backend);
+  EXPECT_EQ(e.call_by_call_steps, 3);
+  EXPECT_EQ(e.captures + e.graph_launches, 0);
+  EXPECT_EQ(r.call_by_call_steps, 1);  // the warm-up
+  EXPECT_EQ(r.captures, 1);
+  EXPECT_EQ(r.graph_launches, 2);
 }
 
 // Two plans on one backend, the second with larger shapes, so cuDNN wants a larger workspace: plan A's graph,
@@ -362,7 +371,11 @@ void check_replay_after_workspace_growth(CudaBackendOptions::Kernels kernels, co
     if (captured_with != nullptr) {
       EXPECT_GE(dnn->retired_workspaces(), 1u) << "the workspace A's graph holds is gone";
     }
+    const CudaLaunchCounts before = cuda_launch_counts(*backend);
     a.steps(1);  // replays A's graph
+    const CudaLaunchCounts after = cuda_launch_counts(*backend);
+    EXPECT_EQ(after.graph_launches, before.graph_launches + 1) << "A's step was not a replay of its graph";
+    EXPECT_EQ(after.captures, before.captures) << "A's step captured a new graph instead of replaying the old one";
     reference.steps(3);
     cpu.steps(3);
     expect_tracks_cpu(a, cpu, reference, what + ", A replayed after B grew the workspace");
