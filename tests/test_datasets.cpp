@@ -1,7 +1,6 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cmath>
@@ -13,6 +12,7 @@
 #include <vector>
 
 #include "core/files.h"
+#include "tests/dataset_files.h"
 #include "tests/temp_dir.h"
 #include "tools/io/dataset.h"
 #include "tools/io/png.h"
@@ -24,36 +24,9 @@ namespace fs = std::filesystem;
 
 class DatasetTest : public testing::TempDirTest {};
 
-std::string be32(uint32_t v) {
-  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
-}
-
-// An IDX3 file of `count` images h×w; pixel k of the file is (k * 7 + 3) mod 256.
-std::string idx_bytes(uint32_t count, uint32_t h, uint32_t w, uint32_t magic = 0x803) {
-  std::string out = be32(magic) + be32(count) + be32(h) + be32(w);
-  for (uint32_t k = 0; k < count * h * w; ++k) out += static_cast<char>((k * 7 + 3) % 256);
-  return out;
-}
-
-void write_gzip(const std::string& path, const std::string& bytes) {
-  gzFile f = gzopen(path.c_str(), "wb");
-  ASSERT_NE(f, nullptr);
-  ASSERT_EQ(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())), static_cast<int>(bytes.size()));
-  ASSERT_EQ(gzclose(f), Z_OK);
-}
-
-// Expects `load` to throw a one-line runtime_error mentioning `file` and `fragment`.
-template <class F> void expect_error(F load, const std::string& file, const std::string& fragment) {
-  try {
-    load();
-    ADD_FAILURE() << "no error for " << file;
-  } catch (const std::runtime_error& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find(file), std::string::npos) << msg;
-    EXPECT_NE(msg.find(fragment), std::string::npos) << msg;
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-  }
-}
+using testing::expect_error;
+using testing::idx_bytes;
+using testing::write_gzip;
 
 ImageSet small_set(int64_t count, int channels = 1, int size = 2) {
   ImageSet set{count, channels, size, size, {}, "small"};
@@ -90,7 +63,7 @@ TEST_F(DatasetTest, RealFashionMnistTestSet) {
 
 TEST_F(DatasetTest, FashionMnistSpecIsTrainPlusTestPadded) {
   if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) GTEST_SKIP() << "not installed";
-  const ImageSet set = load_dataset("fashion-mnist", 1, 32);
+  const ImageSet set = load_dataset("fashion-mnist", 1, 32, {.require_labels = true});
   EXPECT_EQ(set.count, 70000);
   EXPECT_EQ(set.height, 32);
   EXPECT_EQ(set.width, 32);
@@ -98,6 +71,16 @@ TEST_F(DatasetTest, FashionMnistSpecIsTrainPlusTestPadded) {
   // The t10k images come last: image 60000, row 14 (16 after padding), the same bytes as in the test above.
   const uint8_t* row = set.pixels.data() + 60000 * 1024 + 16 * 32 + 2;
   EXPECT_EQ(std::vector<uint8_t>(row + 10, row + 18), (std::vector<uint8_t>{0, 0, 98, 136, 110, 109, 110, 162}));
+  // Labels follow their images through the concatenation and the padding (reference values read with Python).
+  ASSERT_EQ(set.labels.size(), 70000u);
+  EXPECT_EQ(set.class_names, fashion_mnist_class_names());
+  EXPECT_EQ(std::vector<int32_t>(set.labels.begin(), set.labels.begin() + 10),
+            (std::vector<int32_t>{9, 0, 0, 3, 0, 2, 7, 2, 5, 5}));
+  EXPECT_EQ(std::vector<int32_t>(set.labels.begin() + 60000, set.labels.begin() + 60010),
+            (std::vector<int32_t>{9, 2, 1, 1, 6, 1, 4, 6, 5, 7}));
+  std::vector<int> per_class(10, 0);
+  for (int32_t label : set.labels) ++per_class.at(static_cast<size_t>(label));
+  EXPECT_EQ(per_class, std::vector<int>(10, 7000));
 }
 
 TEST_F(DatasetTest, IdxRoundTripPlainAndGzip) {

@@ -63,13 +63,36 @@ uint32_t big_endian_u32(const uint8_t* p) {
   return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | uint32_t(p[3]);
 }
 
-// Appends b's images to a (same image size).
+// "wrong magic 0x… (expected 0x…, <what>; …)", saying what the file is instead when it is another kind of IDX file.
+std::string wrong_idx_magic(uint32_t magic, uint32_t expected, const std::string& what) {
+  char hex[32];
+  std::snprintf(hex, sizeof hex, "0x%08x", magic);
+  std::string problem = std::string("wrong magic ") + hex;
+  std::snprintf(hex, sizeof hex, "0x%08x", expected);
+  problem += std::string(" (expected ") + hex + ", " + what;
+  const uint32_t type = (magic >> 8) & 0xff, rank = magic & 0xff;
+  if (magic >> 16 != 0) return problem + "; not an IDX file)";
+  if (type != 0x08) {
+    std::snprintf(hex, sizeof hex, "0x%02x", type);
+    return problem + "; element type " + hex + ", not unsigned byte)";
+  }
+  return problem + "; this one has rank " + std::to_string(rank) + ")";
+}
+
+// Appends b's images and labels to a (same image size, both labelled with the same classes or both unlabelled).
 void append_images(const std::string& path, ImageSet& a, const ImageSet& b) {
   if (a.channels != b.channels || a.height != b.height || a.width != b.width)
     fail(path, "image size " + std::to_string(b.channels) + "x" + std::to_string(b.height) + "x" +
                    std::to_string(b.width) + " differs from " + a.source + "'s " + std::to_string(a.channels) + "x" +
                    std::to_string(a.height) + "x" + std::to_string(a.width));
+  if (a.labelled() != b.labelled())
+    fail(path, std::string(b.labelled() ? "labelled" : "unlabelled") + " but " + a.source + " is " +
+                   (a.labelled() ? "labelled" : "unlabelled"));
+  if (a.class_names != b.class_names)
+    fail(path, std::to_string(b.num_classes()) + " classes differ from " + a.source + "'s " +
+                   std::to_string(a.num_classes()));
   a.pixels.insert(a.pixels.end(), b.pixels.begin(), b.pixels.end());
+  a.labels.insert(a.labels.end(), b.labels.begin(), b.labels.end());
   a.count += b.count;
 }
 
@@ -115,6 +138,58 @@ std::string lower(std::string s) {
   return s;
 }
 
+// The class index in decimal, for sets that name no classes.
+std::vector<std::string> index_names(int num_classes) {
+  std::vector<std::string> names;
+  for (int c = 0; c < num_classes; ++c) names.push_back(std::to_string(c));
+  return names;
+}
+
+// Which known set an IDX image file holds, by its name (see load_idx_images).
+const std::vector<std::string>* known_idx_classes(const fs::path& images) {
+  const std::string name = lower(images.filename().string()), folder = lower(images.parent_path().filename().string());
+  if (name.find("fashion") != std::string::npos || folder.find("fashion") != std::string::npos)
+    return &fashion_mnist_class_names();
+  const std::string base = ends_with(name, ".gz") ? name.substr(0, name.size() - 3) : name;
+  if (base == "train-images-idx3-ubyte" || base == "t10k-images-idx3-ubyte" || base == "mnist-images-idx3-ubyte")
+    return &mnist_class_names();
+  return nullptr;
+}
+
+std::string trim(const std::string& s) {
+  const size_t first = s.find_first_not_of(" \t\r"), last = s.find_last_not_of(" \t\r");
+  return first == std::string::npos ? "" : s.substr(first, last - first + 1);
+}
+
+// CIFAR-10's class names from batches.meta.txt in `folder`, or its own when the file is not there.
+std::vector<std::string> cifar10_names_in(const fs::path& folder) {
+  const fs::path meta = folder / "batches.meta.txt";
+  if (!fs::exists(meta)) return cifar10_class_names();
+  const std::vector<char> bytes = read_file(meta.string());
+  std::vector<std::string> names;
+  std::string line;
+  for (size_t i = 0; i <= bytes.size(); ++i) {
+    if (i < bytes.size() && bytes[i] != '\n') {
+      line += bytes[i];
+      continue;
+    }
+    if (!trim(line).empty()) names.push_back(trim(line));
+    line.clear();
+  }
+  if (names.size() != 10)
+    fail(meta.string(), std::to_string(names.size()) + " class names (CIFAR-10 has 10, one a line)");
+  return names;
+}
+
+// The sorted *.png files directly in `dir`.
+std::vector<fs::path> png_files(const fs::path& dir) {
+  std::vector<fs::path> files;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir))
+    if (entry.is_regular_file() && lower(entry.path().extension().string()) == ".png") files.push_back(entry.path());
+  std::sort(files.begin(), files.end());  // directory order is arbitrary; sorting keeps runs reproducible
+  return files;
+}
+
 constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 constexpr const char* kMnistImages = "mnist-images-idx3-ubyte";
 
@@ -138,15 +213,28 @@ std::string find_mnist() {
 
 }  // namespace
 
+const std::vector<std::string>& fashion_mnist_class_names() {
+  static const std::vector<std::string> names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                                 "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  return names;
+}
+
+const std::vector<std::string>& mnist_class_names() {
+  static const std::vector<std::string> names = index_names(10);
+  return names;
+}
+
+const std::vector<std::string>& cifar10_class_names() {
+  static const std::vector<std::string> names = {"airplane", "automobile", "bird",  "cat",  "deer",
+                                                 "dog",      "frog",       "horse", "ship", "truck"};
+  return names;
+}
+
 ImageSet load_idx_images(const std::string& path) {
   const std::vector<uint8_t> bytes = read_maybe_gzipped(path);
   if (bytes.size() < 16) fail(path, "truncated IDX header (" + std::to_string(bytes.size()) + " bytes)");
   const uint32_t magic = big_endian_u32(bytes.data());
-  if (magic != 0x00000803) {
-    char hex[16];
-    std::snprintf(hex, sizeof hex, "0x%08x", magic);
-    fail(path, std::string("wrong magic ") + hex + " (expected 0x00000803, an IDX3 unsigned-byte image file)");
-  }
+  if (magic != 0x00000803) fail(path, wrong_idx_magic(magic, 0x00000803, "an IDX3 unsigned-byte image file"));
   const uint32_t count = big_endian_u32(bytes.data() + 4), rows = big_endian_u32(bytes.data() + 8),
                  cols = big_endian_u32(bytes.data() + 12);
   if (count == 0 || rows == 0 || cols == 0 || rows > 16384 || cols > 16384)
@@ -165,7 +253,50 @@ ImageSet load_idx_images(const std::string& path) {
   set.width = static_cast<int>(cols);
   set.pixels.assign(bytes.begin() + 16, bytes.end());
   set.source = path;
+
+  const std::string labels_path = idx_labels_path(path);
+  if (labels_path.empty() || !fs::exists(labels_path)) return set;
+  const std::vector<std::string>* known = known_idx_classes(path);
+  set.labels = load_idx_labels(labels_path, known ? static_cast<int>(known->size()) : 0);
+  if (static_cast<int64_t>(set.labels.size()) != set.count)
+    fail(labels_path, std::to_string(set.labels.size()) + " labels for the " + std::to_string(set.count) +
+                          " images of " + path);
+  set.class_names = known ? *known : index_names(*std::max_element(set.labels.begin(), set.labels.end()) + 1);
   return set;
+}
+
+std::string idx_labels_path(const std::string& images_path) {
+  const fs::path images(images_path);
+  const std::string name = images.filename().string();
+  const std::string kImages = "images-idx3-ubyte", kLabels = "labels-idx1-ubyte";
+  const size_t at = name.rfind(kImages);
+  if (at == std::string::npos) return "";
+  const std::string suffix = name.substr(at + kImages.size());
+  if (!suffix.empty() && suffix != ".gz") return "";
+  const std::string stem = name.substr(0, at) + kLabels;
+  const fs::path same = images.parent_path() / (stem + suffix);
+  const fs::path other = images.parent_path() / (suffix.empty() ? stem + ".gz" : stem);
+  return (fs::exists(same) || !fs::exists(other) ? same : other).string();
+}
+
+std::vector<int32_t> load_idx_labels(const std::string& path, int num_classes) {
+  const std::vector<uint8_t> bytes = read_maybe_gzipped(path);
+  if (bytes.size() < 8) fail(path, "truncated IDX header (" + std::to_string(bytes.size()) + " bytes)");
+  const uint32_t magic = big_endian_u32(bytes.data());
+  if (magic != 0x00000801) fail(path, wrong_idx_magic(magic, 0x00000801, "an IDX1 unsigned-byte label file"));
+  // The declared count is checked against the bytes present before anything is sized by it.
+  const uint64_t count = big_endian_u32(bytes.data() + 4), actual = bytes.size() - 8;
+  if (count == 0) fail(path, "the header declares no labels");
+  if (actual < count)
+    fail(path, "truncated: header says " + std::to_string(count) + " labels but only " + std::to_string(actual) +
+                   " are present");
+  if (actual > count) fail(path, std::to_string(actual - count) + " unexpected bytes after the labels");
+  std::vector<int32_t> labels(bytes.begin() + 8, bytes.end());
+  for (size_t i = 0; num_classes > 0 && i < labels.size(); ++i)
+    if (labels[i] >= num_classes)
+      fail(path, "label " + std::to_string(labels[i]) + " of item " + std::to_string(i) + " is out of range (" +
+                     std::to_string(num_classes) + " classes: 0-" + std::to_string(num_classes - 1) + ")");
+  return labels;
 }
 
 ImageSet load_cifar10(const std::string& path) {
@@ -191,11 +322,14 @@ ImageSet load_cifar10(const std::string& path) {
   set.height = set.width = 32;
   set.source = path;
   set.pixels.resize(static_cast<size_t>(set.count) * 3 * 32 * 32);
+  set.labels.resize(static_cast<size_t>(set.count));
+  set.class_names = cifar10_names_in(fs::path(path).parent_path());
   for (int64_t i = 0; i < set.count; ++i) {
     const char* record = bytes.data() + i * kRecord;
     if (static_cast<uint8_t>(record[0]) > 9)
       fail(path, "record " + std::to_string(i) + " has label " + std::to_string(uint8_t(record[0])) +
                      " (CIFAR-10 labels are 0-9): not a CIFAR-10 file");
+    set.labels[i] = static_cast<uint8_t>(record[0]);
     std::memcpy(set.pixels.data() + i * (kRecord - 1), record + 1, kRecord - 1);  // already planar R, G, B
   }
   return set;
@@ -205,17 +339,37 @@ ImageSet load_png_folder(const std::string& dir, int channels, int size) {
   if (channels != 1 && channels != 3) fail(dir, "channels must be 1 or 3, not " + std::to_string(channels));
   if (size <= 0) fail(dir, "image size must be positive");
   if (!fs::is_directory(dir)) fail(dir, "not a folder");
-  std::vector<fs::path> files;
-  for (const fs::directory_entry& entry : fs::directory_iterator(dir))
-    if (entry.is_regular_file() && lower(entry.path().extension().string()) == ".png") files.push_back(entry.path());
-  if (files.empty()) fail(dir, "no .png files in the folder");
-  std::sort(files.begin(), files.end());  // directory order is arbitrary; sorting keeps runs reproducible
+  std::vector<fs::path> files = png_files(dir);
+  std::vector<int32_t> labels;
+  std::vector<std::string> class_names;
+  if (files.empty()) {  // one sub-folder of PNGs per class?
+    std::vector<fs::path> class_dirs;
+    for (const fs::directory_entry& entry : fs::directory_iterator(dir))
+      if (entry.is_directory() && entry.path().filename().string().rfind('.', 0) != 0)
+        class_dirs.push_back(entry.path());
+    std::sort(class_dirs.begin(), class_dirs.end());
+    std::vector<std::vector<fs::path>> per_class;
+    for (const fs::path& class_dir : class_dirs) per_class.push_back(png_files(class_dir));
+    for (size_t c = 0; c < class_dirs.size(); ++c) {
+      files.insert(files.end(), per_class[c].begin(), per_class[c].end());
+      labels.insert(labels.end(), per_class[c].size(), static_cast<int32_t>(c));
+      class_names.push_back(class_dirs[c].filename().string());
+    }
+    if (!files.empty())
+      for (size_t c = 0; c < class_dirs.size(); ++c)
+        if (per_class[c].empty())
+          fail(class_dirs[c].string(), "no .png files in this class folder (each sub-folder of " + dir +
+                                           " is a class)");
+  }
+  if (files.empty()) fail(dir, "no .png files in the folder or in sub-folders of it");
 
   ImageSet set;
   set.count = static_cast<int64_t>(files.size());
   set.channels = channels;
   set.height = set.width = size;
   set.source = dir;
+  set.labels = std::move(labels);
+  set.class_names = std::move(class_names);
   const size_t image_bytes = static_cast<size_t>(channels) * size * size;
   set.pixels.resize(image_bytes * files.size());
   std::vector<uint8_t> planar;
@@ -243,6 +397,8 @@ ImageSet conform_images(ImageSet set, int channels, int size) {
   out.channels = channels;
   out.height = out.width = size;
   out.source = set.source;
+  out.labels = std::move(set.labels);
+  out.class_names = std::move(set.class_names);
   const size_t out_bytes = static_cast<size_t>(channels) * size * size;
   out.pixels.assign(out_bytes * set.count, 0);
   // Resize with the fewer channels: RGB→grey converts first, grey→RGB replicates last (a third of the work).
@@ -267,28 +423,43 @@ ImageSet conform_images(ImageSet set, int channels, int size) {
   return out;
 }
 
-ImageSet load_dataset(const std::string& spec, int channels, int size) {
+ImageSet load_dataset(const std::string& spec, int channels, int size, const DatasetOptions& options) {
   ImageSet set;
+  std::string idx_file;  // the IDX image file whose labels a labelled request needs
   if (spec.empty() || spec == "fashion-mnist") {
     const std::string dir = kFashionMnistDir;
     if (!fs::is_directory(dir)) fail(dir, "not found (Debian package dataset-fashion-mnist)");
-    set = load_idx_images(dir + "/train-images-idx3-ubyte.gz");
+    idx_file = dir + "/train-images-idx3-ubyte.gz";
+    set = load_idx_images(idx_file);
     const std::string t10k = dir + "/t10k-images-idx3-ubyte.gz";
     append_images(t10k, set, load_idx_images(t10k));
     set.source = "fashion-mnist (" + dir + ")";
   } else if (spec == "mnist") {
-    set = load_idx_images(find_mnist());
+    idx_file = find_mnist();
+    set = load_idx_images(idx_file);
   } else if (fs::is_directory(spec)) {
-    if (fs::exists(fs::path(spec) / "data_batch_1.bin")) set = load_cifar10(spec);
-    else return load_png_folder(spec, channels, size);
+    if (fs::exists(fs::path(spec) / "data_batch_1.bin")) {
+      set = load_cifar10(spec);
+    } else {
+      set = load_png_folder(spec, channels, size);
+      if (options.require_labels && !set.labelled())
+        fail(spec, "no labels: the PNGs are not sorted into one sub-folder per class");
+      return set;
+    }
   } else if (fs::is_regular_file(spec)) {
     const std::string name = lower(fs::path(spec).filename().string());
     if (ends_with(name, ".bin")) set = load_cifar10(spec);
     else if (ends_with(name, ".png")) fail(spec, "a single PNG is not a data set (give its folder)");
-    else set = load_idx_images(spec);
+    else set = load_idx_images(idx_file = spec);
   } else {
     fail(spec, "unknown data set (expected fashion-mnist, mnist, an IDX file, a CIFAR-10 batch or folder, or a PNG "
                "folder)");
+  }
+  if (options.require_labels && !set.labelled()) {
+    const std::string labels = idx_labels_path(idx_file);
+    fail(idx_file, labels.empty() ? "no labels: only IDX files named *images-idx3-ubyte[.gz] have them (in "
+                                    "*labels-idx1-ubyte[.gz] beside the images)"
+                                  : "no labels: " + labels + " is not there");
   }
   return conform_images(std::move(set), channels, size);
 }
@@ -297,6 +468,9 @@ BatchLoader::BatchLoader(const ImageSet& set, int batch_size, uint64_t seed)
     : set_(&set), batch_size_(batch_size), seed_(seed) {
   if (set.count <= 0) throw std::invalid_argument("BatchLoader: " + set.source + ": the image set is empty");
   if (batch_size <= 0) throw std::invalid_argument("BatchLoader: batch size must be positive");
+  if (set.labelled() && static_cast<int64_t>(set.labels.size()) != set.count)
+    throw std::invalid_argument("BatchLoader: " + set.source + ": " + std::to_string(set.labels.size()) +
+                                " labels for " + std::to_string(set.count) + " images");
   shuffle_for_epoch();
 }
 
@@ -308,7 +482,9 @@ void BatchLoader::shuffle_for_epoch() {
     std::swap(order_[i], order_[static_cast<int64_t>(rng.below(static_cast<uint64_t>(i + 1)))]);
 }
 
-void BatchLoader::next(float* out) {
+void BatchLoader::next(float* out, int32_t* labels) {
+  if (labels && !set_->labelled())
+    throw std::invalid_argument("BatchLoader: " + set_->source + ": labels asked of an unlabelled image set");
   static const std::array<float, 256> kScale = [] {
     std::array<float, 256> table{};
     for (int v = 0; v < 256; ++v) table[v] = static_cast<float>(v) / 127.5f - 1.0f;
@@ -321,7 +497,9 @@ void BatchLoader::next(float* out) {
       position_ = 0;
       shuffle_for_epoch();
     }
-    const uint8_t* src = set_->pixels.data() + order_[position_++] * image_size;
+    const int64_t image = order_[position_++];
+    if (labels) labels[b] = set_->labels[image];
+    const uint8_t* src = set_->pixels.data() + image * image_size;
     float* dst = out + b * image_size;
     for (int64_t k = 0; k < image_size; ++k) dst[k] = kScale[src[k]];
   }
