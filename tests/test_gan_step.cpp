@@ -404,6 +404,37 @@ TEST(GanStep, DiscriminatorUpdatesShareTheirAdamState) {
   EXPECT_LT(first_read_of_second_batch, d_updates[1]);
 }
 
+// The CUDA backend runs the step with batch norm and activation fused (engine/fusion.h). With two D updates every
+// pair still fuses (no Adam step falls between a batch norm and its backward: each D update's passes lie between
+// two updates), the memory plan stays valid, and on the CPU the fused step follows the unfused one (tolerances as
+// EngineFusion.FusedStepMatchesTheUnfusedStepOnTheCpu: the masks come from recomputed pre-activations).
+TEST(GanStep, TwoDiscriminatorUpdatesFuseAndPlanAsOneStep) {
+  GanStep plain = tiny_step(2), fused = tiny_step(2);
+  int batch_norms = 0;
+  for (const Node& n : fused.graph.nodes()) batch_norms += n.op == OpKind::kBatchNorm2dTrain;
+  EXPECT_EQ(batch_norms, 2 * 2 + 1 * 5);  // G's two per D update; D's one per pass (real, fake twice, then G's pass)
+  EXPECT_EQ(fuse_batch_norm_activations(fused.graph), batch_norms);
+  EXPECT_NO_THROW(validate_memory_plan(fused.graph, plan_memory(fused.graph)));
+  auto backend = make_cpu_backend();
+  Plan a(std::move(plain.graph), *backend, 3, GanStep::kNumCounters);
+  Plan b(std::move(fused.graph), *backend, 3, GanStep::kNumCounters);
+  for (size_t k = 0; k < plain.real_batches.size(); ++k) {
+    const auto batch = testing::random_vector<float>(kBatch * kChannels * kSize * kSize, 40 + k, 0.5);
+    a.write(plain.real_batches[k], batch.data());
+    b.write(fused.real_batches[k], batch.data());
+  }
+  a.run();
+  b.run();
+  for (ValueKind kind : {ValueKind::kParameter, ValueKind::kBuffer, ValueKind::kOptState})
+    for (ValueId id : a.values_of_kind(kind)) {
+      const Tensor x = a.read(id), y = b.read(b.find(a.graph().value(id).name));
+      EXPECT_LE(testing::rel_l2_error(x.data(), y.data(), x.numel()), kind == ValueKind::kOptState ? 1e-4 : 1e-5)
+          << a.graph().value(id).name;
+    }
+  EXPECT_EQ(a.counters(), b.counters());
+  EXPECT_EQ(b.counters()[GanStep::kCounterD], 2);
+}
+
 // The CPU backend (OpenBLAS convolutions) follows the reference backend over several steps.
 TEST(GanStep, CpuBackendTracksReferenceBackend) {
   auto cpu = make_cpu_backend();
