@@ -10,15 +10,18 @@ void shape_error(const std::string& node, const std::string& problem) {
 }
 
 ValueId Builder::persistent(const std::string& name, const Shape& shape, ValueKind kind, Init init) {
-  const std::string full = prefix_ + name;
-  ValueId existing = g_.find(full);
+  return find_or_add(prefix_ + name, shape, kind, init);
+}
+
+ValueId Builder::find_or_add(const std::string& full_name, const Shape& shape, ValueKind kind, Init init) {
+  ValueId existing = g_.find(full_name);
   if (existing != kNoValue) {
     const Value& v = g_.value(existing);
     if (v.kind != kind || v.shape != shape)
-      shape_error(full, "declared again with shape " + shape.str() + " but it has shape " + v.shape.str());
+      shape_error(full_name, "declared again with shape " + shape.str() + " but it has shape " + v.shape.str());
     return existing;
   }
-  return g_.add_value(full, shape, kind, init);
+  return g_.add_value(full_name, shape, kind, init);
 }
 
 ValueId Builder::parameter(const std::string& name, const Shape& shape, Init init) {
@@ -248,21 +251,28 @@ ValueId Builder::l1(ValueId x, ValueId target, float scale) { return loss(OpKind
 
 void Builder::adam_step(const std::string& name, const std::vector<ValueId>& params, const std::vector<ValueId>& grads,
                         const AdamParams& adam, int counter) {
-  if (params.size() != grads.size()) shape_error(name, "adam_step needs one gradient per parameter");
+  const std::string node = "optim." + name;
+  if (params.size() != grads.size()) shape_error(node, "adam_step needs one gradient per parameter");
+  // A later update of the same optimiser (the k-th discriminator step) continues its moments and its step count:
+  // with another counter the bias corrections would disagree with the moments' history.
+  for (const Node& n : g_.nodes())
+    if (n.op == OpKind::kAdamStep && n.name == node && n.attrs.counter != counter)
+      shape_error(node, "updated with step counter " + std::to_string(counter) + ", but its earlier update used " +
+                            std::to_string(n.attrs.counter));
   std::vector<ValueId> inputs;
   for (size_t i = 0; i < params.size(); ++i) {
     const std::string param = g_.value(params[i]).name;  // copies: adding values below may move the value list
     const Shape shape = g_.shape(params[i]);
-    if (grads[i] == kNoValue) shape_error(name, "parameter " + param + " has no gradient");
-    if (g_.shape(grads[i]) != shape) shape_error(name, "gradient of " + param + " has the wrong shape");
-    ValueId m = g_.add_value("optim." + name + "." + param + ".exp_avg", shape, ValueKind::kOptState);
-    ValueId v = g_.add_value("optim." + name + "." + param + ".exp_avg_sq", shape, ValueKind::kOptState);
+    if (grads[i] == kNoValue) shape_error(node, "parameter " + param + " has no gradient");
+    if (g_.shape(grads[i]) != shape) shape_error(node, "gradient of " + param + " has the wrong shape");
+    ValueId m = find_or_add(node + "." + param + ".exp_avg", shape, ValueKind::kOptState, {});
+    ValueId v = find_or_add(node + "." + param + ".exp_avg_sq", shape, ValueKind::kOptState, {});
     inputs.insert(inputs.end(), {params[i], grads[i], m, v});
   }
   Attrs a;
   a.adam = adam;
   a.counter = counter;
-  emit(OpKind::kAdamStep, "optim." + name, std::move(inputs), {}, a);
+  emit(OpKind::kAdamStep, node, std::move(inputs), {}, a);
 }
 
 }  // namespace gancu

@@ -57,8 +57,11 @@ class Builder {
   ValueId mse(ValueId x, ValueId target, float scale = 1.0f);
   ValueId l1(ValueId x, ValueId target, float scale = 1.0f);
 
-  // One Adam update of `params` with `grads` (matching lists). Creates the moments as optimiser state named
-  // "optim.<name>.<param>.exp_avg" / ".exp_avg_sq". `counter` indexes the plan's step counters.
+  // One Adam update of `params` with `grads` (matching lists), in place, at this point of the node order. The moments
+  // are optimiser state named "optim.<name>.<param>.exp_avg" / ".exp_avg_sq", created by the first update of a
+  // parameter and continued by later updates under the same name (several D updates per step, as PyTorch's loop
+  // calling optimizer.step() k times). `counter` indexes the plan's step counters; each update advances it once, and
+  // every update of one optimiser must use the same counter (else std::invalid_argument).
   void adam_step(const std::string& name, const std::vector<ValueId>& params, const std::vector<ValueId>& grads,
                  const AdamParams& adam, int counter);
 
@@ -66,7 +69,9 @@ class Builder {
   void keep(ValueId v) { g_.value(v).keep = true; }
 
  private:
-  ValueId persistent(const std::string& name, const Shape& shape, ValueKind kind, Init init);
+  ValueId persistent(const std::string& name, const Shape& shape, ValueKind kind, Init init);  // prefix + name
+  // The persistent value named `full_name`, made on first request; the same kind and shape are required after that.
+  ValueId find_or_add(const std::string& full_name, const Shape& shape, ValueKind kind, Init init);
   ValueId temp(const std::string& name, const Shape& shape);
   int emit(OpKind op, const std::string& name, std::vector<ValueId> inputs, std::vector<ValueId> outputs, Attrs attrs = {});
   ValueId loss(OpKind op, const char* what, ValueId x, ValueId target, float scale);

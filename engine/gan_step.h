@@ -1,6 +1,8 @@
 // The GAN training step as one graph: k discriminator updates, then one generator update, as PyTorch's DCGAN
 // example does it. Each D update runs D on a real batch and on a fake batch (two forward passes, each with its own
-// batch-norm statistics), sums the two BCE losses, and takes an Adam step on D. The G update runs the updated D on
+// batch-norm statistics), sums the two BCE losses, and takes an Adam step on D: the k steps are k updates of one
+// optimiser, in order (each D update's forward reads the weights the previous one wrote; they continue one set of
+// moments, and D's counter advances k times a step, as k optimizer.step() calls do). The G update runs the updated D on
 // the last fake batch and minimises −log D(G(z)) (non-saturating) or log(1 − D(G(z))) (saturating), differentiating
 // through D to its input without computing D's weight gradients, and takes an Adam step on G.
 #pragma once

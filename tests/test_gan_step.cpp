@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <map>
+#include <set>
 
 #include "engine/engine.h"
 #include "kernels/cpu/activations.h"
@@ -32,20 +34,26 @@ models::DcganConfig tiny_model() {
   return m;
 }
 
-GanStep tiny_step() {
+// "z<k>": the latent batch of D update k (built by append: GCC 12 warns falsely on "z" + std::to_string(k)).
+std::string latent_name(int k) { return std::string("z").append(std::to_string(k)); }
+
+GanStep tiny_step(int d_steps = 1) {
   const models::DcganConfig m = tiny_model();
   GanStepConfig c;
   c.batch_size = kBatch;
   c.latent_size = kNz;
   c.channels = kChannels;
   c.image_size = kSize;
+  c.d_steps = d_steps;
   GanStep s = build_gan_step(c, [m](Builder& b, ValueId z) { return models::dcgan_generator(b, z, m); },
                              [m](Builder& b, ValueId x) { return models::dcgan_discriminator(b, x, m); });
-  s.graph.value(s.graph.find("z0")).keep = true;  // so the test can read the latent batch the step drew
+  for (int k = 0; k < d_steps; ++k)  // so the test can read the latent batches the step drew
+    s.graph.value(s.graph.find(latent_name(k))).keep = true;
   return s;
 }
 
 Vec to_double(const Tensor& t) { return Vec(t.data(), t.data() + t.numel()); }
+std::vector<float> to_vector(const Tensor& t) { return std::vector<float>(t.data(), t.data() + t.numel()); }
 
 // ---- the hand-written step -------------------------------------------------------------------------------------
 struct BatchNormCache {
@@ -224,20 +232,57 @@ Vec bce_grad(const Vec& logits, double target, double* loss) {
   return d;
 }
 
-void adam(Params& p, Params& grads, Params& m, Params& v, const std::string& prefix, const AdamParams& a) {
+// Adam update number t of the optimiser whose moments are m, v (created as zeros by its first update).
+void adam(Params& p, Params& grads, Params& m, Params& v, const std::string& prefix, const AdamParams& a, int64_t t) {
   for (auto& [name, g] : grads) {
     ASSERT_EQ(name.rfind(prefix, 0), 0u) << name;
     Vec& mm = m[name];
     Vec& vv = v[name];
-    mm.assign(g.size(), 0);
-    vv.assign(g.size(), 0);
-    ref::adam_step<double>(int64_t(g.size()), a, 1, p[name].data(), g.data(), mm.data(), vv.data());
+    if (mm.empty()) mm.assign(g.size(), 0);
+    if (vv.empty()) vv.assign(g.size(), 0);
+    ref::adam_step<double>(int64_t(g.size()), a, t, p[name].data(), g.data(), mm.data(), vv.data());
   }
 }
 
-TEST(GanStep, EngineStepEqualsTheHandWrittenReferenceStep) {
-  GanStep layout = tiny_step();
-  const ValueId z_id = layout.graph.find("z0");
+struct HandWrittenStep {
+  double loss_real = 0, loss_fake = 0, loss_g = 0;  // of the last D update and of the G update
+  Params m, v;                                      // Adam moments, by parameter name
+};
+
+// The first training step by hand, as PyTorch's loop with k = reals.size() D updates: D update j draws G(zs[j]),
+// runs D on reals[j] and on that fake batch, and steps D's Adam (update j + 1 of the same optimiser: its moments
+// and step count carry over); then G's update through the updated D on the last fake batch.
+HandWrittenStep hand_written_step(Params& p, const std::vector<Vec>& reals, const std::vector<Vec>& zs) {
+  HandWrittenStep out;
+  Generator gen{p, {}, {}, {}, {}, {}, {}, {}, {}};
+  Discriminator dis{p, {}, {}, {}, {}, {}, {}, {}, {}};
+  AdamParams a;  // lr 2e-4, betas (0.5, 0.999): the step's defaults
+  Vec fake;
+  for (size_t k = 0; k < reals.size(); ++k) {
+    fake = gen.forward(zs[k]);
+    Params d_grads;
+    const Vec real_logits = dis.forward(reals[k]);
+    dis.backward(bce_grad(real_logits, 1.0, &out.loss_real), &d_grads);
+    const Vec fake_logits = dis.forward(fake);
+    dis.backward(bce_grad(fake_logits, 0.0, &out.loss_fake), &d_grads);
+    adam(p, d_grads, out.m, out.v, "D.", a, int64_t(k) + 1);
+  }
+  const Vec g_logits = dis.forward(fake);  // updated D, one more batch-norm update of D's running statistics
+  const Vec dfake = dis.backward(bce_grad(g_logits, 1.0, &out.loss_g), nullptr);
+  Params g_grads = gen.backward(dfake);
+  adam(p, g_grads, out.m, out.v, "G.", a, 1);
+  return out;
+}
+
+// Runs the first step of a tiny DCGAN with d_steps D updates on the reference backend and the same step by hand.
+// Tolerances: the engine runs in float32 on the same reference kernels, so losses agree to ~1e-6 relative. Adam's
+// update is lr·m̂/(sqrt(v̂)+eps), insensitive to the gradients' magnitude, so parameters, buffers and moments agree
+// to ≤ 1e-5 relative L2 after one or two updates.
+void expect_engine_step_equals_hand_written(int d_steps) {
+  GanStep layout = tiny_step(d_steps);
+  const std::vector<ValueId> reals = layout.real_batches;
+  std::vector<ValueId> z_ids;
+  for (int k = 0; k < d_steps; ++k) z_ids.push_back(layout.graph.find(latent_name(k)));
   auto backend = make_reference_backend();
   Plan plan(std::move(layout.graph), *backend, 123, GanStep::kNumCounters);
 
@@ -246,46 +291,148 @@ TEST(GanStep, EngineStepEqualsTheHandWrittenReferenceStep) {
     for (ValueId id : plan.values_of_kind(kind)) p[plan.graph().value(id).name] = to_double(plan.read(id));
   ASSERT_EQ(p.size(), 3u + 2u * 4u + 3u + 4u);  // G: 3 conv + 2 BN·(γ,β,μ,σ²); D: 3 conv + 1 BN·4
 
-  auto real = testing::random_vector<float>(kBatch * kChannels * kSize * kSize, 5, 0.5);
-  plan.write(layout.real_batches[0], real.data());
+  std::vector<Vec> real_batches, zs;
+  for (int k = 0; k < d_steps; ++k) {
+    auto real = testing::random_vector<float>(kBatch * kChannels * kSize * kSize, 5 + uint64_t(k), 0.5);
+    plan.write(reals[size_t(k)], real.data());
+    real_batches.emplace_back(real.begin(), real.end());
+  }
   plan.run();
-  const Vec z = to_double(plan.read(z_id));
+  for (ValueId z : z_ids) zs.push_back(to_double(plan.read(z)));
+  const HandWrittenStep want = hand_written_step(p, real_batches, zs);
 
-  // --- the same step by hand -----------------------------------------------------------------------------------
-  Generator gen{p, {}, {}, {}, {}, {}, {}, {}, {}};
-  Discriminator dis{p, {}, {}, {}, {}, {}, {}, {}, {}};
-  const Vec fake = gen.forward(z);
-  double loss_real, loss_fake, loss_g;
-  Params d_grads;
-  const Vec real_logits = dis.forward(Vec(real.begin(), real.end()));
-  dis.backward(bce_grad(real_logits, 1.0, &loss_real), &d_grads);
-  const Vec fake_logits = dis.forward(fake);
-  dis.backward(bce_grad(fake_logits, 0.0, &loss_fake), &d_grads);
-  AdamParams a;  // lr 2e-4, betas (0.5, 0.999): the step's defaults
-  Params m, v;
-  adam(p, d_grads, m, v, "D.", a);
-  const Vec g_logits = dis.forward(fake);  // updated D, third batch-norm update of D's running statistics
-  const Vec dfake = dis.backward(bce_grad(g_logits, 1.0, &loss_g), nullptr);
-  Params g_grads = gen.backward(dfake);
-  adam(p, g_grads, m, v, "G.", a);
-
-  // --- compare ---------------------------------------------------------------------------------------------------
-  // Tolerances: the engine runs in float32 on the same reference kernels, so losses agree to ~1e-6 relative. After
-  // one Adam step, parameters agree to ≤ 1e-5 relative L2 (Adam's first step is lr·g/(|g|+eps), insensitive to
-  // the gradient's magnitude), and buffers likewise.
-  EXPECT_NEAR(plan.read(layout.loss_d_real)[0], loss_real, 1e-5 * std::abs(loss_real));
-  EXPECT_NEAR(plan.read(layout.loss_d_fake)[0], loss_fake, 1e-5 * std::abs(loss_fake));
-  EXPECT_NEAR(plan.read(layout.loss_g)[0], loss_g, 1e-5 * std::abs(loss_g));
+  EXPECT_NEAR(plan.read(layout.loss_d_real)[0], want.loss_real, 1e-5 * std::abs(want.loss_real));
+  EXPECT_NEAR(plan.read(layout.loss_d_fake)[0], want.loss_fake, 1e-5 * std::abs(want.loss_fake));
+  EXPECT_NEAR(plan.read(layout.loss_g)[0], want.loss_g, 1e-5 * std::abs(want.loss_g));
   for (auto& [name, expected] : p) {
     const Tensor got = plan.read(plan.find(name));
     EXPECT_LE(testing::rel_l2_error(got.data(), expected.data(), got.numel()), 1e-5) << name;
   }
-  for (auto& [name, expected] : m) {
-    const Tensor got = plan.read(plan.find("optim." + name.substr(0, 1) + "." + name + ".exp_avg"));
-    EXPECT_LE(testing::rel_l2_error(got.data(), expected.data(), got.numel()), 1e-5) << name;
-  }
+  ASSERT_EQ(want.m.size(), 3u + 2u * 2u + 3u + 2u);  // every parameter of G and D has its moments
+  for (const auto* moments : {&want.m, &want.v})
+    for (auto& [name, expected] : *moments) {
+      const std::string state = "optim." + name.substr(0, 1) + "." + name + (moments == &want.m ? ".exp_avg" : ".exp_avg_sq");
+      const Tensor got = plan.read(plan.find(state));
+      EXPECT_LE(testing::rel_l2_error(got.data(), expected.data(), got.numel()), 1e-5) << state;
+    }
   EXPECT_EQ(plan.counters()[GanStep::kCounterG], 1);
-  EXPECT_EQ(plan.counters()[GanStep::kCounterD], 1);
+  EXPECT_EQ(plan.counters()[GanStep::kCounterD], d_steps);  // one Adam step per D update, as PyTorch counts them
+}
+
+TEST(GanStep, EngineStepEqualsTheHandWrittenReferenceStep) { expect_engine_step_equals_hand_written(1); }
+
+// Two D updates: the second runs D with the weights the first one wrote, and continues the first one's Adam moments
+// with step count 2 in its bias corrections (torch.optim.Adam called twice).
+TEST(GanStep, TwoDiscriminatorUpdatesEqualTheHandWrittenReferenceStep) { expect_engine_step_equals_hand_written(2); }
+
+// Two updates of one optimiser continue one set of moments and one step count: the second update is Adam's step 2
+// from the first one's state, bit for bit as the reference kernel applied twice by hand.
+TEST(GanStep, AdamUpdatesOfOneOptimiserShareTheirState) {
+  Graph graph;
+  Builder b(graph);
+  const ValueId w = b.parameter("w", Shape{7}, {Init::kNormal, 0.0f, 1.0f});
+  const ValueId g1 = b.input("g1", Shape{7}), g2 = b.input("g2", Shape{7});
+  AdamParams a;
+  a.lr = 0.1;  // large enough that each update moves w by far more than its rounding
+  b.adam_step("opt", {w}, {g1}, a, 0);
+  b.adam_step("opt", {w}, {g2}, a, 0);
+  EXPECT_THROW(b.adam_step("opt", {w}, {g1}, a, 1), std::invalid_argument);  // another counter: refused
+  ASSERT_EQ(graph.nodes().size(), 2u);
+  const std::vector<ValueId>& first = graph.nodes()[0].inputs;
+  const std::vector<ValueId>& second = graph.nodes()[1].inputs;
+  ASSERT_EQ(first.size(), 4u);
+  ASSERT_EQ(second.size(), 4u);
+  EXPECT_EQ(first[2], second[2]);  // exp_avg
+  EXPECT_EQ(first[3], second[3]);  // exp_avg_sq
+  int state = 0;
+  for (const Value& v : graph.values()) state += v.kind == ValueKind::kOptState;
+  EXPECT_EQ(state, 2);
+  EXPECT_EQ(graph.find("optim.opt.w.exp_avg"), first[2]);
+
+  auto backend = make_reference_backend();
+  Plan plan(std::move(graph), *backend, 5, 1);
+  std::vector<float> p = to_vector(plan.read(w)), m(7, 0.0f), v(7, 0.0f);
+  const auto grad1 = testing::random_vector<float>(7, 11), grad2 = testing::random_vector<float>(7, 12);
+  plan.write(g1, grad1.data());
+  plan.write(g2, grad2.data());
+  plan.run();
+  ref::adam_step<float>(7, a, 1, p.data(), grad1.data(), m.data(), v.data());
+  ref::adam_step<float>(7, a, 2, p.data(), grad2.data(), m.data(), v.data());
+  EXPECT_EQ(plan.counters()[0], 2);
+  for (const auto& [id, want] : {std::pair{w, &p}, std::pair{plan.find("optim.opt.w.exp_avg"), &m},
+                                 std::pair{plan.find("optim.opt.w.exp_avg_sq"), &v}}) {
+    const Tensor got = plan.read(id);
+    EXPECT_EQ(std::memcmp(got.data(), want->data(), want->size() * sizeof(float)), 0) << plan.graph().value(id).name;
+  }
+}
+
+// The graph of a step with two D updates: persistent names are unique (checkpoints key tensors by name), both D
+// updates name the same moments, and the second D update's forward pass runs after the first update.
+TEST(GanStep, DiscriminatorUpdatesShareTheirAdamState) {
+  const GanStep s = tiny_step(2);
+  std::set<std::string> names;
+  int state = 0;
+  for (const Value& v : s.graph.values()) {
+    if (v.kind == ValueKind::kTemporary) continue;
+    EXPECT_TRUE(names.insert(v.name).second) << "two persistent values named " << v.name;
+    state += v.kind == ValueKind::kOptState;
+  }
+  EXPECT_EQ(state, int(2 * (s.d_params.size() + s.g_params.size())));
+
+  std::vector<size_t> d_updates;
+  size_t first_read_of_second_batch = s.graph.nodes().size();
+  for (size_t i = 0; i < s.graph.nodes().size(); ++i) {
+    const Node& n = s.graph.nodes()[i];
+    if (n.op == OpKind::kAdamStep && n.name == "optim.D") d_updates.push_back(i);
+    for (ValueId in : n.inputs)
+      if (in == s.real_batches[1]) first_read_of_second_batch = std::min(first_read_of_second_batch, i);
+  }
+  ASSERT_EQ(d_updates.size(), 2u);
+  const Node& a = s.graph.nodes()[d_updates[0]];
+  const Node& b = s.graph.nodes()[d_updates[1]];
+  ASSERT_EQ(a.inputs.size(), 4 * s.d_params.size());
+  ASSERT_EQ(b.inputs.size(), a.inputs.size());
+  for (size_t i = 0; i < a.inputs.size(); i += 4) {
+    EXPECT_EQ(a.inputs[i], b.inputs[i]);          // the parameter
+    EXPECT_NE(a.inputs[i + 1], b.inputs[i + 1]);  // each update its own gradient
+    EXPECT_EQ(a.inputs[i + 2], b.inputs[i + 2]);  // exp_avg
+    EXPECT_EQ(a.inputs[i + 3], b.inputs[i + 3]);  // exp_avg_sq
+  }
+  EXPECT_EQ(a.attrs.counter, GanStep::kCounterD);
+  EXPECT_EQ(b.attrs.counter, GanStep::kCounterD);
+  EXPECT_LT(d_updates[0], first_read_of_second_batch);
+  EXPECT_LT(first_read_of_second_batch, d_updates[1]);
+}
+
+// The CUDA backend runs the step with batch norm and activation fused (engine/fusion.h). With two D updates every
+// pair still fuses (no Adam step falls between a batch norm and its backward: each D update's passes lie between
+// two updates), the memory plan stays valid, and on the CPU the fused step follows the unfused one (tolerances as
+// EngineFusion.FusedStepMatchesTheUnfusedStepOnTheCpu: the masks come from recomputed pre-activations).
+TEST(GanStep, TwoDiscriminatorUpdatesFuseAndPlanAsOneStep) {
+  GanStep plain = tiny_step(2), fused = tiny_step(2);
+  int batch_norms = 0;
+  for (const Node& n : fused.graph.nodes()) batch_norms += n.op == OpKind::kBatchNorm2dTrain;
+  EXPECT_EQ(batch_norms, 2 * 2 + 1 * 5);  // G's two per D update; D's one per pass (real, fake twice, then G's pass)
+  EXPECT_EQ(fuse_batch_norm_activations(fused.graph), batch_norms);
+  EXPECT_NO_THROW(validate_memory_plan(fused.graph, plan_memory(fused.graph)));
+  auto backend = make_cpu_backend();
+  Plan a(std::move(plain.graph), *backend, 3, GanStep::kNumCounters);
+  Plan b(std::move(fused.graph), *backend, 3, GanStep::kNumCounters);
+  for (size_t k = 0; k < plain.real_batches.size(); ++k) {
+    const auto batch = testing::random_vector<float>(kBatch * kChannels * kSize * kSize, 40 + k, 0.5);
+    a.write(plain.real_batches[k], batch.data());
+    b.write(fused.real_batches[k], batch.data());
+  }
+  a.run();
+  b.run();
+  for (ValueKind kind : {ValueKind::kParameter, ValueKind::kBuffer, ValueKind::kOptState})
+    for (ValueId id : a.values_of_kind(kind)) {
+      const Tensor x = a.read(id), y = b.read(b.find(a.graph().value(id).name));
+      EXPECT_LE(testing::rel_l2_error(x.data(), y.data(), x.numel()), kind == ValueKind::kOptState ? 1e-4 : 1e-5)
+          << a.graph().value(id).name;
+    }
+  EXPECT_EQ(a.counters(), b.counters());
+  EXPECT_EQ(b.counters()[GanStep::kCounterD], 2);
 }
 
 // The CPU backend (OpenBLAS convolutions) follows the reference backend over several steps.
