@@ -42,6 +42,7 @@ constexpr uint64_t kSeed = 20240611;
 // The DCGAN of a run: DCGAN-32 by default; the "Small" tests use a smaller one (fast under compute-sanitizer).
 struct DcganShape {
   int batch = 16, width = 16, image_size = 32, channels = 3, latent = 32;
+  int d_steps = 1;
 };
 constexpr DcganShape kSmall{4, 8, 16, 3, 16};
 
@@ -57,6 +58,7 @@ GanStep dcgan_step(const DcganShape& shape) {
   c.channels = shape.channels;
   c.image_size = shape.image_size;
   c.label_noise = 0.05;  // exercises target_fill's device-step draws
+  c.d_steps = shape.d_steps;
   return build_gan_step(c, [m](Builder& b, ValueId z) { return models::dcgan_generator(b, z, m); },
                         [m](Builder& b, ValueId x) { return models::dcgan_discriminator(b, x, m); });
 }
@@ -295,6 +297,23 @@ TEST(CudaBackend, TenDcganStepsCustomFp32TrackCpu) {
   gpu.steps(kSteps);
   expect_tracks_cpu(gpu, cpu, reference, "custom fp32");
   EXPECT_EQ(gpu.plan().step(), kSteps);
+}
+
+// Two D updates per step share one Adam state and advance D's device counter twice (the host counter must follow),
+// replayed as a graph: three steps track the CPU backend.
+TEST(CudaBackend, TwoDiscriminatorUpdatesPerStepTrackCpu) {
+  GANCU_REQUIRE_GPU();
+  DcganShape shape = kSmall;
+  shape.d_steps = 2;
+  TrainingRun reference(make_reference_backend(), shape);
+  TrainingRun cpu(make_cpu_backend(), shape);
+  TrainingRun gpu(make_cuda_backend(options(CudaBackendOptions::kCustom, cuda::MathMode::kFp32)), shape);
+  reference.steps(3);
+  cpu.steps(3);
+  gpu.steps(3);
+  expect_tracks_cpu(gpu, cpu, reference, "custom fp32, two D updates per step");
+  EXPECT_EQ(gpu.plan().counters(), cpu.plan().counters());
+  EXPECT_EQ(gpu.plan().counters().at(size_t(GanStep::kCounterD)), 6);
 }
 
 // TF32 rounds conv inputs to 10 mantissa bits (~5e-4 relative); after one step the parameters (≈ p0 ± lr) stay within
