@@ -381,8 +381,10 @@ int run_train(const TrainOptions& given) {
     resume_file = fs::is_directory(o.resume) ? (fs::path(o.resume) / "checkpoint.safetensors").string() : o.resume;
     // The run goes on in its own folder unless --out names another.
     if (!o.out_given) o.out = fs::path(resume_file).parent_path().empty() ? "." : fs::path(resume_file).parent_path().string();
+    // Locked first, so that a run in progress (which may not have written a checkpoint yet) is named as the reason;
+    // but a mistyped --resume creates no folder.
+    if (fs::is_directory(o.out) || fs::is_regular_file(resume_file)) lock = lock_run_folder(o.out);
     if (!fs::is_regular_file(resume_file)) throw std::runtime_error(resume_file + ": no such checkpoint");
-    lock = lock_run_folder(o.out);
     load_safetensors(resume_file, &resume_meta);  // validates the file before anything is written
     if (resume_meta["format"] != kFormat) throw std::runtime_error(resume_file + ": not a gancu training checkpoint");
     const models::DcganConfig c = config_from_json(resume_meta["config"], resume_file);
