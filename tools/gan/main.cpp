@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
   train->add_option("--ngf", t.ngf, "Generator width")->capture_default_str()->check(CLI::Range(1, 4096));
   train->add_option("--ndf", t.ndf, "Discriminator width")->capture_default_str()->check(CLI::Range(1, 4096));
   train->add_option("--seed", t.seed, "Seed of every random stream")->capture_default_str();
-  auto* out = train->add_option("--out", t.out, "Run folder (default: runs/train, or runs/train-N if that holds a run)")
+  auto* out = train->add_option("--out", t.out, "Run folder, one run at a time (default: runs/train, or runs/train-N if that holds a run or is in use)")
                   ->capture_default_str();
   train->add_flag("--overwrite", t.overwrite, "Start a fresh run in --out even if it holds one");
   train->add_option("--device", t.device, "cpu | cuda | reference (the double-precision oracle, slow)")

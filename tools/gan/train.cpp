@@ -1,7 +1,9 @@
 #include "tools/gan/train.h"
 
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -67,6 +69,90 @@ std::vector<json> read_metrics(const std::string& path, int64_t upto) {
     if (j["step"].get<int64_t>() <= upto) lines.push_back(j);
   }
   return lines;
+}
+
+// SIGINT and SIGTERM while training: the handler records the signal and the loop stops at the next step boundary,
+// writes a checkpoint and exits with 128 + the signal. A second signal quits at once: every file is written atomically,
+// so that loses only the steps since the last checkpoint, and may leave a "<file>.tmp.<pid>" that the next run in the
+// folder removes.
+static_assert(std::atomic<int>::is_always_lock_free, "the signal handler may only touch a lock-free atomic");
+std::atomic<int> g_stop_signal{0};
+// Formatted before the handler is installed: the handler may only call async-signal-safe functions (write, _exit).
+std::string g_stopping_message, g_quit_message;
+
+extern "C" void on_stop_signal(int signo) {
+  if (g_stop_signal.exchange(signo) != 0) {
+    [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, g_quit_message.data(), g_quit_message.size());
+    ::_exit(128 + signo);
+  }
+  [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, g_stopping_message.data(), g_stopping_message.size());
+}
+
+// Installs on_stop_signal for SIGINT and SIGTERM while it lives (run_train also runs inside the tests' process).
+class StopSignals {
+ public:
+  StopSignals(const std::string& out, bool on_terminal) {
+    const std::string newline = on_terminal ? "\n" : "";  // past the progress line
+    g_stopping_message = newline + "gan train: stopping after this step, with a checkpoint (signal again to quit at once)\n";
+    g_quit_message = "gan train: quit at once; " + out + " keeps the last checkpoint written, if any\n";
+    g_stop_signal.store(0);
+    struct sigaction action = {};
+    action.sa_handler = on_stop_signal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;  // file writes in progress carry on rather than fail with EINTR
+    ::sigaction(SIGINT, &action, &old_int_);
+    ::sigaction(SIGTERM, &action, &old_term_);
+  }
+  ~StopSignals() {
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+  // The signal that asked the run to stop, or 0.
+  int received() const { return g_stop_signal.load(); }
+
+ private:
+  struct sigaction old_int_ = {}, old_term_ = {};
+};
+
+// One writer per run folder: the lock of `dir`, or the one-line error that another run holds it.
+std::unique_ptr<FolderLock> lock_run_folder(const std::string& dir) {
+  long holder = 0;
+  std::unique_ptr<FolderLock> lock = FolderLock::try_acquire(dir, &holder);
+  if (!lock)
+    throw std::runtime_error(dir + ": another run holds this folder" +
+                             (holder > 0 ? " (PID " + std::to_string(holder) + ")" : std::string()) +
+                             "; wait for it to end, or choose another --out");
+  return lock;
+}
+
+// The default folder of a fresh run: `out` unless it holds an earlier run (a checkpoint) or a run in progress holds
+// it (it may not have written a checkpoint yet), then <out>-2, <out>-3, ... Sets `out` to the one it locked.
+std::unique_ptr<FolderLock> lock_default_run_folder(std::string& out) {
+  const std::string base = out;
+  std::string why_not_base;
+  for (int n = 1;; ++n) {
+    const std::string dir = n == 1 ? base : base + "-" + std::to_string(n);
+    const fs::path checkpoint = fs::path(dir) / "checkpoint.safetensors";
+    if (fs::exists(checkpoint)) {  // checked before locking, so a finished run's folder is not touched
+      if (n == 1) why_not_base = "holds an earlier run";
+      continue;
+    }
+    long holder = 0;
+    std::unique_ptr<FolderLock> lock = FolderLock::try_acquire(dir, &holder);
+    if (!lock) {
+      if (n == 1) why_not_base = "is in use by another run" + (holder > 0 ? " (PID " + std::to_string(holder) + ")" : "");
+      continue;
+    }
+    if (fs::exists(checkpoint)) {  // a run that held it has just finished
+      if (n == 1) why_not_base = "holds an earlier run";
+      continue;
+    }
+    if (n > 1) std::fprintf(stderr, "gan train: %s %s; writing this one to %s\n", base.c_str(), why_not_base.c_str(), dir.c_str());
+    out = dir;
+    return lock;
+  }
 }
 
 }  // namespace
@@ -288,12 +374,17 @@ Tensor Trainer::sample(const Tensor& z) {
 
 int run_train(const TrainOptions& given) {
   TrainOptions o = given;
+  std::unique_ptr<FolderLock> lock;  // held until the run ends (or the process dies)
   std::string resume_file;
   std::map<std::string, std::string> resume_meta;
   if (!o.resume.empty()) {
     resume_file = fs::is_directory(o.resume) ? (fs::path(o.resume) / "checkpoint.safetensors").string() : o.resume;
     // The run goes on in its own folder unless --out names another.
     if (!o.out_given) o.out = fs::path(resume_file).parent_path().empty() ? "." : fs::path(resume_file).parent_path().string();
+    // Locked first, so that a run in progress (which may not have written a checkpoint yet) is named as the reason;
+    // but a mistyped --resume creates no folder.
+    if (fs::is_directory(o.out) || fs::is_regular_file(resume_file)) lock = lock_run_folder(o.out);
+    if (!fs::is_regular_file(resume_file)) throw std::runtime_error(resume_file + ": no such checkpoint");
     load_safetensors(resume_file, &resume_meta);  // validates the file before anything is written
     if (resume_meta["format"] != kFormat) throw std::runtime_error(resume_file + ": not a gancu training checkpoint");
     const models::DcganConfig c = config_from_json(resume_meta["config"], resume_file);
@@ -316,22 +407,26 @@ int run_train(const TrainOptions& given) {
     o.saturating_g_loss = t.value("saturating_g_loss", o.saturating_g_loss);
     if (given.data == TrainOptions{}.data) o.data = t.value("data", o.data);
   }
+  // One writer per run folder, locked before anything in it is read or written; a fresh run never overwrites an
+  // earlier run's checkpoint by surprise.
+  if (resume_file.empty() && (o.out_given || o.overwrite)) {
+    lock = lock_run_folder(o.out);
+    if (!o.overwrite && fs::exists(fs::path(o.out) / "checkpoint.safetensors"))
+      throw std::runtime_error(o.out + ": already holds a run (checkpoint.safetensors); continue it with --resume " + o.out +
+                               ", or pass --overwrite, or choose another --out");
+  } else if (resume_file.empty()) {
+    lock = lock_default_run_folder(o.out);
+  }
+  fs::create_directories(fs::path(o.out) / "samples");
+  // What a process killed while writing left behind (its targets are intact); no one else writes here now.
+  remove_stale_temp_files(o.out);
+  remove_stale_temp_files((fs::path(o.out) / "samples").string());
+
   const int channels = o.channels ? o.channels : native_channels(o.data);
   ImageSet data = load_dataset(o.data, channels, o.image_size);
   if (data.count < o.batch_size)
     throw std::runtime_error(data.source + ": " + std::to_string(data.count) + " images, fewer than one batch of " +
                              std::to_string(o.batch_size));
-
-  // A fresh run never overwrites an earlier run's checkpoint by surprise.
-  if (resume_file.empty() && fs::exists(fs::path(o.out) / "checkpoint.safetensors") && !o.overwrite) {
-    if (o.out_given)
-      throw std::runtime_error(o.out + ": already holds a run (checkpoint.safetensors); continue it with --resume " + o.out +
-                               ", or pass --overwrite, or choose another --out");
-    const std::string base = o.out;
-    for (int n = 2; fs::exists(fs::path(o.out) / "checkpoint.safetensors"); ++n) o.out = base + "-" + std::to_string(n);
-    std::fprintf(stderr, "gan train: %s holds an earlier run; writing this one to %s\n", base.c_str(), o.out.c_str());
-  }
-  fs::create_directories(fs::path(o.out) / "samples");
   // --kernels auto measures each convolution shape once on this device and keeps the choices with the run. A run
   // resumed into another folder takes its choices along, so it continues with the same kernels.
   if (o.kernel_choice_file.empty()) {
@@ -360,6 +455,10 @@ int run_train(const TrainOptions& given) {
   std::ofstream metrics(metrics_path, std::ios::app);
   if (!metrics) throw std::runtime_error(metrics_path + ": cannot open for writing");
 
+  const std::string checkpoint_path = (fs::path(o.out) / "checkpoint.safetensors").string();
+  const bool on_terminal = o.progress && ::isatty(STDERR_FILENO);
+  // From here on SIGINT/SIGTERM stop the run at a step boundary with a checkpoint (before, nothing is lost by dying).
+  const StopSignals stop(o.out, on_terminal);
   std::fprintf(stderr, "gan train: %s, %lld images %dx%dx%d; DCGAN nz=%d ngf=%d ndf=%d; batch %d; steps %lld..%lld; %s\n",
                data.source.c_str(), (long long)data.count, data.channels, data.height, data.width, o.nz, o.ngf, o.ndf,
                o.batch_size, (long long)trainer.steps_done(), (long long)total, trainer.plan().summary().c_str());
@@ -374,8 +473,6 @@ int run_train(const TrainOptions& given) {
     if (!final_grid) write_png((fs::path(o.out) / "samples" / name).string(), grid);
     write_png((fs::path(o.out) / "samples.png").string(), grid);
   };
-  const std::string checkpoint_path = (fs::path(o.out) / "checkpoint.safetensors").string();
-  const bool on_terminal = o.progress && ::isatty(STDERR_FILENO);
   const auto run_start = std::chrono::steady_clock::now();
   const int64_t first = trainer.steps_done();
 
@@ -383,26 +480,29 @@ int run_train(const TrainOptions& given) {
   // only queues work). A non-finite loss is caught at the next read, before any further checkpoint is written.
   const int64_t log_every = o.log_every > 0 ? o.log_every : (o.device == "cuda" ? 10 : 1);
   auto interval_start = std::chrono::steady_clock::now();
-  int64_t interval_first = trainer.steps_done();
-  while (trainer.steps_done() < total) {
+  int64_t interval_first = trainer.steps_done(), last_read = trainer.steps_done();
+  auto finite_or_report = [&](const StepMetrics& m) {
+    if (std::isfinite(m.loss_d) && std::isfinite(m.loss_g)) return true;
+    const std::string kept = fs::exists(checkpoint_path) ? "the last good checkpoint is " + checkpoint_path
+                                                         : "no checkpoint was written";
+    std::fprintf(stderr, "\ngan train: step %lld: loss is not finite (loss_D %g, loss_G %g); stopping; %s\n",
+                 (long long)m.step, m.loss_d, m.loss_g, kept.c_str());
+    return false;
+  };
+  while (trainer.steps_done() < total && !stop.received()) {
     trainer.run_step();
     const int64_t done = trainer.steps_done();
     const bool due = done % log_every == 0 || done == total || (o.sample_every > 0 && done % o.sample_every == 0) ||
                      (o.checkpoint_every > 0 && done % o.checkpoint_every == 0);
     if (!due) continue;
     StepMetrics m = trainer.read_metrics();
+    last_read = done;
     const auto now = std::chrono::steady_clock::now();
     m.step_ms = std::chrono::duration<double, std::milli>(now - interval_start).count() / double(done - interval_first);
     m.images_per_s = m.step_ms > 0 ? 1000.0 * o.batch_size * o.d_steps / m.step_ms : 0;
     interval_start = now;
     interval_first = done;
-    if (!std::isfinite(m.loss_d) || !std::isfinite(m.loss_g)) {
-      const std::string kept = fs::exists(checkpoint_path) ? "the last good checkpoint is " + checkpoint_path
-                                                           : "no checkpoint was written";
-      std::fprintf(stderr, "\ngan train: step %lld: loss is not finite (loss_D %g, loss_G %g); stopping; %s\n",
-                   (long long)m.step, m.loss_d, m.loss_g, kept.c_str());
-      return 3;
-    }
+    if (!finite_or_report(m)) return 3;
     const double epoch = double(m.step) * o.batch_size * o.d_steps / double(data.count);
     json line{{"step", m.step},         {"epoch", epoch},           {"loss_d", m.loss_d},
               {"loss_d_real", m.loss_d_real}, {"loss_d_fake", m.loss_d_fake}, {"loss_g", m.loss_g},
@@ -424,6 +524,21 @@ int run_train(const TrainOptions& given) {
     interval_start = std::chrono::steady_clock::now();  // file writes are not part of the step time
   }
   if (on_terminal) std::fprintf(stderr, "\n");
+
+  // Stopped by a signal between steps (one after the last step lets the run finish): checkpoint and go. The metrics
+  // file holds the steps an uninterrupted run would have logged so far (each line is flushed as it is written).
+  if (const int signo = stop.received(); signo != 0 && trainer.steps_done() < total) {
+    if (trainer.steps_done() > last_read) {  // the steps since the last read were not checked yet
+      StepMetrics m = trainer.read_metrics();
+      if (!finite_or_report(m)) return 3;
+    }
+    trainer.save_checkpoint(checkpoint_path);
+    metrics.close();
+    std::fprintf(stderr, "gan train: stopped by %s at step %lld of %lld; wrote %s; continue with: gan train --resume %s\n",
+                 signo == SIGINT ? "SIGINT" : "SIGTERM", (long long)trainer.steps_done(), (long long)total,
+                 checkpoint_path.c_str(), o.out.c_str());
+    return 128 + signo;
+  }
 
   write_samples(true);
   trainer.save_checkpoint(checkpoint_path);
