@@ -221,11 +221,11 @@ TEST_F(TrainProcess, ASignalStopsAtAStepBoundaryAndTheRunResumesBitIdentically) 
 
 // A second SIGINT while the first waits for the step to finish quits at once, with 130: no checkpoint of the step in
 // progress, the one before intact and resumable. A temporary file that a process killed mid-write leaves behind is
-// removed by the next run in the folder. The steps are slower here (width 32, batch 64: tens of milliseconds), so that
-// the second signal lands while the step runs.
+// removed by the next run in the folder. The steps are slow here (width 128, batch 64: most of a second on two cores),
+// so that the second signal lands while the step runs even on a loaded machine.
 TEST_F(TrainProcess, ASecondSigintQuitsAtOnceAndKeepsThePreviousCheckpoint) {
   const fs::path run_dir = dir_ / "run";
-  const std::vector<std::string> slow = {"--image-size", "16", "--ngf", "32", "--ndf", "32", "--batch-size", "64"};
+  const std::vector<std::string> slow = {"--image-size", "16", "--ngf", "128", "--ndf", "128", "--batch-size", "64"};
   Gan gan(train_args(data_, 1000000, slow) + std::vector<std::string>{"--checkpoint-every", "1", "--out", run_dir.string()},
           dir_ / "gan.log", dir_);
   const pid_t pid = gan.pid();
