@@ -188,6 +188,7 @@ TEST_F(SafetensorsStrictTest, ExpectedShapesAndDtypesAreCheckedBeforeData) {
   expect_refused({{"h", Shape{2}}}, "tensor \"h\" has dtype F16, expected F32");
   expect_refused({{"v", Shape{2}}}, "missing tensor \"v\"");
   // Only what is asked for is read; the F16 tensor that a full load refuses is validated but skipped.
+  EXPECT_TRUE(load_safetensors_metadata(p).empty());
   const auto loaded = load_safetensors(p, {{"w", Shape{2, 3}}});
   ASSERT_EQ(loaded.size(), 1u);
   EXPECT_EQ(loaded.at("w")[5], 5.0f);
@@ -226,6 +227,25 @@ TEST_F(SafetensorsStrictTest, ShapeMismatchIsRefusedWithoutAllocating) {
   // The control: the same limit does stop a full load of that tensor, so the check above can fail.
   EXPECT_EXIT(run_limited(false), ::testing::ExitedWithCode(3), "");
   GTEST_FLAG_SET(death_test_style, style);
+}
+
+TEST_F(SafetensorsStrictTest, MetadataOnlyReadValidatesTheWholeFile) {
+  const std::string meta = R"("__metadata__":{"step":"3"})";
+  const std::string a = R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})";
+  EXPECT_EQ(load_safetensors_metadata(file("ok", "{" + meta + "," + a + "}", 8)).at("step"), "3");
+  const auto refuse = [&](const std::string& name, const std::string& header, size_t data, const std::string& fragment) {
+    const std::string p = file(name, header, data);
+    try {
+      load_safetensors_metadata(p);
+      ADD_FAILURE() << name << " accepted";
+    } catch (const std::runtime_error& e) {
+      expect_one_line_error(e.what(), p, fragment);
+    }
+  };
+  refuse("tail", "{" + meta + "," + a + "}", 12, "4 bytes after the last tensor");
+  refuse("dup", "{" + meta + "," + a + "," + a + "}", 8, "duplicate tensor name \"a\"");
+  refuse("size", "{" + meta + R"(,"a":{"dtype":"F32","shape":[4],"data_offsets":[0,8]}})", 8, "needs 16");
+  refuse("meta", R"({"__metadata__":{"step":3}})", 0, "not a string");
 }
 
 TEST_F(SafetensorsStrictTest, ValidCornerCasesAreAccepted) {
@@ -276,6 +296,7 @@ TEST_F(SafetensorsStrictTest, WriterOutputRoundTripsThroughTheStrictReader) {
     expected.emplace(name, t.shape());
   }
   EXPECT_EQ(load_safetensors(path("ckpt"), expected).size(), tensors.size());
+  EXPECT_EQ(load_safetensors_metadata(path("ckpt")), meta);
 }
 
 // `gan sample --checkpoint <hostile file>`: the loader's refusal reaches the user as the subcommand's error.

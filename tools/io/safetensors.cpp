@@ -90,7 +90,8 @@ size_t find_invalid_utf8(std::string_view s) {
 class InputFile {
  public:
   explicit InputFile(const std::string& path) : path_(path) {
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: a FIFO given as a checkpoint is refused below instead of blocking the open.
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd_ < 0) fail(path, std::string("cannot open (") + std::strerror(errno) + ")");
     struct stat st {};
     if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -341,6 +342,11 @@ std::map<std::string, Tensor> load_safetensors(const std::string& path, std::map
     tensors.emplace(layout.entries[i].name, read_tensor(file, layout, layout.entries[i], shapes[i]));
   if (metadata) *metadata = std::move(layout.metadata);
   return tensors;
+}
+
+std::map<std::string, std::string> load_safetensors_metadata(const std::string& path) {
+  const InputFile file(path);
+  return read_layout(path, file).metadata;
 }
 
 std::map<std::string, Tensor> load_safetensors(const std::string& path, const std::map<std::string, Shape>& expected,

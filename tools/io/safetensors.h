@@ -29,5 +29,8 @@ std::map<std::string, Tensor> load_safetensors(const std::string& path,
 // shape (refused before its data is allocated); other tensors in the file are validated but not read.
 std::map<std::string, Tensor> load_safetensors(const std::string& path, const std::map<std::string, Shape>& expected,
                                                std::map<std::string, std::string>* metadata = nullptr);
+// The same checks of the whole file, reading no tensor data: "__metadata__", e.g. to learn a checkpoint's model
+// configuration before loading its tensors with expected shapes.
+std::map<std::string, std::string> load_safetensors_metadata(const std::string& path);
 
 }  // namespace gancu
