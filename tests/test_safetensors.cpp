@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/files.h"
+#include "tests/safetensors_bytes.h"
 #include "tests/temp_dir.h"
 #include "tools/io/png.h"
 #include "tools/io/safetensors.h"
@@ -16,6 +17,10 @@ namespace gancu {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::expect_rejected;
+using testing::floats;
+using testing::le64;
+using testing::safetensors_bytes;
 
 class SafetensorsTest : public testing::TempDirTest {
  protected:
@@ -24,37 +29,6 @@ class SafetensorsTest : public testing::TempDirTest {
     return {bytes.begin(), bytes.end()};
   }
 };
-
-std::string le64(uint64_t v) {
-  std::string out;
-  for (int i = 0; i < 8; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
-  return out;
-}
-
-std::string floats(std::initializer_list<float> values) {
-  std::string out;
-  for (float v : values) out.append(reinterpret_cast<const char*>(&v), sizeof v);
-  return out;
-}
-
-// A file assembled by hand from the format specification: length prefix, JSON header padded with spaces to a
-// multiple of 8, data.
-std::string safetensors_bytes(std::string header, const std::string& data) {
-  header.append((8 - header.size() % 8) % 8, ' ');
-  return le64(header.size()) + header + data;
-}
-
-void expect_rejected(const std::string& path, const std::string& fragment) {
-  try {
-    load_safetensors(path);
-    ADD_FAILURE() << path << " was accepted";
-  } catch (const std::runtime_error& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find(path), std::string::npos) << msg;
-    EXPECT_NE(msg.find(fragment), std::string::npos) << msg;
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-  }
-}
 
 Tensor counting(const Shape& shape, float offset) {
   Tensor t(shape);
@@ -135,7 +109,7 @@ TEST_F(SafetensorsTest, RejectsBadHeaders) {
     expect_rejected(write_bytes(name, safetensors_bytes(header, data)), fragment);
   };
   reject("json", R"({"a":{"dtype":"F32",)", "invalid JSON");
-  reject("unknown", R"({"a":{"dtype":"Q7","shape":[4],"data_offsets":[0,16]}})", "unknown dtype 'Q7'");
+  reject("unknown", R"({"a":{"dtype":"Q7","shape":[4],"data_offsets":[0,16]}})", "unknown dtype \"Q7\"");
   reject("f16", R"({"a":{"dtype":"F16","shape":[8],"data_offsets":[0,16]}})", "unsupported dtype F16");
   reject("size", R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,16]}})", "needs 12");
   reject("past", R"({"a":{"dtype":"F32","shape":[8],"data_offsets":[0,32]}})", "run past");

@@ -16,9 +16,21 @@ namespace gancu {
 // `path` is left untouched.
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
-// Validates the whole file (header bounds, JSON, dtypes, shapes, offsets that tile the data exactly) and throws
-// std::runtime_error("<path>: <problem>") otherwise. `metadata`, when given, receives "__metadata__" (or nothing).
+// Reads a file as strictly as the reference implementation, and throws one-line std::runtime_error("<path>: <problem>")
+// for: a header over 100 MB or running past the file; a header that is not a UTF-8 JSON object, repeats a key, or
+// nests deeper than 128; an unknown dtype; a shape with a negative, fractional or over-large dimension or a byte size
+// overflowing 64 bits; data_offsets not spanning exactly dtype size × element count; offsets that do not tile the data
+// section from 0 to the end of the file (gaps, overlaps, trailing or missing bytes); "__metadata__" that is not a
+// string→string map. All of that is checked before any tensor data is allocated. Every tensor must then be F32 of
+// rank ≤ 4. `metadata`, when given, receives "__metadata__" (or nothing).
 std::map<std::string, Tensor> load_safetensors(const std::string& path,
                                                std::map<std::string, std::string>* metadata = nullptr);
+// The same checks, then reads only the `expected` tensors, each of which must be present, F32 and of exactly that
+// shape (refused before its data is allocated); other tensors in the file are validated but not read.
+std::map<std::string, Tensor> load_safetensors(const std::string& path, const std::map<std::string, Shape>& expected,
+                                               std::map<std::string, std::string>* metadata = nullptr);
+// The same checks of the whole file, reading no tensor data: "__metadata__", e.g. to learn a checkpoint's model
+// configuration before loading its tensors with expected shapes.
+std::map<std::string, std::string> load_safetensors_metadata(const std::string& path);
 
 }  // namespace gancu
