@@ -303,22 +303,22 @@ void Trainer::save_checkpoint(const std::string& path) const {
 }
 
 void Trainer::load_checkpoint(const std::string& path) {
-  std::map<std::string, std::string> meta;
-  std::map<std::string, Tensor> tensors = load_safetensors(path, &meta);
+  std::map<std::string, std::string> meta = load_safetensors_metadata(path);  // the whole file checked, no data read
   if (meta["format"] != kFormat) throw std::runtime_error(path + ": not a gancu training checkpoint (format '" + meta["format"] + "')");
-  // Validate everything before changing anything, so a bad file leaves the run untouched.
-  std::vector<std::pair<ValueId, const Tensor*>> assignments;
+  // Every tensor of the model by name and shape: a missing one or a wrong shape is refused before its data is
+  // allocated. Validate everything before changing anything, so a bad file leaves the run untouched.
+  std::map<std::string, Shape> expected;
+  std::vector<std::pair<ValueId, std::string>> wanted;
   for (ValueKind kind : {ValueKind::kParameter, ValueKind::kBuffer, ValueKind::kOptState}) {
     for (ValueId id : plan_->values_of_kind(kind)) {
       const Value& v = plan_->graph().value(id);
-      auto it = tensors.find(v.name);
-      if (it == tensors.end()) throw std::runtime_error(path + ": missing tensor " + v.name);
-      if (it->second.shape() != v.shape)
-        throw std::runtime_error(path + ": tensor " + v.name + " has shape " + it->second.shape().str() + ", the model needs " +
-                                 v.shape.str());
-      assignments.emplace_back(id, &it->second);
+      expected.emplace(v.name, v.shape);
+      wanted.emplace_back(id, v.name);
     }
   }
+  const std::map<std::string, Tensor> tensors = load_safetensors(path, expected);
+  std::vector<std::pair<ValueId, const Tensor*>> assignments;
+  for (const auto& [id, name] : wanted) assignments.emplace_back(id, &tensors.at(name));
   int64_t step, counter_g, counter_d, epoch, position;
   try {
     step = std::stoll(meta.at("step"));
@@ -385,7 +385,7 @@ int run_train(const TrainOptions& given) {
     // but a mistyped --resume creates no folder.
     if (fs::is_directory(o.out) || fs::is_regular_file(resume_file)) lock = lock_run_folder(o.out);
     if (!fs::is_regular_file(resume_file)) throw std::runtime_error(resume_file + ": no such checkpoint");
-    load_safetensors(resume_file, &resume_meta);  // validates the file before anything is written
+    resume_meta = load_safetensors_metadata(resume_file);  // validates the whole file before anything is written
     if (resume_meta["format"] != kFormat) throw std::runtime_error(resume_file + ": not a gancu training checkpoint");
     const models::DcganConfig c = config_from_json(resume_meta["config"], resume_file);
     json t = json::parse(resume_meta["training"], nullptr, false);
