@@ -109,12 +109,13 @@ Batch arithmetic_batch(const SampleOptions& o, int64_t nz) {
   float* z = batch.z.data();
   for (const Tensor* v : {&a, &b, &c, &result}) z = std::copy(v->data(), v->data() + nz, z);
   std::vector<int64_t> first_single;  // index of each file's first vector in the batch
-  for (const Tensor& t : terms) {
-    if (singles == 0) break;
-    first_single.push_back((z - batch.z.data()) / nz);
-    z = std::copy(t.data(), t.data() + t.numel(), z);
+  if (singles > 0) {
+    for (const Tensor& t : terms) {
+      first_single.push_back((z - batch.z.data()) / nz);
+      z = std::copy(t.data(), t.data() + t.numel(), z);
+    }
   }
-  for (int64_t row = 0; row < (singles ? most : 0); ++row) {
+  for (int64_t row = 0; row < (singles > 0 ? most : 0); ++row) {
     for (size_t k = 0; k < 3; ++k) batch.tiles.push_back(row < terms[k].dim(0) ? first_single[k] + row : -1);
     batch.tiles.push_back(-1);
   }
