@@ -12,6 +12,7 @@
 #include "core/npy.h"
 #include "core/rng.h"
 #include "tests/temp_dir.h"
+#include "tests/testing.h"
 #include "tools/gan/latent.h"
 #include "tools/gan/sample.h"
 #include "tools/gan/train.h"
@@ -269,6 +270,25 @@ TEST_F(LatentWalks, ArithmeticShowsTheEquationAndItsRawResultIsTheGeneratorOnAMi
   s.arithmetic = {write("a1.npy", first_row(a)), write("b1.npy", first_row(b)), write("c1.npy", c)};
   ASSERT_EQ(run_sample(s), 0);
   EXPECT_EQ(read_png(s.out).height, 34 + 2);
+}
+
+TEST_F(LatentWalks, ReferenceDeviceWalksTheSameLatents) {
+  // The walks only choose the latents; every device runs the same generator plan on them (cuda likewise, on a GPU).
+  SampleOptions s = options();
+  s.interpolate = 2;
+  s.steps = 4;
+  s.raw = path("cpu.npy");
+  s.save_z = path("cpu_z.npy");
+  ASSERT_EQ(run_sample(s), 0);
+  SampleOptions r = s;
+  r.device = "reference";
+  r.raw = path("ref.npy");
+  r.save_z = path("ref_z.npy");
+  ASSERT_EQ(run_sample(r), 0);
+  EXPECT_TRUE(bit_identical(read_npy(s.save_z), read_npy(r.save_z)));
+  const Tensor cpu = read_npy(s.raw), ref = read_npy(r.raw);
+  EXPECT_TRUE(testing::close_rel_l2(std::vector<float>(cpu.data(), cpu.data() + cpu.numel()),
+                                    std::vector<float>(ref.data(), ref.data() + ref.numel()), 1e-5, cpu.shape().dims()));
 }
 
 TEST_F(LatentWalks, BadInputIsRefusedNamingTheFile) {
