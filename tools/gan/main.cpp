@@ -66,12 +66,26 @@ int main(int argc, char** argv) {
   CLI::App* sample = app.add_subcommand("sample", "Generate images from a checkpoint");
   sample->add_option("--checkpoint", s.checkpoint, "checkpoint.safetensors, generator.safetensors or a run folder")->required();
   auto* n = sample->add_option("--n", s.n, "Number of images")->capture_default_str()->check(CLI::Range(1, 65536));
-  sample->add_option("--z", s.z, "Latent vectors (.npy, [n, nz] or [n, nz, 1, 1])")->excludes(n);
+  sample->add_option("--z", s.z, "Latent vectors (.npy, [n, nz] or [n, nz, 1, 1]); with --interpolate, the pairs' points")->excludes(n);
   sample->add_option("--out", s.out, "Grid PNG")->capture_default_str();
   sample->add_option("--raw", s.raw, "Also write the generator's float output as .npy");
   sample->add_option("--seed", s.seed, "Seed of the latent vectors")->capture_default_str();
-  sample->add_option("--nrow", s.nrow, "Images per grid row")->capture_default_str()->check(CLI::Range(1, 1024));
+  auto* nrow = sample->add_option("--nrow", s.nrow, "Images per grid row")->capture_default_str()->check(CLI::Range(1, 1024));
   sample->add_option("--device", s.device, "cpu | cuda | reference")->capture_default_str()->check(CLI::IsMember({"cpu", "reference", "cuda"}));
+  auto* interpolate = sample->add_option(
+      "--interpolate", s.interpolate,
+      "Latent walk: PAIRS rows, each the spherical interpolation (slerp) from a pair's first latent point to its second "
+      "in --steps points, endpoints included. Points: 2*PAIRS from --seed (those of --n 2*PAIRS), or --z holding "
+      "2*PAIRS vectors, pair i = vectors 2i, 2i+1")->check(CLI::Range(1, 4096))->excludes(n)->excludes(nrow);
+  sample->add_option("--steps", s.steps, "--interpolate: points per row (at least 2)")->capture_default_str()
+      ->check(CLI::Range(2, 1024))->needs(interpolate);
+  sample->add_option(
+      "--arithmetic", s.arithmetic,
+      "Latent arithmetic a - b + c from three .npy files a,b,c ([m, nz] or [m, nz, 1, 1] each; a file of several "
+      "vectors stands for their mean). Grid of 4 columns: if any file has several vectors, row i shows vector i of "
+      "a, b, c; the last row shows G(mean a), G(mean b), G(mean c), G(a - b + c). --raw and --save-z hold those four")
+      ->expected(3)->delimiter(',')->excludes(n)->excludes(nrow)->excludes(interpolate)->excludes("--z");
+  sample->add_option("--save-z", s.save_z, "Also write the latent vectors of the --raw images as .npy [N, nz, 1, 1]");
 
   BenchOptions bo;
   CLI::App* bench = app.add_subcommand("bench", "Time the DCGAN training step on synthetic data (median of --steps)");

@@ -1,5 +1,6 @@
 #include "tools/gan/sample.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -9,11 +10,122 @@
 #include "core/npy.h"
 #include "engine/engine.h"
 #include "models/dcgan.h"
+#include "tools/gan/latent.h"
 #include "tools/gan/train.h"
 #include "tools/io/png.h"
 #include "tools/io/safetensors.h"
 
 namespace gancu::app {
+namespace {
+
+// Latent vectors from a .npy, [n, nz] or [n, nz, 1, 1], as [n, nz, 1, 1].
+Tensor read_latents(const std::string& file, int64_t nz) {
+  Tensor z = read_npy(file);
+  const Shape& s = z.shape();
+  const bool ok = (s.rank() == 2 || (s.rank() == 4 && s[2] == 1 && s[3] == 1)) && s[1] == nz;
+  if (!ok)
+    throw std::runtime_error(file + ": latent vectors must be [n, " + std::to_string(nz) + "] or [n, " +
+                             std::to_string(nz) + ", 1, 1], got " + s.str());
+  return z.reshaped(Shape{s[0], s[1], 1, 1});
+}
+
+// The walks refuse what would only make a grid of noise: no vectors, or a NaN/Inf anywhere.
+void require_usable(const Tensor& z, const std::string& file) {
+  if (z.dim(0) < 1) throw std::runtime_error(file + ": holds no latent vectors");
+  const int64_t nz = z.dim(1);
+  for (int64_t i = 0; i < z.numel(); ++i)
+    if (!std::isfinite(z[i]))
+      throw std::runtime_error(file + ": latent vector " + std::to_string(i / nz) + " holds " + std::to_string(z[i]) +
+                               " at index " + std::to_string(i % nz));
+}
+
+// The same stream as plain `gan sample --n n --seed seed`, so a walk's endpoints are images of that grid.
+Tensor seeded_latents(int64_t n, int64_t nz, uint64_t seed) {
+  Tensor z(Shape{n, nz, 1, 1});
+  Rng rng(seed, 0x5A3B1E);
+  z.fill_normal(rng);
+  return z;
+}
+
+Tensor first_rows(const Tensor& t, int64_t n) {
+  Shape s = t.shape();
+  s[0] = n;
+  Tensor out(s);
+  std::copy(t.data(), t.data() + out.numel(), out.data());
+  return out;
+}
+
+// What the generator runs on and how its images are laid out. `tiles` index the generated images row by row (-1: a
+// black tile); `kept` leading images are the ones --raw and --save-z write.
+struct Batch {
+  Tensor z;
+  std::vector<int64_t> tiles;
+  int nrow = 8;
+  int64_t kept = 0;
+};
+
+Batch interpolation_batch(const SampleOptions& o, int64_t nz) {
+  if (o.steps < 2) throw std::invalid_argument("--steps must be at least 2, got " + std::to_string(o.steps));
+  const int64_t pairs = o.interpolate;
+  Tensor ends;
+  if (!o.z.empty()) {
+    ends = read_latents(o.z, nz);
+    require_usable(ends, o.z);
+    if (ends.dim(0) != 2 * pairs)
+      throw std::runtime_error(o.z + ": --interpolate " + std::to_string(pairs) + " needs " + std::to_string(2 * pairs) +
+                               " latent vectors (first, second of each pair), got " + std::to_string(ends.dim(0)));
+  } else {
+    ends = seeded_latents(2 * pairs, nz, o.seed);
+  }
+  Batch b;
+  b.z = Tensor(Shape{pairs * o.steps, nz, 1, 1});
+  for (int64_t p = 0; p < pairs; ++p) {
+    const Tensor row = slerp_path(ends.data() + 2 * p * nz, ends.data() + (2 * p + 1) * nz, nz, o.steps);
+    std::copy(row.data(), row.data() + row.numel(), b.z.data() + p * row.numel());
+  }
+  for (int64_t i = 0; i < b.z.dim(0); ++i) b.tiles.push_back(i);
+  b.nrow = o.steps;
+  b.kept = b.z.dim(0);
+  return b;
+}
+
+// Images 0..3: G(mean a), G(mean b), G(mean c), G(a − b + c); then each file's own vectors when any file has several.
+// Grid of 4 columns: one row per vector index of the files (a_i, b_i, c_i, black), then the equation row.
+Batch arithmetic_batch(const SampleOptions& o, int64_t nz) {
+  if (o.arithmetic.size() != 3)
+    throw std::invalid_argument("--arithmetic takes three .npy files a,b,c, got " + std::to_string(o.arithmetic.size()));
+  std::vector<Tensor> terms;
+  int64_t most = 0;
+  for (const std::string& file : o.arithmetic) {
+    terms.push_back(read_latents(file, nz));
+    require_usable(terms.back(), file);
+    most = std::max(most, terms.back().dim(0));
+  }
+  const Tensor a = mean_latent(terms[0]), b = mean_latent(terms[1]), c = mean_latent(terms[2]);
+  const Tensor result = latent_arithmetic(a, b, c);
+  const int64_t singles = most > 1 ? terms[0].dim(0) + terms[1].dim(0) + terms[2].dim(0) : 0;
+  Batch batch;
+  batch.z = Tensor(Shape{4 + singles, nz, 1, 1});
+  float* z = batch.z.data();
+  for (const Tensor* v : {&a, &b, &c, &result}) z = std::copy(v->data(), v->data() + nz, z);
+  std::vector<int64_t> first_single;  // index of each file's first vector in the batch
+  if (singles > 0) {
+    for (const Tensor& t : terms) {
+      first_single.push_back((z - batch.z.data()) / nz);
+      z = std::copy(t.data(), t.data() + t.numel(), z);
+    }
+  }
+  for (int64_t row = 0; row < (singles > 0 ? most : 0); ++row) {
+    for (size_t k = 0; k < 3; ++k) batch.tiles.push_back(row < terms[k].dim(0) ? first_single[k] + row : -1);
+    batch.tiles.push_back(-1);
+  }
+  for (int64_t i = 0; i < 4; ++i) batch.tiles.push_back(i);
+  batch.nrow = 4;
+  batch.kept = 4;
+  return batch;
+}
+
+}  // namespace
 
 int run_sample(const SampleOptions& o) {
   namespace fs = std::filesystem;
@@ -30,21 +142,28 @@ int run_sample(const SampleOptions& o) {
     prefix = "G.";
   }
 
-  Tensor z;
-  if (!o.z.empty()) {
-    z = read_npy(o.z);
-    const Shape& s = z.shape();
-    const bool ok = (s.rank() == 2 || (s.rank() == 4 && s[2] == 1 && s[3] == 1)) && s[1] == config.latent_size;
-    if (!ok)
-      throw std::runtime_error(o.z + ": latent vectors must be [n, " + std::to_string(config.latent_size) + "] or [n, " +
-                               std::to_string(config.latent_size) + ", 1, 1], got " + s.str());
-    z = z.reshaped(Shape{s[0], s[1], 1, 1});
+  const int64_t nz = config.latent_size;
+  if (o.interpolate != 0 && !o.arithmetic.empty())
+    throw std::invalid_argument("--interpolate and --arithmetic are separate walks: give one");
+  if (o.interpolate < 0) throw std::invalid_argument("--interpolate must be at least 1, got " + std::to_string(o.interpolate));
+  if (!o.arithmetic.empty() && !o.z.empty()) throw std::invalid_argument("--arithmetic reads its latents from its own files, not --z");
+  Batch batch;
+  if (o.interpolate > 0) {
+    batch = interpolation_batch(o, nz);
+  } else if (!o.arithmetic.empty()) {
+    batch = arithmetic_batch(o, nz);
   } else {
-    if (o.n < 1) throw std::invalid_argument("--n must be at least 1");
-    z = Tensor(Shape{o.n, config.latent_size, 1, 1});
-    Rng rng(o.seed, 0x5A3B1E);
-    z.fill_normal(rng);
+    if (!o.z.empty()) {
+      batch.z = read_latents(o.z, nz);
+    } else {
+      if (o.n < 1) throw std::invalid_argument("--n must be at least 1");
+      batch.z = seeded_latents(o.n, nz, o.seed);
+    }
+    for (int64_t i = 0; i < batch.z.dim(0); ++i) batch.tiles.push_back(i);
+    batch.nrow = o.nrow;
+    batch.kept = batch.z.dim(0);
   }
+  const Tensor& z = batch.z;
 
   std::unique_ptr<Backend> backend = make_backend(o.device, "custom", "fp32", false);
   GeneratorGraph g = build_generator(static_cast<int>(z.dim(0)), config.latent_size,
@@ -64,8 +183,19 @@ int run_sample(const SampleOptions& o) {
   plan.run();
   Tensor images = plan.read(images_id);
   const Shape& s = images.shape();
-  if (!o.raw.empty()) write_npy(o.raw, images);
-  write_png(o.out, make_grid(images.data(), int(s[0]), int(s[1]), int(s[2]), int(s[3]), o.nrow));
+  const bool all_kept = batch.kept == s[0];
+  if (!o.raw.empty()) write_npy(o.raw, all_kept ? images : first_rows(images, batch.kept));
+  if (!o.save_z.empty()) write_npy(o.save_z, all_kept ? z : first_rows(z, batch.kept));
+
+  // Tiles in grid order; a black tile is -1 everywhere, as make_grid draws its padding.
+  const int64_t tile = s[1] * s[2] * s[3];
+  Tensor grid(Shape{int64_t(batch.tiles.size()), s[1], s[2], s[3]});
+  for (size_t t = 0; t < batch.tiles.size(); ++t) {
+    float* dst = grid.data() + int64_t(t) * tile;
+    if (batch.tiles[t] < 0) std::fill(dst, dst + tile, -1.0f);
+    else std::copy(images.data() + batch.tiles[t] * tile, images.data() + (batch.tiles[t] + 1) * tile, dst);
+  }
+  write_png(o.out, make_grid(grid.data(), int(grid.dim(0)), int(s[1]), int(s[2]), int(s[3]), batch.nrow));
   std::fprintf(stderr, "gan sample: %lld images %s from %s -> %s%s%s\n", (long long)s[0], s.str().c_str(), path.c_str(),
                o.out.c_str(), o.raw.empty() ? "" : ", ", o.raw.c_str());
   return 0;

@@ -1,7 +1,9 @@
-// `gan sample`: regenerate images from a checkpoint, optionally from given latent vectors, for exact comparison.
+// `gan sample`: regenerate images from a checkpoint, optionally from given latent vectors, for exact comparison;
+// latent walks (interpolation, arithmetic) on top.
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace gancu::app {
 
@@ -14,6 +16,11 @@ struct SampleOptions {
   uint64_t seed = 1;
   std::string device = "cpu";
   int nrow = 8;
+  // Latent walks (at most one of the two). Latent points come from --z when given, else from --seed.
+  int interpolate = 0;                   // pairs: one row per pair, the slerp from its first to its second point
+  int steps = 8;                         // points per row, endpoints included (≥ 2)
+  std::vector<std::string> arithmetic;   // three .npy files a, b, c: the grid shows G(a), G(b), G(c), G(a − b + c)
+  std::string save_z;                    // .npy of the latent vectors fed to the generator [N, nz, 1, 1]
 };
 
 int run_sample(const SampleOptions& options);
