@@ -13,6 +13,7 @@
 #include "core/rng.h"
 #include "tests/temp_dir.h"
 #include "tests/testing.h"
+#include "tests/train_test.h"
 #include "tools/gan/latent.h"
 #include "tools/gan/sample.h"
 #include "tools/gan/train.h"
@@ -156,13 +157,7 @@ class LatentWalks : public testing::TempDirTest {
  protected:
   static void SetUpTestSuite() {
     run_ = testing::fresh_temp_dir("latent_walks_run") / "run";
-    TrainOptions o;
-    o.data = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
-    o.image_size = 32;
-    o.batch_size = 8;
-    o.nz = 16;
-    o.ngf = o.ndf = 8;
-    o.seed = 42;
+    TrainOptions o = testing::tiny_train_options();
     o.steps = 2;
     o.progress = false;
     o.out = run_.string();

@@ -9,6 +9,7 @@
 
 #include "core/files.h"
 #include "tests/temp_dir.h"
+#include "tests/train_test.h"
 #include "tools/gan/train.h"
 #include "tools/io/dataset.h"
 #include "tools/io/safetensors.h"
@@ -17,23 +18,14 @@ namespace gancu::app {
 namespace {
 namespace fs = std::filesystem;
 
-const char* kFashionTest = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
+const char* kFashionTest = testing::kFashionTestImages;
 
 const ImageSet& fashion32() {
   static const ImageSet set = load_dataset(kFashionTest, 1, 32);
   return set;
 }
 
-TrainOptions tiny_options() {
-  TrainOptions o;
-  o.data = kFashionTest;
-  o.image_size = 32;
-  o.batch_size = 8;
-  o.nz = 16;
-  o.ngf = o.ndf = 8;
-  o.seed = 42;
-  return o;
-}
+TrainOptions tiny_options() { return testing::tiny_train_options(); }
 
 fs::path temp_dir(const std::string& name) { return testing::fresh_temp_dir("training_" + name); }
 

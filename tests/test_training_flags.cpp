@@ -11,6 +11,7 @@
 #include <ostream>
 
 #include "tests/temp_dir.h"
+#include "tests/train_test.h"
 #include "tools/gan/train.h"
 #include "tools/io/safetensors.h"
 
@@ -18,12 +19,10 @@ namespace gancu::app {
 namespace {
 namespace fs = std::filesystem;
 
-const char* kFashionTest = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
 constexpr int64_t kSteps = 4, kResumeAt = 2;
 
 TrainOptions tiny_options() {
-  TrainOptions o;
-  o.data = kFashionTest;
+  TrainOptions o = testing::tiny_train_options();  // smaller still: every flag trains, checkpoints and resumes
   o.image_size = 16;
   o.batch_size = 4;
   o.nz = 8;

@@ -226,22 +226,37 @@ TEST(ElementwiseCuda, ModelPhiloxFills) {
 
 // ---- linear (cuBLAS) --------------------------------------------------------------------------------------------
 
+// Fresh random inputs of a linear layer and its four passes by the double reference.
+struct LinearCase {
+  int64_t nx, nw, ny;
+  std::vector<float> x, w, b, dy;
+  std::vector<double> y, dx, dw, db;
+};
+LinearCase linear_case(const LinearParams& p, uint64_t seed) {
+  LinearCase c;
+  c.nx = int64_t(p.batch) * p.in_features, c.nw = int64_t(p.out_features) * p.in_features;
+  c.ny = int64_t(p.batch) * p.out_features;
+  c.x = random_vector<float>(c.nx, seed), c.w = random_vector<float>(c.nw, seed + 1, 0.05);
+  c.b = random_vector<float>(p.out_features, seed + 2), c.dy = random_vector<float>(c.ny, seed + 3);
+  const std::vector<double> xd = to_double(c.x), wd = to_double(c.w), bd = to_double(c.b), dyd = to_double(c.dy);
+  c.y.resize(size_t(c.ny)), c.dx.resize(size_t(c.nx)), c.dw.resize(size_t(c.nw)), c.db.resize(size_t(p.out_features));
+  ref::linear_forward<double>(p, xd.data(), wd.data(), bd.data(), c.y.data());
+  ref::linear_backward_input<double>(p, dyd.data(), wd.data(), c.dx.data());
+  ref::linear_backward_weight<double>(p, xd.data(), dyd.data(), c.dw.data());
+  ref::linear_backward_bias<double>(p, dyd.data(), c.db.data());
+  return c;
+}
+
 // Strict fp32 SGEMM over k ≤ 8192 products: ≤ 1e-5. TF32 rounds the inputs to 10 mantissa bits (2^-11 ≈ 5e-4
 // relative each): 5e-3 on the result.
 void check_linear(cublasHandle_t handle, cuda::MathMode mode, const LinearParams& p, uint64_t seed) {
   SCOPED_TRACE(std::string(cuda::to_string(mode)) + " linear " + std::to_string(p.batch) + "x" +
                std::to_string(p.in_features) + "->" + std::to_string(p.out_features));
   const double tol = mode == cuda::MathMode::kFp32 ? 1e-5 : 5e-3;
-  const int64_t nx = int64_t(p.batch) * p.in_features, nw = int64_t(p.out_features) * p.in_features,
-                ny = int64_t(p.batch) * p.out_features;
-  const std::vector<float> x = random_vector<float>(nx, seed), w = random_vector<float>(nw, seed + 1, 0.05),
-                           b = random_vector<float>(p.out_features, seed + 2), dy = random_vector<float>(ny, seed + 3);
-  const std::vector<double> xd = to_double(x), wd = to_double(w), bd = to_double(b), dyd = to_double(dy);
-  std::vector<double> y(ny), dx(nx), dw(nw), db(p.out_features);
-  ref::linear_forward<double>(p, xd.data(), wd.data(), bd.data(), y.data());
-  ref::linear_backward_input<double>(p, dyd.data(), wd.data(), dx.data());
-  ref::linear_backward_weight<double>(p, xd.data(), dyd.data(), dw.data());
-  ref::linear_backward_bias<double>(p, dyd.data(), db.data());
+  const LinearCase lc = linear_case(p, seed);
+  const int64_t nx = lc.nx, nw = lc.nw, ny = lc.ny;
+  const std::vector<float>&x = lc.x, &w = lc.w, &b = lc.b, &dy = lc.dy;
+  const std::vector<double>&y = lc.y, &dx = lc.dx, &dw = lc.dw, &db = lc.db;
   DeviceArray<float> d_x(x), d_w(w), d_b(b), d_dy(dy);
   EXPECT_TRUE(close_rel_l2(gpu_output(ny, [&](float* o) {
                              cuda::linear_forward(handle, mode, p, d_x.get(), d_w.get(), d_b.get(), o, nullptr);
@@ -276,16 +291,10 @@ TEST(LinearCuda, DcganShapesFp32AndTf32) {
 // The shapes include a long reduction (in = 8192), where cuBLAS may pick a split-K GEMM that uses its workspace.
 void check_linear_captured(cuda::MathMode mode, const LinearParams& p, uint64_t seed) {
   const double tol = mode == cuda::MathMode::kFp32 ? 1e-5 : 5e-3;
-  const int64_t nx = int64_t(p.batch) * p.in_features, nw = int64_t(p.out_features) * p.in_features,
-                ny = int64_t(p.batch) * p.out_features;
-  const std::vector<float> x = random_vector<float>(nx, seed), w = random_vector<float>(nw, seed + 1, 0.05),
-                           b = random_vector<float>(p.out_features, seed + 2), dy = random_vector<float>(ny, seed + 3);
-  const std::vector<double> xd = to_double(x), wd = to_double(w), bd = to_double(b), dyd = to_double(dy);
-  std::vector<double> y(ny), dx(nx), dw(nw), db(p.out_features);
-  ref::linear_forward<double>(p, xd.data(), wd.data(), bd.data(), y.data());
-  ref::linear_backward_input<double>(p, dyd.data(), wd.data(), dx.data());
-  ref::linear_backward_weight<double>(p, xd.data(), dyd.data(), dw.data());
-  ref::linear_backward_bias<double>(p, dyd.data(), db.data());
+  const LinearCase lc = linear_case(p, seed);
+  const int64_t nx = lc.nx, nw = lc.nw, ny = lc.ny;
+  const std::vector<float>&x = lc.x, &w = lc.w, &b = lc.b, &dy = lc.dy;
+  const std::vector<double>&y = lc.y, &dx = lc.dx, &dw = lc.dw, &db = lc.db;
 
   cudaStream_t stream = nullptr;
   ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
