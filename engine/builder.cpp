@@ -250,15 +250,9 @@ ValueId Builder::mse(ValueId x, ValueId target, float scale) { return loss(OpKin
 ValueId Builder::l1(ValueId x, ValueId target, float scale) { return loss(OpKind::kL1, "l1", x, target, scale); }
 
 void Builder::adam_step(const std::string& name, const std::vector<ValueId>& params, const std::vector<ValueId>& grads,
-                        const AdamParams& adam, int counter) {
+                        const AdamParams& adam) {
   const std::string node = "optim." + name;
   if (params.size() != grads.size()) shape_error(node, "adam_step needs one gradient per parameter");
-  // A later update of the same optimiser (the k-th discriminator step) continues its moments and its step count:
-  // with another counter the bias corrections would disagree with the moments' history.
-  for (const Node& n : g_.nodes())
-    if (n.op == OpKind::kAdamStep && n.name == node && n.attrs.counter != counter)
-      shape_error(node, "updated with step counter " + std::to_string(counter) + ", but its earlier update used " +
-                            std::to_string(n.attrs.counter));
   std::vector<ValueId> inputs;
   for (size_t i = 0; i < params.size(); ++i) {
     const std::string param = g_.value(params[i]).name;  // copies: adding values below may move the value list
@@ -271,7 +265,7 @@ void Builder::adam_step(const std::string& name, const std::vector<ValueId>& par
   }
   Attrs a;
   a.adam = adam;
-  a.counter = counter;
+  a.counter = g_.optimiser(name);
   emit(OpKind::kAdamStep, node, std::move(inputs), {}, a);
 }
 

@@ -60,10 +60,10 @@ class Builder {
   // One Adam update of `params` with `grads` (matching lists), in place, at this point of the node order. The moments
   // are optimiser state named "optim.<name>.<param>.exp_avg" / ".exp_avg_sq", created by the first update of a
   // parameter and continued by later updates under the same name (several D updates per step, as PyTorch's loop
-  // calling optimizer.step() k times). `counter` indexes the plan's step counters; each update advances it once, and
-  // every update of one optimiser must use the same counter (else std::invalid_argument).
+  // calling optimizer.step() k times). The optimiser's step counter is found by its name (Graph::optimiser): each
+  // update advances it once.
   void adam_step(const std::string& name, const std::vector<ValueId>& params, const std::vector<ValueId>& grads,
-                 const AdamParams& adam, int counter);
+                 const AdamParams& adam);
 
   // A temporary the host reads after the step.
   void keep(ValueId v) { g_.value(v).keep = true; }

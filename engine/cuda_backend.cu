@@ -5,6 +5,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstring>
@@ -42,7 +43,8 @@ class CallListState {
       : first_call_(calls.data()),
         num_calls_(calls.size()),
         adam_steps_per_counter_(num_counters, 0),
-        call_choices_(calls.size(), -1) {
+        call_choices_(calls.size(), -1),
+        known_counters_(num_counters, 0) {
     for (const KernelCall& call : calls)
       if (call.node->op == OpKind::kAdamStep) ++adam_steps_per_counter_.at(size_t(call.node->attrs.counter));
     const size_t bytes = (1 + num_counters) * sizeof(int64_t);
@@ -64,8 +66,9 @@ class CallListState {
   void check_same_list(const std::vector<KernelCall>& calls, const StepState& state) const {
     if (calls.data() != first_call_ || calls.size() != num_calls_)
       throw std::logic_error("CUDA backend: a call list changed after its first execute (its graph holds the old one)");
-    if (state.counters.size() != adam_steps_per_counter_.size())
-      throw std::logic_error("CUDA backend: the number of optimiser counters changed between steps");
+    // A store's counters may grow when a later plan adds an optimiser; this list's Adam nodes index the first ones.
+    if (state.counters.size() < adam_steps_per_counter_.size())
+      throw std::logic_error("CUDA backend: the run lost optimiser counters between steps");
   }
 
   signed char* call_choices() { return call_choices_.data(); }
@@ -74,19 +77,22 @@ class CallListState {
 
   // Uploads the host's step and counters unless the device is known to hold them already.
   void sync_to_device(const StepState& state, cudaStream_t stream) {
-    if (device_known_ && known_step_ == state.step && known_counters_ == state.counters) return;
+    const size_t n = adam_steps_per_counter_.size();  // this list's counters: a prefix of the run's
+    if (device_known_ && known_step_ == state.step &&
+        std::equal(known_counters_.begin(), known_counters_.end(), state.counters.begin()))
+      return;
     // The previous upload from the staging buffer may still be queued behind earlier steps: wait for that copy
     // before overwriting its source (rare: only the first step and after a checkpoint load come here).
     if (staging_in_use_) GANCU_CUDA_CHECK(cudaEventSynchronize(staging_free_));
     staging_[0] = state.step;
-    for (size_t k = 0; k < state.counters.size(); ++k) staging_[1 + k] = state.counters[k];
-    const size_t bytes = (1 + state.counters.size()) * sizeof(int64_t);
+    for (size_t k = 0; k < n; ++k) staging_[1 + k] = state.counters[k];
+    const size_t bytes = (1 + n) * sizeof(int64_t);
     GANCU_CUDA_CHECK(cudaMemcpyAsync(device_state_, staging_, bytes, cudaMemcpyHostToDevice, stream));
     GANCU_CUDA_CHECK(cudaEventRecord(staging_free_, stream));
     staging_in_use_ = true;
     device_known_ = true;
     known_step_ = state.step;
-    known_counters_ = state.counters;
+    std::copy_n(state.counters.begin(), n, known_counters_.begin());
   }
 
   // Before launching: if a launch fails halfway, the device state is unknown and the next step uploads it again.
@@ -96,10 +102,10 @@ class CallListState {
   // using it. Advance the host counters the same way (the CPU backend's Adam does it on the host); the host step
   // is advanced by Plan::run after execute() returns.
   void advance(StepState& state) {
-    for (size_t k = 0; k < state.counters.size(); ++k) state.counters[k] += adam_steps_per_counter_[k];
+    for (size_t k = 0; k < adam_steps_per_counter_.size(); ++k) state.counters[k] += adam_steps_per_counter_[k];
     device_known_ = true;
     known_step_ = state.step + 1;
-    known_counters_ = state.counters;
+    std::copy_n(state.counters.begin(), known_counters_.size(), known_counters_.begin());
   }
 
   void free_resources() {

@@ -4,7 +4,7 @@
 #include "engine/backend.h"
 #include "engine/builder.h"
 #include "engine/fusion.h"
-#include "engine/gan_step.h"
 #include "engine/graph.h"
 #include "engine/memory_plan.h"
+#include "engine/parameter_store.h"
 #include "engine/plan.h"

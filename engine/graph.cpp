@@ -73,6 +73,13 @@ int Graph::add_node(Node node) {
   return static_cast<int>(nodes_.size()) - 1;
 }
 
+int Graph::optimiser(const std::string& name) {
+  for (size_t i = 0; i < optimisers_.size(); ++i)
+    if (optimisers_[i] == name) return static_cast<int>(i);
+  optimisers_.push_back(name);
+  return static_cast<int>(optimisers_.size() - 1);
+}
+
 ValueId Graph::find(const std::string& name) const {
   for (const Value& v : values_)
     if (v.name == name) return v.id;

@@ -74,7 +74,7 @@ struct Attrs {
   uint64_t stream = 0;                                  // Philox stream of random ops (distinct per op)
   float loss_scale = 1.0f;                              // loss backward: dL/dloss
   AdamParams adam;                                      // adam step
-  int counter = -1;                                     // adam step: index of its step counter in the plan
+  int counter = -1;                                     // adam step: its optimiser (Graph::optimisers index)
 };
 
 struct Node {
@@ -104,9 +104,16 @@ class Graph {
   // One line per node: "12 conv2d D.main.2 (x[64,64,16,16], w[128,64,4,4]) -> y[64,128,8,8]".
   std::string dump() const;
 
+  // The optimisers whose updates the graph holds, by name ("G", "D"); an Adam node's Attrs::counter indexes this list.
+  // Each has one step counter in the run's ParameterStore, found by this name when a plan binds the graph, so every
+  // plan (and every update of one step) that updates an optimiser advances the same counter.
+  int optimiser(const std::string& name);  // its index, added on first request
+  const std::vector<std::string>& optimisers() const { return optimisers_; }
+
  private:
   std::vector<Value> values_;
   std::vector<Node> nodes_;
+  std::vector<std::string> optimisers_;
 };
 
 }  // namespace gancu

@@ -9,65 +9,50 @@
 namespace gancu {
 namespace {
 
-// FNV-1a: a stable per-name Philox stream for parameter initialisation.
-uint64_t name_stream(const std::string& name) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : name) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
-
-Tensor initial_value(const Value& v, uint64_t seed) {
-  Tensor t(v.shape);
-  switch (v.init.kind) {
-    case Init::kZeros: break;
-    case Init::kOnes: t.fill(1.0f); break;
-    case Init::kNormal: {
-      Rng rng(seed, name_stream(v.name));
-      t.fill_normal(rng, v.init.mean, v.init.stddev);
-      break;
-    }
-  }
-  return t;
-}
-
 Graph prepared_for(Graph graph, const Backend& backend) {
   if (backend.fuses_batch_norm_activation()) fuse_batch_norm_activations(graph);
   return graph;
 }
 
+bool stored(ValueKind kind) {
+  return kind == ValueKind::kParameter || kind == ValueKind::kBuffer || kind == ValueKind::kOptState;
+}
+
 }  // namespace
 
-Plan::Plan(Graph graph, Backend& backend, uint64_t seed, int num_counters)
-    : graph_(prepared_for(std::move(graph), backend)), backend_(backend), memory_(plan_memory(graph_)) {
+Plan::Plan(Graph graph, ParameterStore& store, StepAdvance advance)
+    : graph_(prepared_for(std::move(graph), store.backend())), store_(store), advance_(advance), memory_(plan_memory(graph_)) {
   validate_memory_plan(graph_, memory_);
-  state_.seed = seed;
-  state_.counters.assign(static_cast<size_t>(num_counters), 0);
-  const DispatchTable& table = backend_.kernels();
+  Backend& backend = store_.backend();
+  const DispatchTable& table = backend.kernels();
+  std::vector<int> counter_of_optimiser;
+  for (const std::string& name : graph_.optimisers()) counter_of_optimiser.push_back(store_.counter(name));
 
   int64_t scratch_floats = 0;
-  for (const Node& n : graph_.nodes()) {
+  for (Node& n : graph_.nodes()) {
     const KernelEntry& e = table[static_cast<size_t>(n.op)];
     if (!e.run && n.op != OpKind::kReshape)
-      throw std::invalid_argument(n.name + ": backend " + backend_.name() + " has no kernel for " + op_name(n.op));
-    if (n.op == OpKind::kAdamStep && (n.attrs.counter < 0 || n.attrs.counter >= num_counters))
-      throw std::invalid_argument(n.name + ": optimiser counter " + std::to_string(n.attrs.counter) + " out of range");
+      throw std::invalid_argument(n.name + ": backend " + backend.name() + " has no kernel for " + op_name(n.op));
+    if (n.op == OpKind::kAdamStep) {
+      if (n.attrs.counter < 0 || n.attrs.counter >= static_cast<int>(counter_of_optimiser.size()))
+        throw std::invalid_argument(n.name + ": optimiser " + std::to_string(n.attrs.counter) + " out of range");
+      n.attrs.counter = counter_of_optimiser[static_cast<size_t>(n.attrs.counter)];  // now the store's counter
+    }
     if (e.scratch_floats) scratch_floats = std::max(scratch_floats, e.scratch_floats(graph_, n));
   }
 
-  arena_ = backend_.allocate(std::max<int64_t>(memory_.arena_bytes / int64_t(sizeof(float)), 1));
-  if (scratch_floats > 0) scratch_ = backend_.allocate(scratch_floats);
+  arena_ = backend.allocate(std::max<int64_t>(memory_.arena_bytes / int64_t(sizeof(float)), 1));
+  if (scratch_floats > 0) scratch_ = backend.allocate(scratch_floats);
 
   pointers_.assign(static_cast<size_t>(graph_.num_values()), nullptr);
   for (const Value& v : graph_.values()) {
     if (v.alias_of != kNoValue) continue;
-    if (v.persistent()) {
-      float* p = backend_.allocate(std::max<int64_t>(v.numel(), 1));
+    if (stored(v.kind)) {
+      pointers_[v.id] = store_.entry(store_.bind(v.name, v.shape, v.kind, v.init)).data;
+    } else if (v.persistent()) {
+      float* p = backend.allocate(std::max<int64_t>(v.numel(), 1));
       owned_.push_back(p);
       pointers_[v.id] = p;
-      if (v.kind == ValueKind::kParameter || v.kind == ValueKind::kBuffer) {
-        Tensor init = initial_value(v, seed);
-        backend_.upload(p, init.data(), init.numel());
-      }
     } else if (memory_.offset[v.id] >= 0) {
       pointers_[v.id] = arena_ + memory_.offset[v.id] / int64_t(sizeof(float));
     }
@@ -90,14 +75,16 @@ Plan::Plan(Graph graph, Backend& backend, uint64_t seed, int num_counters)
 }
 
 Plan::~Plan() {
-  for (float* p : owned_) backend_.release(p);
-  if (scratch_) backend_.release(scratch_);
-  if (arena_) backend_.release(arena_);
+  Backend& backend = store_.backend();
+  for (float* p : owned_) backend.release(p);
+  if (scratch_) backend.release(scratch_);
+  if (arena_) backend.release(arena_);
 }
 
 void Plan::run() {
-  backend_.execute(calls_, state_);
-  ++state_.step;
+  StepState& state = store_.state();
+  store_.backend().execute(calls_, state);
+  if (advance_ == StepAdvance::kAdvance) ++state.step;
 }
 
 ValueId Plan::find(const std::string& name) const {
@@ -109,18 +96,18 @@ ValueId Plan::find(const std::string& name) const {
 Tensor Plan::read(ValueId id) const {
   Tensor t(graph_.shape(id));
   if (!pointers_[id]) throw std::logic_error(graph_.value(id).name + ": value has no storage");
-  backend_.download(t.data(), pointers_[id], t.numel());
+  store_.backend().download(t.data(), pointers_[id], t.numel());
   return t;
 }
 
 void Plan::write(ValueId id, const float* host) {
   if (!pointers_[id]) throw std::logic_error(graph_.value(id).name + ": value has no storage");
-  backend_.upload(pointers_[id], host, graph_.shape(id).numel());
+  store_.backend().upload(pointers_[id], host, graph_.shape(id).numel());
 }
 
 void Plan::write_async(ValueId id, const float* host) {
   if (!pointers_[id]) throw std::logic_error(graph_.value(id).name + ": value has no storage");
-  backend_.upload_async(pointers_[id], host, graph_.shape(id).numel());
+  store_.backend().upload_async(pointers_[id], host, graph_.shape(id).numel());
 }
 
 std::vector<ValueId> Plan::values_of_kind(ValueKind kind) const {
@@ -132,7 +119,7 @@ std::vector<ValueId> Plan::values_of_kind(ValueKind kind) const {
 
 std::string Plan::summary() const {
   std::ostringstream out;
-  out << graph_.nodes().size() << " nodes, " << calls_.size() << " kernel calls on " << backend_.name()
+  out << graph_.nodes().size() << " nodes, " << calls_.size() << " kernel calls on " << store_.backend().name()
       << "; arena " << memory_.arena_bytes / 1024 << " KiB (naive " << memory_.naive_bytes / 1024 << " KiB), persistent "
       << memory_.persistent_bytes / 1024 << " KiB";
   return out.str();

@@ -1,5 +1,7 @@
-// A compiled plan: the graph, its memory plan, storage for every value on one backend, and the flat list of kernel
-// calls. Built once; run() executes a step with no allocation and no graph work.
+// A compiled plan: the graph, its memory plan, its arena on the store's backend, and the flat list of kernel calls.
+// Parameters, buffers and optimiser state are not the plan's: it binds them in the run's ParameterStore, which
+// several plans share (the training step and the sampler). Built once; run() executes with no allocation and no
+// graph work.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -10,28 +12,35 @@
 #include "engine/backend.h"
 #include "engine/graph.h"
 #include "engine/memory_plan.h"
+#include "engine/parameter_store.h"
 
 namespace gancu {
 
+// Whether a run of the plan is a training step (advances the store's step, which keys every random op) or not (the
+// sampler: running it leaves the run where it was).
+enum class StepAdvance { kAdvance, kKeep };
+
 class Plan {
  public:
-  // Applies the graph rewrites the backend asks for (engine/fusion.h), allocates the arena and persistent storage,
-  // initialises parameters and buffers from `seed` (each persistent value from its own Philox stream, so adding a
-  // layer does not change the others), and resolves every node.
-  Plan(Graph graph, Backend& backend, uint64_t seed, int num_counters = 0);
+  // Applies the graph rewrites the backend asks for (engine/fusion.h), binds every parameter, buffer and optimiser
+  // state in `store` by name (creating what the store lacks), maps each optimiser to its counter there, allocates the
+  // arena, inputs and kept values, and resolves every node. `store` must outlive the plan.
+  Plan(Graph graph, ParameterStore& store, StepAdvance advance = StepAdvance::kAdvance);
   ~Plan();
   Plan(const Plan&) = delete;
   Plan& operator=(const Plan&) = delete;
 
-  void run();  // one step; advances step()
+  void run();  // one step; advances the store's step unless StepAdvance::kKeep
 
   const Graph& graph() const { return graph_; }
   const MemoryPlan& memory() const { return memory_; }
-  Backend& backend() { return backend_; }
-  int64_t step() const { return state_.step; }
-  void set_step(int64_t step) { state_.step = step; }
-  std::vector<int64_t>& counters() { return state_.counters; }
-  uint64_t seed() const { return state_.seed; }
+  Backend& backend() { return store_.backend(); }
+  ParameterStore& store() { return store_; }
+  // The run's step state, which lives in the store (shared by its plans).
+  int64_t step() const { return store_.state().step; }
+  void set_step(int64_t step) { store_.state().step = step; }
+  std::vector<int64_t>& counters() { return store_.state().counters; }
+  uint64_t seed() const { return store_.seed(); }
 
   ValueId find(const std::string& name) const;  // throws if absent
   // Host copies of a value (persistent values at any time; temporaries only meaningful during debugging).
@@ -48,12 +57,12 @@ class Plan {
 
  private:
   Graph graph_;
-  Backend& backend_;
+  ParameterStore& store_;
+  StepAdvance advance_;
   MemoryPlan memory_;
-  StepState state_;
   float* arena_ = nullptr;
   float* scratch_ = nullptr;
-  std::vector<float*> owned_;      // persistent allocations
+  std::vector<float*> owned_;      // inputs and kept temporaries
   std::vector<float*> pointers_;   // per value
   std::vector<KernelCall> calls_;
 };

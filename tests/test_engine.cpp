@@ -6,10 +6,14 @@
 #include <set>
 
 #include "engine/engine.h"
+#include "recipes/gan_step.h"
 #include "models/dcgan.h"
 #include "tests/testing.h"
 
 namespace gancu {
+using recipes::build_gan_step;
+using recipes::GanStep;
+using recipes::GanStepConfig;
 namespace {
 
 std::string error_of(const std::function<void()>& f) {
@@ -49,10 +53,9 @@ TEST(EngineShapes, GanStepRejectsAGeneratorThatDoesNotMatchTheData) {
   model.image_size = 32;
   GanStepConfig c;
   c.batch_size = 4;
-  c.image_size = 64;  // data at 64, generator at 32
-  c.channels = 1;
-  auto g = [&](Builder& b, ValueId z) { return models::dcgan_generator(b, z, model); };
-  auto d = [&](Builder& b, ValueId x) { return models::dcgan_discriminator(b, x, model); };
+  c.image = Shape{1, 64, 64};  // data at 64, generator at 32
+  auto g = [&](Builder& b, ValueId z, ValueId) { return models::dcgan_generator(b, z, model); };
+  auto d = [&](Builder& b, ValueId x, ValueId) { return models::dcgan_discriminator(b, x, model); };
   const std::string msg = error_of([&] { build_gan_step(c, g, d); });
   EXPECT_NE(msg.find("generator"), std::string::npos) << msg;
   EXPECT_NE(msg.find("[4, 1, 32, 32]"), std::string::npos) << msg;
@@ -101,7 +104,8 @@ void check_gradients_against_finite_differences(bool fuse) {
   }
   auto backend = make_reference_backend();
   const SmallNet layout = net;
-  Plan plan(std::move(net.graph), *backend, 7);
+  ParameterStore plan_store(*backend, 7);
+  Plan plan(std::move(net.graph), plan_store);
   auto x = testing::random_vector<float>(2 * 3 * 5 * 5, 11);
   std::vector<float> target = {0.9f, 0.1f, 0.5f, 0.3f, 0.2f, 0.7f, 1.0f, 0.0f};
   plan.write(layout.x, x.data());
@@ -159,7 +163,8 @@ TEST(EngineAutodiff, FusedBatchNormActivationGradientsEqualTheUnfusedOnes) {
   ASSERT_EQ(fuse_batch_norm_activations(fused.graph), 1);
   auto backend = make_reference_backend();
   const SmallNet a_layout = plain, b_layout = fused;
-  Plan a(std::move(plain.graph), *backend, 7), b(std::move(fused.graph), *backend, 7);
+  ParameterStore a_store(*backend, 7), b_store(*backend, 7);
+  Plan a(std::move(plain.graph), a_store), b(std::move(fused.graph), b_store);
   const auto x = testing::random_vector<float>(2 * 3 * 5 * 5, 11);
   const std::vector<float> target = {0.9f, 0.1f, 0.5f, 0.3f, 0.2f, 0.7f, 1.0f, 0.0f};
   const std::vector<float> gamma = {0.8f, -1.1f, 1.3f, -0.6f}, beta = {0.4f, -0.3f, 0.7f, -0.5f};
@@ -193,10 +198,9 @@ GanStep dcgan32_step(int batch, int width) {
   m.generator_width = m.discriminator_width = width;
   GanStepConfig c;
   c.batch_size = batch;
-  c.image_size = 32;
-  c.channels = 1;
-  return build_gan_step(c, [m](Builder& b, ValueId z) { return models::dcgan_generator(b, z, m); },
-                        [m](Builder& b, ValueId x) { return models::dcgan_discriminator(b, x, m); });
+  c.image = Shape{1, 32, 32};
+  return build_gan_step(c, [m](Builder& b, ValueId z, ValueId) { return models::dcgan_generator(b, z, m); },
+                        [m](Builder& b, ValueId x, ValueId) { return models::dcgan_discriminator(b, x, m); });
 }
 
 TEST(EngineAutodiff, GeneratorUpdateComputesNoDiscriminatorWeightGradients) {
@@ -249,8 +253,10 @@ TEST(EngineFusion, FusedStepMatchesTheUnfusedStepOnTheCpu) {
   GanStep plain = dcgan32_step(8, 16), fused = dcgan32_step(8, 16);
   ASSERT_EQ(fuse_batch_norm_activations(fused.graph), 9);
   auto backend = make_cpu_backend();
-  Plan a(std::move(plain.graph), *backend, 3, GanStep::kNumCounters);
-  Plan b(std::move(fused.graph), *backend, 3, GanStep::kNumCounters);
+  ParameterStore a_store(*backend, 3);
+  Plan a(std::move(plain.graph), a_store);
+  ParameterStore b_store(*backend, 3);
+  Plan b(std::move(fused.graph), b_store);
   for (size_t k = 0; k < plain.real_batches.size(); ++k) {
     const auto batch = testing::random_vector<float>(a.graph().shape(plain.real_batches[k]).numel(), 40 + k);
     a.write(plain.real_batches[k], batch.data());

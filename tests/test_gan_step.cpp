@@ -8,6 +8,7 @@
 #include <set>
 
 #include "engine/engine.h"
+#include "recipes/gan_step.h"
 #include "kernels/cpu/activations.h"
 #include "kernels/cpu/adam.h"
 #include "kernels/cpu/batch_norm2d.h"
@@ -18,6 +19,9 @@
 #include "tests/testing.h"
 
 namespace gancu {
+using recipes::build_gan_step;
+using recipes::GanStep;
+using recipes::GanStepConfig;
 namespace {
 
 using Vec = std::vector<double>;
@@ -41,12 +45,11 @@ GanStep tiny_step(int d_steps = 1) {
   const models::DcganConfig m = tiny_model();
   GanStepConfig c;
   c.batch_size = kBatch;
-  c.latent_size = kNz;
-  c.channels = kChannels;
-  c.image_size = kSize;
+  c.latent = Shape{kNz, 1, 1};
+  c.image = Shape{kChannels, kSize, kSize};
   c.d_steps = d_steps;
-  GanStep s = build_gan_step(c, [m](Builder& b, ValueId z) { return models::dcgan_generator(b, z, m); },
-                             [m](Builder& b, ValueId x) { return models::dcgan_discriminator(b, x, m); });
+  GanStep s = build_gan_step(c, [m](Builder& b, ValueId z, ValueId) { return models::dcgan_generator(b, z, m); },
+                             [m](Builder& b, ValueId x, ValueId) { return models::dcgan_discriminator(b, x, m); });
   for (int k = 0; k < d_steps; ++k)  // so the test can read the latent batches the step drew
     s.graph.value(s.graph.find(latent_name(k))).keep = true;
   return s;
@@ -284,7 +287,8 @@ void expect_engine_step_equals_hand_written(int d_steps) {
   std::vector<ValueId> z_ids;
   for (int k = 0; k < d_steps; ++k) z_ids.push_back(layout.graph.find(latent_name(k)));
   auto backend = make_reference_backend();
-  Plan plan(std::move(layout.graph), *backend, 123, GanStep::kNumCounters);
+  ParameterStore plan_store(*backend, 123);
+  Plan plan(std::move(layout.graph), plan_store);
 
   Params p;
   for (ValueKind kind : {ValueKind::kParameter, ValueKind::kBuffer})
@@ -315,8 +319,8 @@ void expect_engine_step_equals_hand_written(int d_steps) {
       const Tensor got = plan.read(plan.find(state));
       EXPECT_LE(testing::rel_l2_error(got.data(), expected.data(), got.numel()), 1e-5) << state;
     }
-  EXPECT_EQ(plan.counters()[GanStep::kCounterG], 1);
-  EXPECT_EQ(plan.counters()[GanStep::kCounterD], d_steps);  // one Adam step per D update, as PyTorch counts them
+  EXPECT_EQ(plan.counters()[size_t(plan_store.counter(recipes::kOptimiserG))], 1);
+  EXPECT_EQ(plan.counters()[size_t(plan_store.counter(recipes::kOptimiserD))], d_steps);  // one Adam step per D update, as PyTorch counts them
 }
 
 TEST(GanStep, EngineStepEqualsTheHandWrittenReferenceStep) { expect_engine_step_equals_hand_written(1); }
@@ -334,10 +338,11 @@ TEST(GanStep, AdamUpdatesOfOneOptimiserShareTheirState) {
   const ValueId g1 = b.input("g1", Shape{7}), g2 = b.input("g2", Shape{7});
   AdamParams a;
   a.lr = 0.1;  // large enough that each update moves w by far more than its rounding
-  b.adam_step("opt", {w}, {g1}, a, 0);
-  b.adam_step("opt", {w}, {g2}, a, 0);
-  EXPECT_THROW(b.adam_step("opt", {w}, {g1}, a, 1), std::invalid_argument);  // another counter: refused
+  b.adam_step("opt", {w}, {g1}, a);
+  b.adam_step("opt", {w}, {g2}, a);
   ASSERT_EQ(graph.nodes().size(), 2u);
+  EXPECT_EQ(graph.nodes()[0].attrs.counter, graph.nodes()[1].attrs.counter);  // one optimiser, one step counter
+  EXPECT_EQ(graph.optimisers(), std::vector<std::string>{"opt"});
   const std::vector<ValueId>& first = graph.nodes()[0].inputs;
   const std::vector<ValueId>& second = graph.nodes()[1].inputs;
   ASSERT_EQ(first.size(), 4u);
@@ -350,7 +355,8 @@ TEST(GanStep, AdamUpdatesOfOneOptimiserShareTheirState) {
   EXPECT_EQ(graph.find("optim.opt.w.exp_avg"), first[2]);
 
   auto backend = make_reference_backend();
-  Plan plan(std::move(graph), *backend, 5, 1);
+  ParameterStore plan_store(*backend, 5);
+  Plan plan(std::move(graph), plan_store);
   std::vector<float> p = to_vector(plan.read(w)), m(7, 0.0f), v(7, 0.0f);
   const auto grad1 = testing::random_vector<float>(7, 11), grad2 = testing::random_vector<float>(7, 12);
   plan.write(g1, grad1.data());
@@ -398,8 +404,8 @@ TEST(GanStep, DiscriminatorUpdatesShareTheirAdamState) {
     EXPECT_EQ(a.inputs[i + 2], b.inputs[i + 2]);  // exp_avg
     EXPECT_EQ(a.inputs[i + 3], b.inputs[i + 3]);  // exp_avg_sq
   }
-  EXPECT_EQ(a.attrs.counter, GanStep::kCounterD);
-  EXPECT_EQ(b.attrs.counter, GanStep::kCounterD);
+  EXPECT_EQ(a.attrs.counter, 1);
+  EXPECT_EQ(b.attrs.counter, 1);
   EXPECT_LT(d_updates[0], first_read_of_second_batch);
   EXPECT_LT(first_read_of_second_batch, d_updates[1]);
 }
@@ -416,8 +422,10 @@ TEST(GanStep, TwoDiscriminatorUpdatesFuseAndPlanAsOneStep) {
   EXPECT_EQ(fuse_batch_norm_activations(fused.graph), batch_norms);
   EXPECT_NO_THROW(validate_memory_plan(fused.graph, plan_memory(fused.graph)));
   auto backend = make_cpu_backend();
-  Plan a(std::move(plain.graph), *backend, 3, GanStep::kNumCounters);
-  Plan b(std::move(fused.graph), *backend, 3, GanStep::kNumCounters);
+  ParameterStore a_store(*backend, 3);
+  Plan a(std::move(plain.graph), a_store);
+  ParameterStore b_store(*backend, 3);
+  Plan b(std::move(fused.graph), b_store);
   for (size_t k = 0; k < plain.real_batches.size(); ++k) {
     const auto batch = testing::random_vector<float>(kBatch * kChannels * kSize * kSize, 40 + k, 0.5);
     a.write(plain.real_batches[k], batch.data());
@@ -432,7 +440,7 @@ TEST(GanStep, TwoDiscriminatorUpdatesFuseAndPlanAsOneStep) {
           << a.graph().value(id).name;
     }
   EXPECT_EQ(a.counters(), b.counters());
-  EXPECT_EQ(b.counters()[GanStep::kCounterD], 2);
+  EXPECT_EQ(b.counters()[size_t(b_store.counter(recipes::kOptimiserD))], 2);
 }
 
 // The CPU backend (OpenBLAS convolutions) follows the reference backend over several steps.
@@ -441,8 +449,10 @@ TEST(GanStep, CpuBackendTracksReferenceBackend) {
   auto reference = make_reference_backend();
   GanStep a = tiny_step(), b = tiny_step();
   const ValueId real = a.real_batches[0];
-  Plan fast(std::move(a.graph), *cpu, 9, GanStep::kNumCounters);
-  Plan slow(std::move(b.graph), *reference, 9, GanStep::kNumCounters);
+  ParameterStore fast_store(*cpu, 9);
+  Plan fast(std::move(a.graph), fast_store);
+  ParameterStore slow_store(*reference, 9);
+  Plan slow(std::move(b.graph), slow_store);
   for (int step = 0; step < 3; ++step) {
     auto batch = testing::random_vector<float>(kBatch * kChannels * kSize * kSize, 100 + step, 0.5);
     fast.write(real, batch.data());

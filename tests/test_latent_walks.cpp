@@ -161,7 +161,8 @@ class LatentWalks : public testing::TempDirTest {
     o.steps = 2;
     o.progress = false;
     o.out = run_.string();
-    ASSERT_EQ(run_train(o), 0);
+    recipes::DcganRecipe recipe = testing::tiny_dcgan();
+    ASSERT_EQ(run_train(o, recipe), 0);
   }
   static void TearDownTestSuite() { std::filesystem::remove_all(run_.parent_path()); }
 

@@ -36,7 +36,7 @@ ConvNet conv_net() {
   n.loss = b.mse(y, n.target);
   n.weight = n.graph.find("conv.weight");
   const std::vector<ValueId> grads = append_backward(n.graph, {n.loss}, {n.weight});
-  b.adam_step("adam", {n.weight}, grads, AdamParams{}, 0);
+  b.adam_step("adam", {n.weight}, grads, AdamParams{});
   return n;
 }
 
@@ -62,7 +62,8 @@ TEST(OpProfile, CpuBackendReportsEveryOpThatRan) {
   auto backend = make_cpu_backend();
   backend->enable_profiling();
   const ValueId x = n.x, target = n.target;
-  Plan plan(std::move(n.graph), *backend, 7, 1);
+  ParameterStore plan_store(*backend, 7);
+  Plan plan(std::move(n.graph), plan_store);
   std::vector<float> ones(size_t(plan.graph().shape(x).numel()), 1.0f);
   std::vector<float> half(size_t(plan.graph().shape(target).numel()), 0.5f);
   plan.write(x, ones.data());

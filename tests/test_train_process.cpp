@@ -252,7 +252,7 @@ TEST_F(TrainProcess, ASecondSigintQuitsAtOnceAndKeepsThePreviousCheckpoint) {
   // next run in the folder removes it, and any the kill above left.
   const fs::path leftover = run_dir / ("checkpoint.safetensors.tmp." + std::to_string(pid));
   write_file_atomic(leftover.string(), "half a checkpoint");
-  ASSERT_EQ(run(train_args(data_, s + 1) + std::vector<std::string>{"--resume", run_dir.string()}, "resume.log"), 0)
+  ASSERT_EQ(run(train_args(data_, s + 1, slow) + std::vector<std::string>{"--resume", run_dir.string()}, "resume.log"), 0)
       << text_of(dir_ / "resume.log");
   EXPECT_EQ(load_checkpoint(run_dir).step(), s + 1);
   for (const auto& [name, file] : snapshot(run_dir)) EXPECT_EQ(name.find(".tmp."), std::string::npos) << name;

@@ -26,6 +26,15 @@ const ImageSet& fashion32() {
 }
 
 TrainOptions tiny_options() { return testing::tiny_train_options(); }
+const recipes::DcganRecipe& tiny_dcgan() {
+  static const recipes::DcganRecipe recipe = testing::tiny_dcgan();
+  return recipe;
+}
+// run_train takes the recipe to configure (a resumed run sets it from its checkpoint): a fresh copy each time.
+int run_tiny(const TrainOptions& o) {
+  recipes::DcganRecipe recipe = testing::tiny_dcgan();
+  return run_train(o, recipe);
+}
 
 fs::path temp_dir(const std::string& name) { return testing::fresh_temp_dir("training_" + name); }
 
@@ -42,17 +51,17 @@ bool bit_identical(const Tensor& a, const Tensor& b) {
 
 TEST(Training, ResumeIsBitIdenticalToAnUninterruptedRun) {
   const TrainOptions o = tiny_options();
-  Trainer straight(o, fashion32());
+  Trainer straight(o, tiny_dcgan(), fashion32());
   for (int i = 0; i < 6; ++i) straight.step();
 
   const fs::path dir = temp_dir("resume");
   const std::string ckpt = (dir / "checkpoint.safetensors").string();
   {
-    Trainer first(o, fashion32());
+    Trainer first(o, tiny_dcgan(), fashion32());
     for (int i = 0; i < 3; ++i) first.step();
     first.save_checkpoint(ckpt);
   }
-  Trainer resumed(o, fashion32());
+  Trainer resumed(o, tiny_dcgan(), fashion32());
   resumed.load_checkpoint(ckpt);
   EXPECT_EQ(resumed.steps_done(), 3);
   for (int i = 0; i < 3; ++i) resumed.step();
@@ -66,10 +75,10 @@ TEST(Training, ResumeIsBitIdenticalToAnUninterruptedRun) {
 
 TEST(Training, CheckpointRoundTripAndStateDictNames) {
   const fs::path dir = temp_dir("roundtrip");
-  Trainer t(tiny_options(), fashion32());
+  Trainer t(tiny_options(), tiny_dcgan(), fashion32());
   t.step();
   t.save_checkpoint((dir / "c.safetensors").string());
-  t.save_state_dict((dir / "g.safetensors").string(), "G");
+  t.save_state_dict((dir / "g.safetensors").string(), tiny_dcgan().networks().at(0));
   std::map<std::string, std::string> meta;
   auto tensors = load_safetensors((dir / "c.safetensors").string(), &meta);
   for (auto& [name, tensor] : state_of(t)) {
@@ -91,7 +100,7 @@ TEST(Training, CheckpointRoundTripAndStateDictNames) {
 TEST(Training, BadCheckpointsAreRejectedAndChangeNothing) {
   const fs::path dir = temp_dir("bad");
   const std::string good = (dir / "good.safetensors").string();
-  Trainer t(tiny_options(), fashion32());
+  Trainer t(tiny_options(), tiny_dcgan(), fashion32());
   t.step();
   t.save_checkpoint(good);
   const auto before = state_of(t);
@@ -111,9 +120,9 @@ TEST(Training, BadCheckpointsAreRejectedAndChangeNothing) {
   write_file_atomic(foreign, "\x89PNG\r\n\x1a\n not a checkpoint");
   EXPECT_THROW(t.load_checkpoint(foreign), std::runtime_error);
   // Wrong shapes: a wider model's checkpoint.
-  TrainOptions wide = tiny_options();
-  wide.ngf = 16;
-  Trainer other(wide, fashion32());
+  recipes::DcganRecipe wide = testing::tiny_dcgan();
+  wide.model.generator_width = 16;
+  Trainer other(tiny_options(), wide, fashion32());
   const std::string wrong = (dir / "wrong.safetensors").string();
   other.save_checkpoint(wrong);
   try {
@@ -136,7 +145,7 @@ TEST(Training, RunTrainResumesAndRefusesABadResumeWithoutTouchingTheRun) {
   o.steps = 2;
   o.sample_every = 1;
   o.progress = false;
-  ASSERT_EQ(run_train(o), 0);
+  ASSERT_EQ(run_tiny(o), 0);
   for (const char* f : {"samples.png", "losses.png", "metrics.jsonl", "checkpoint.safetensors", "generator.safetensors",
                         "discriminator.safetensors", "samples/step_000001.png"})
     EXPECT_TRUE(fs::exists(fs::path(o.out) / f)) << f;
@@ -153,7 +162,7 @@ TEST(Training, RunTrainResumesAndRefusesABadResumeWithoutTouchingTheRun) {
   r.out = bad.string();
   r.steps = 4;
   try {
-    run_train(r);
+    run_tiny(r);
     FAIL() << "resumed from a truncated checkpoint";
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("checkpoint.safetensors"), std::string::npos) << e.what();
@@ -168,7 +177,7 @@ TEST(Training, RunTrainResumesAndRefusesABadResumeWithoutTouchingTheRun) {
   g.out = (dir / "default-out").string();
   g.out_given = false;
   g.steps = 4;
-  ASSERT_EQ(run_train(g), 0);
+  ASSERT_EQ(run_tiny(g), 0);
   EXPECT_FALSE(fs::exists(dir / "default-out"));
   std::ifstream in(fs::path(o.out) / "metrics.jsonl");
   std::string line;
@@ -185,7 +194,7 @@ TEST(Training, RunTrainResumesAndRefusesABadResumeWithoutTouchingTheRun) {
   moved.out = (dir / "moved").string();
   moved.out_given = true;
   moved.steps = 5;
-  ASSERT_EQ(run_train(moved), 0);
+  ASSERT_EQ(run_tiny(moved), 0);
   const std::vector<char> copied = read_file((dir / "moved" / "kernel_choices.json").string());
   EXPECT_EQ(std::string(copied.begin(), copied.end()), choices);
   fs::remove_all(dir);
@@ -198,26 +207,26 @@ TEST(Training, AFreshRunNeverOverwritesAnEarlierOne) {
   o.steps = 1;
   o.sample_every = 0;
   o.progress = false;
-  ASSERT_EQ(run_train(o), 0);
+  ASSERT_EQ(run_tiny(o), 0);
   const std::vector<char> first = read_file((dir / "run" / "checkpoint.safetensors").string());
   // Named explicitly: refused, with the way out in the message.
   TrainOptions again = o;
   again.out_given = true;
   try {
-    run_train(again);
+    run_tiny(again);
     FAIL() << "a fresh run overwrote an earlier one";
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("--resume"), std::string::npos) << e.what();
   }
   // The default folder: the run moves on to <out>-2.
   again.out_given = false;
-  ASSERT_EQ(run_train(again), 0);
+  ASSERT_EQ(run_tiny(again), 0);
   EXPECT_TRUE(fs::exists(dir / "run-2" / "checkpoint.safetensors"));
   EXPECT_EQ(read_file((dir / "run" / "checkpoint.safetensors").string()), first);
   // --overwrite: allowed.
   again.out_given = true;
   again.overwrite = true;
-  EXPECT_EQ(run_train(again), 0);
+  EXPECT_EQ(run_tiny(again), 0);
   fs::remove_all(dir);
 }
 
@@ -231,17 +240,18 @@ TEST(Training, ANonFiniteLossStopsTheRunAndKeepsTheLastGoodCheckpoint) {
   o.steps = 2;
   o.sample_every = 0;
   o.progress = false;
-  ASSERT_EQ(run_train(o), 0);
+  ASSERT_EQ(run_tiny(o), 0);
   const std::string checkpoint = (dir / "run" / "checkpoint.safetensors").string();
   const std::vector<char> good = read_file(checkpoint);
 
   TrainOptions diverging = o;
   diverging.overwrite = true;
   diverging.out_given = true;
-  diverging.lr = 1e30;
   diverging.steps = 20;
   diverging.checkpoint_every = 1;
-  EXPECT_EQ(run_train(diverging), 3);
+  recipes::DcganRecipe exploding = testing::tiny_dcgan();
+  exploding.training.lr = 1e30;
+  EXPECT_EQ(run_train(diverging, exploding), 3);
   EXPECT_EQ(read_file(checkpoint), good);
   std::ifstream metrics(dir / "run" / "metrics.jsonl");
   std::string line;
@@ -280,16 +290,17 @@ double distance(const std::vector<double>& a, const std::vector<double>& b) {
 TEST(Training, ShortRunOnFashionMnistMovesSamplesTowardTheData) {
   TrainOptions o = tiny_options();
   o.batch_size = 32;
-  o.ngf = o.ndf = 16;
-  o.nz = 32;
-  Trainer t(o, fashion32());
+  recipes::DcganRecipe recipe = testing::tiny_dcgan();
+  recipe.model.generator_width = recipe.model.discriminator_width = 16;
+  recipe.model.latent_size = 32;
+  Trainer t(o, recipe, fashion32());
   const int64_t pixels = 32 * 32, n = 256;
   std::vector<float> data(size_t(n * pixels));
   BatchLoader loader(fashion32(), int(n), 7);
   loader.next(data.data());
   const ImageStats d = stats(data.data(), n, pixels);
 
-  Tensor z(Shape{n, o.nz, 1, 1});
+  Tensor z(Shape{n, recipe.model.latent_size, 1, 1});
   Rng rng(3, 0);
   z.fill_normal(rng);
   const ImageStats before = stats(t.sample(z).data(), n, pixels);
@@ -297,13 +308,13 @@ TEST(Training, ShortRunOnFashionMnistMovesSamplesTowardTheData) {
   double d_g_z = 0;
   for (int i = 0; i < 300; ++i) {
     last = t.step();
-    if (i >= 250) d_g_z += last.d_g_z2 / 50.0;
+    if (i >= 250) d_g_z += last.at("d_g_z2") / 50.0;
   }
   const ImageStats after = stats(t.sample(z).data(), n, pixels);
   const double dist_before = distance(before.mean, d.mean), dist_after = distance(after.mean, d.mean);
   std::printf("mean-image RMS distance to data: %.3f -> %.3f; per-pixel variance %.4f -> %.4f (data %.4f); "
               "D(G(z)) over the last 50 steps %.3f; loss_D %.3f loss_G %.3f\n",
-              dist_before, dist_after, before.variance, after.variance, d.variance, d_g_z, last.loss_d, last.loss_g);
+              dist_before, dist_after, before.variance, after.variance, d.variance, d_g_z, last.at("loss_d"), last.at("loss_g"));
   EXPECT_LT(dist_after, 0.5 * dist_before);
   EXPECT_GT(after.variance, 0.25 * d.variance);
   EXPECT_LT(after.variance, 2.0 * d.variance);

@@ -21,12 +21,18 @@ namespace fs = std::filesystem;
 
 constexpr int64_t kSteps = 4, kResumeAt = 2;
 
+// Smaller still: every flag trains, checkpoints and resumes.
+recipes::DcganRecipe tiny_dcgan() {
+  recipes::DcganRecipe r = testing::tiny_dcgan();
+  r.model.image_size = 16;
+  r.model.latent_size = 8;
+  r.model.generator_width = r.model.discriminator_width = 4;
+  return r;
+}
+
 TrainOptions tiny_options() {
-  TrainOptions o = testing::tiny_train_options();  // smaller still: every flag trains, checkpoints and resumes
-  o.image_size = 16;
+  TrainOptions o = testing::tiny_train_options();
   o.batch_size = 4;
-  o.nz = 8;
-  o.ngf = o.ndf = 4;
   o.seed = 7;
   o.sample_every = 0;
   o.progress = false;
@@ -40,10 +46,10 @@ struct Checkpoint {
 };
 
 // Trains `o` to `steps` in `dir` (resuming when o.resume is set) and returns the final checkpoint.
-Checkpoint train(TrainOptions o, const fs::path& dir, int64_t steps) {
+Checkpoint train(TrainOptions o, recipes::DcganRecipe recipe, const fs::path& dir, int64_t steps) {
   o.out = dir.string();
   o.steps = steps;
-  EXPECT_EQ(run_train(o), 0) << dir;
+  EXPECT_EQ(run_train(o, recipe), 0) << dir;
   Checkpoint c;
   c.tensors = load_safetensors((dir / "checkpoint.safetensors").string(), &c.meta);
   return c;
@@ -67,7 +73,7 @@ std::vector<std::string> differing(const Checkpoint& a, const Checkpoint& b) {
 const Checkpoint& baseline() {
   static const Checkpoint c = [] {
     const fs::path dir = testing::fresh_temp_dir("flags_baseline");
-    Checkpoint out = train(tiny_options(), dir / "run", kSteps);
+    Checkpoint out = train(tiny_options(), tiny_dcgan(), dir / "run", kSteps);
     fs::remove_all(dir);
     return out;
   }();
@@ -76,7 +82,7 @@ const Checkpoint& baseline() {
 
 struct Flag {
   const char* name;
-  std::function<void(TrainOptions&)> set;
+  std::function<void(recipes::DcganRecipe&)> set;
 };
 
 void PrintTo(const Flag& flag, std::ostream* out) { *out << flag.name; }  // for gtest's messages
@@ -86,16 +92,17 @@ class TrainingFlag : public ::testing::TestWithParam<Flag> {};
 TEST_P(TrainingFlag, CheckpointedAndResumedRunIsBitIdenticalToAnUninterruptedOne) {
   const Flag& flag = GetParam();
   const fs::path dir = testing::fresh_temp_dir(std::string("flags_") + flag.name);
-  TrainOptions o = tiny_options();
-  flag.set(o);
-  const Checkpoint straight = train(o, dir / "straight", kSteps);
+  const TrainOptions o = tiny_options();
+  recipes::DcganRecipe recipe = tiny_dcgan();
+  flag.set(recipe);
+  const Checkpoint straight = train(o, recipe, dir / "straight", kSteps);
 
   TrainOptions first = o;
   first.checkpoint_every = 1;  // a checkpoint after every step: where `--d-steps 2` used to die
-  train(first, dir / "split", kResumeAt);
+  train(first, recipe, dir / "split", kResumeAt);
   TrainOptions resumed = tiny_options();  // the flag is not given again: the checkpoint's metadata restores it
   resumed.resume = (dir / "split").string();
-  const Checkpoint split = train(resumed, dir / "split", kSteps);
+  const Checkpoint split = train(resumed, tiny_dcgan(), dir / "split", kSteps);
 
   ASSERT_EQ(straight.tensors.size(), split.tensors.size());
   ASSERT_GT(straight.tensors.size(), 20u);
@@ -104,7 +111,7 @@ TEST_P(TrainingFlag, CheckpointedAndResumedRunIsBitIdenticalToAnUninterruptedOne
     EXPECT_EQ(straight.meta.at(key), split.meta.at(key)) << key;
   // PyTorch's Adam counts every optimizer.step(): d_steps per gancu step for D, one for G.
   EXPECT_EQ(split.meta.at("counter.G"), std::to_string(kSteps));
-  EXPECT_EQ(split.meta.at("counter.D"), std::to_string(kSteps * o.d_steps));
+  EXPECT_EQ(split.meta.at("counter.D"), std::to_string(kSteps * recipe.training.d_steps));
 
   // The flag did something: the uninterrupted run differs from the run without flags.
   EXPECT_FALSE(differing(straight, baseline()).empty()) << flag.name << " left the training unchanged";
@@ -113,11 +120,11 @@ TEST_P(TrainingFlag, CheckpointedAndResumedRunIsBitIdenticalToAnUninterruptedOne
 
 INSTANTIATE_TEST_SUITE_P(
     Flags, TrainingFlag,
-    ::testing::Values(Flag{"d_steps_2", [](TrainOptions& o) { o.d_steps = 2; }},
-                      Flag{"label_smoothing", [](TrainOptions& o) { o.label_smoothing = true; }},
-                      Flag{"label_noise", [](TrainOptions& o) { o.label_noise = 0.3; }},
-                      Flag{"d_dropout", [](TrainOptions& o) { o.d_dropout = 0.3; }},
-                      Flag{"saturating_g_loss", [](TrainOptions& o) { o.saturating_g_loss = true; }}),
+    ::testing::Values(Flag{"d_steps_2", [](recipes::DcganRecipe& r) { r.training.d_steps = 2; }},
+                      Flag{"label_smoothing", [](recipes::DcganRecipe& r) { r.training.label_smoothing = true; }},
+                      Flag{"label_noise", [](recipes::DcganRecipe& r) { r.training.label_noise = 0.3; }},
+                      Flag{"d_dropout", [](recipes::DcganRecipe& r) { r.model.discriminator_dropout = 0.3; }},
+                      Flag{"saturating_g_loss", [](recipes::DcganRecipe& r) { r.training.saturating_g_loss = true; }}),
     [](const ::testing::TestParamInfo<Flag>& info) { return std::string(info.param.name); });
 
 // With two D updates per step, the checkpoint holds one set of Adam moments per parameter (no "optim.D.D...exp_avg"
@@ -125,9 +132,9 @@ INSTANTIATE_TEST_SUITE_P(
 // update), D five times (real and fake per D update, then the G update's pass).
 TEST(TrainingFlags, TwoDiscriminatorStepsCheckpointOneAdamStateAndCountBatchNormForwards) {
   const fs::path dir = testing::fresh_temp_dir("flags_d_steps_state");
-  TrainOptions o = tiny_options();
-  o.d_steps = 2;
-  const Checkpoint c = train(o, dir / "run", kSteps);
+  recipes::DcganRecipe recipe = tiny_dcgan();
+  recipe.training.d_steps = 2;
+  const Checkpoint c = train(tiny_options(), recipe, dir / "run", kSteps);
   auto ends_with = [](const std::string& s, const std::string& tail) {
     return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
   };

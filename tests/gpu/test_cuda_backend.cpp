@@ -21,6 +21,7 @@
 #include "engine/cuda_backend.h"
 #include "engine/cuda_dispatch.h"
 #include "engine/engine.h"
+#include "recipes/gan_step.h"
 #include "engine/kernel_choice.h"
 #include "engine/kernel_params.h"
 #include "kernels/cuda/activations.h"
@@ -32,6 +33,9 @@
 #include "tests/testing.h"
 
 namespace gancu {
+using recipes::build_gan_step;
+using recipes::GanStep;
+using recipes::GanStepConfig;
 namespace {
 
 namespace fs = std::filesystem;
@@ -54,13 +58,12 @@ GanStep dcgan_step(const DcganShape& shape) {
   m.generator_width = m.discriminator_width = shape.width;
   GanStepConfig c;
   c.batch_size = shape.batch;
-  c.latent_size = shape.latent;
-  c.channels = shape.channels;
-  c.image_size = shape.image_size;
+  c.latent = Shape{shape.latent, 1, 1};
+  c.image = Shape{shape.channels, shape.image_size, shape.image_size};
   c.label_noise = 0.05;  // exercises target_fill's device-step draws
   c.d_steps = shape.d_steps;
-  return build_gan_step(c, [m](Builder& b, ValueId z) { return models::dcgan_generator(b, z, m); },
-                        [m](Builder& b, ValueId x) { return models::dcgan_discriminator(b, x, m); });
+  return build_gan_step(c, [m](Builder& b, ValueId z, ValueId) { return models::dcgan_generator(b, z, m); },
+                        [m](Builder& b, ValueId x, ValueId) { return models::dcgan_discriminator(b, x, m); });
 }
 
 // A DCGAN training run on a backend it owns, or on one it shares with other runs. The data batch of step s is a
@@ -103,10 +106,12 @@ class TrainingRun {
   void make_plan(Backend& backend, const DcganShape& shape) {
     GanStep step = dcgan_step(shape);
     real_batches_ = step.real_batches;
-    plan_ = std::make_unique<Plan>(std::move(step.graph), backend, kSeed, GanStep::kNumCounters);
+    store_ = std::make_unique<ParameterStore>(backend, kSeed);
+    plan_ = std::make_unique<Plan>(std::move(step.graph), *store_);
   }
 
   std::unique_ptr<Backend> owned_backend_;  // declared first: destroyed after the plan that uses it (null: shared)
+  std::unique_ptr<ParameterStore> store_;
   std::unique_ptr<Plan> plan_;
   std::vector<ValueId> real_batches_;
 };
@@ -313,7 +318,7 @@ TEST(CudaBackend, TwoDiscriminatorUpdatesPerStepTrackCpu) {
   gpu.steps(3);
   expect_tracks_cpu(gpu, cpu, reference, "custom fp32, two D updates per step");
   EXPECT_EQ(gpu.plan().counters(), cpu.plan().counters());
-  EXPECT_EQ(gpu.plan().counters().at(size_t(GanStep::kCounterD)), 6);
+  EXPECT_EQ(gpu.plan().counters().at(size_t(gpu.plan().store().counter(recipes::kOptimiserD))), 6);
 }
 
 // TF32 rounds conv inputs to 10 mantissa bits (~5e-4 relative); after one step the parameters (≈ p0 ± lr) stay within

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/rng.h"
+#include "recipes/dcgan.h"
 #include "tests/gpu/gpu_test.h"
 #include "tests/temp_dir.h"
 #include "tests/testing.h"
@@ -53,12 +54,21 @@ TrainOptions small_options(const std::string& device) {
   TrainOptions o;
   o.device = device;
   o.math = "fp32";
-  o.image_size = 32;
   o.batch_size = 16;
-  o.nz = 32;
-  o.ngf = o.ndf = 16;
   o.seed = 11;
   return o;
+}
+
+// DCGAN-32 at width 16, nz 32.
+const recipes::DcganRecipe& small_dcgan() {
+  static const recipes::DcganRecipe recipe = [] {
+    recipes::DcganRecipe r;
+    r.model.image_size = 32;
+    r.model.latent_size = 32;
+    r.model.generator_width = r.model.discriminator_width = 16;
+    return r;
+  }();
+  return recipe;
 }
 
 std::vector<std::pair<std::string, std::vector<float>>> state_of(Trainer& t) {
@@ -101,12 +111,12 @@ TEST(CudaTraining, CheckpointsMoveBetweenCpuAndGpu) {
   GANCU_REQUIRE_GPU();
   const fs::path dir = testing::fresh_temp_dir("cuda_checkpoint");
   const ImageSet data = random_images(64, 32);
-  Trainer gpu(small_options("cuda"), data);
+  Trainer gpu(small_options("cuda"), small_dcgan(), data);
   for (int i = 0; i < 3; ++i) gpu.run_step();
   const std::string from_gpu = (dir / "from_gpu.safetensors").string();
   gpu.save_checkpoint(from_gpu);
 
-  Trainer cpu(small_options("cpu"), data);
+  Trainer cpu(small_options("cpu"), small_dcgan(), data);
   cpu.load_checkpoint(from_gpu);
   expect_same_state(cpu, gpu, "GPU checkpoint loaded on the CPU");
   gpu.run_step();
@@ -115,7 +125,7 @@ TEST(CudaTraining, CheckpointsMoveBetweenCpuAndGpu) {
 
   const std::string from_cpu = (dir / "from_cpu.safetensors").string();
   cpu.save_checkpoint(from_cpu);
-  Trainer gpu2(small_options("cuda"), data);
+  Trainer gpu2(small_options("cuda"), small_dcgan(), data);
   gpu2.run_step();  // its graph is captured: the load must reach the device state too
   gpu2.load_checkpoint(from_cpu);
   expect_same_state(gpu2, cpu, "CPU checkpoint loaded on the GPU");
@@ -144,7 +154,8 @@ TEST(CudaTraining, TrainsDcganEndToEndWithAutoKernels) {
   o.checkpoint_every = 200;
   o.out = (dir / "run").string();
   o.progress = false;
-  ASSERT_EQ(run_train(o), 0);
+  recipes::DcganRecipe recipe;  // the defaults of `gan train`
+  ASSERT_EQ(run_train(o, recipe), 0);
   for (const char* f : {"samples.png", "losses.png", "metrics.jsonl", "checkpoint.safetensors", "generator.safetensors",
                         "discriminator.safetensors", "kernel_choices.json", "samples/step_000200.png"})
     EXPECT_TRUE(fs::exists(fs::path(o.out) / f)) << f;
@@ -164,9 +175,9 @@ TEST(CudaTraining, TrainsDcganEndToEndWithAutoKernels) {
   const ImageSet data = load_dataset(images, 1, 32);
   TrainOptions reader = o;
   reader.kernels = "custom";  // sampling only: nothing to choose
-  Trainer trainer(reader, data);
+  Trainer trainer(reader, recipe, data);
   trainer.load_checkpoint((fs::path(o.out) / "checkpoint.safetensors").string());
-  Tensor z(Shape{64, o.nz, 1, 1});
+  Tensor z(Shape{64, recipe.model.latent_size, 1, 1});
   Rng rng(5, 0);
   for (int64_t i = 0; i < z.numel(); ++i) z.data()[i] = rng.normal();
   const Tensor samples = trainer.sample(z);

@@ -10,15 +10,20 @@
 
 namespace gancu::app {
 
-int run_bench(const BenchOptions& b) {
-  // Synthetic images: the step's cost does not depend on pixel values.
+int run_bench(const BenchOptions& b, const recipes::Recipe& recipe) {
+  // Synthetic images (and labels, ten classes): the step's cost does not depend on their values.
+  const int size = recipe.data_request().image_size;
   ImageSet data;
   data.count = int64_t(b.batch_size) * 4;
   data.channels = b.channels;
-  data.height = data.width = b.image_size;
-  data.pixels.resize(size_t(data.count) * b.channels * b.image_size * b.image_size);
+  data.height = data.width = size;
+  data.pixels.resize(size_t(data.count) * b.channels * size * size);
   Rng rng(1, 0);
   for (auto& p : data.pixels) p = static_cast<uint8_t>(rng.below(256));
+  if (recipe.data_request().labels) {
+    for (int c = 0; c < 10; ++c) data.class_names.push_back(std::to_string(c));
+    for (int64_t i = 0; i < data.count; ++i) data.labels.push_back(static_cast<int32_t>(rng.below(10)));
+  }
   data.source = "synthetic";
 
   TrainOptions o;
@@ -27,12 +32,8 @@ int run_bench(const BenchOptions& b) {
   o.kernel_choice_file = b.kernel_choice_file;
   o.math = b.math;
   o.cuda_graph = b.cuda_graph;
-  o.image_size = b.image_size;
   o.batch_size = b.batch_size;
-  o.nz = b.nz;
-  o.ngf = b.ngf;
-  o.ndf = b.ndf;
-  Trainer trainer(o, data);
+  Trainer trainer(o, recipe, data);
   trainer.enable_step_timing();
   for (int i = 0; i < b.warmup; ++i) trainer.run_step();
   trainer.read_metrics();  // waits for the warm-up
@@ -51,15 +52,16 @@ int run_bench(const BenchOptions& b) {
   const double median = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
   const std::string mode = b.device == "cuda" ? b.kernels + "/" + b.math + (b.cuda_graph ? "/graph" : "/launches") : "plan";
   nlohmann::ordered_json j{{"framework", "gancu"},
+                           {"model", recipe.name()},
                            {"mode", mode},
                            {"device", b.device},
-                           {"image_size", b.image_size},
+                           {"image_size", size},
                            {"channels", b.channels},
                            {"batch_size", b.batch_size},
                            {"steps", b.steps},
                            {"median_step_ms", median},
-                           {"images_per_s", 1e3 * b.batch_size / median},
-                           {"wall_images_per_s", 1e3 * b.batch_size * b.steps / wall_ms}};
+                           {"images_per_s", 1e3 * trainer.images_per_step() / median},
+                           {"wall_images_per_s", 1e3 * trainer.images_per_step() * b.steps / wall_ms}};
   std::printf("%s\n", j.dump().c_str());
   std::fflush(stdout);
   if (b.profile) {

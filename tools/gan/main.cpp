@@ -1,36 +1,45 @@
-// The `gan` command: train, sample. Every subcommand has --help; unknown flags and bad values are errors.
+// The `gan` command: train, sample, bench. Every subcommand has --help; unknown flags and bad values are errors.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
 
 #include "tools/gan/bench.h"
+#include "tools/gan/cli.h"
 #include "tools/gan/sample.h"
 #include "tools/gan/train.h"
 
 int main(int argc, char** argv) {
   using namespace gancu::app;
-  CLI::App app{"gancu: GAN training engine (DCGAN) with hand-written kernels"};
+  CLI::App app{"gancu: GAN training engine with hand-written kernels"};
   app.require_subcommand(1);
 
+  // The recipe is chosen before parsing: its hyperparameters are flags of train and bench.
+  const std::string recipe_name = recipe_name_from_args(argc, argv);
+  std::unique_ptr<gancu::recipes::Recipe> recipe;
+  try {
+    recipe = gancu::recipes::make_recipe(recipe_name);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gan: error: %s\n", e.what());
+    return 1;
+  }
+  std::vector<std::string> recipe_names;
+  std::string recipe_help = "What to train:";
+  for (const auto& r : gancu::recipes::recipe_list()) {
+    recipe_names.push_back(r.name);
+    recipe_help += " " + r.name + " (" + r.description + ");";
+  }
+  recipe_help += " each has its own options, listed by --model NAME --help";
+
   TrainOptions t;
-  CLI::App* train = app.add_subcommand("train", "Train DCGAN (defaults: Fashion-MNIST at 32x32 on the CPU)");
-  train->add_option("--data", t.data, "fashion-mnist | mnist | IDX file | CIFAR-10 batch/folder | PNG folder")
-      ->capture_default_str();
-  train->add_option("--image-size", t.image_size, "Image size (power of two ≥ 8; MNIST-like data is padded to 32)")
-      ->capture_default_str()->check(CLI::Range(8, 1024));
-  train->add_option("--channels", t.channels, "1 or 3 (0: as the data)")->capture_default_str()->check(CLI::IsMember({0, 1, 3}));
-  train->add_option("--batch-size", t.batch_size, "Batch size")->capture_default_str()->check(CLI::Range(2, 65536));
-  auto* steps = train->add_option("--steps", t.steps, "Generator updates (default " +
+  CLI::App* train = app.add_subcommand("train", "Train a GAN (defaults: DCGAN on Fashion-MNIST at 32x32 on the CPU)");
+  std::string model_flag = recipe_name;
+  train->add_option("--model", model_flag, recipe_help)->capture_default_str()->check(CLI::IsMember(recipe_names));
+  add_options(*train, t.recorded_options());
+  const AddedOptions train_recipe_options = add_options(*train, recipe->options());
+  auto* steps = train->add_option("--steps", t.steps, "Training steps (default " +
                                   std::to_string(TrainOptions::kDefaultSteps) + ")")->check(CLI::Range(int64_t(1), int64_t(1) << 40));
   train->add_option("--epochs", t.epochs, "Passes over the data (instead of --steps)")
       ->check(CLI::PositiveNumber)->excludes(steps);
-  train->add_option("--lr", t.lr, "Adam learning rate")->capture_default_str()->check(CLI::PositiveNumber);
-  train->add_option("--beta1", t.beta1, "Adam beta1")->capture_default_str()->check(CLI::Range(0.0, 0.999999));
-  train->add_option("--beta2", t.beta2, "Adam beta2")->capture_default_str()->check(CLI::Range(0.0, 0.999999));
-  train->add_option("--nz", t.nz, "Latent size")->capture_default_str()->check(CLI::Range(1, 4096));
-  train->add_option("--ngf", t.ngf, "Generator width")->capture_default_str()->check(CLI::Range(1, 4096));
-  train->add_option("--ndf", t.ndf, "Discriminator width")->capture_default_str()->check(CLI::Range(1, 4096));
-  train->add_option("--seed", t.seed, "Seed of every random stream")->capture_default_str();
   auto* out = train->add_option("--out", t.out, "Run folder, one run at a time (default: runs/train, or runs/train-N if that holds a run or is in use)")
                   ->capture_default_str();
   train->add_flag("--overwrite", t.overwrite, "Start a fresh run in --out even if it holds one");
@@ -46,17 +55,11 @@ int main(int argc, char** argv) {
   train->add_flag("--no-cuda-graph", no_cuda_graph, "cuda: launch kernel by kernel instead of replaying a CUDA graph");
   train->add_option("--log-every", t.log_every, "Read metrics every N steps (default: 1 on cpu, 10 on cuda)")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 40));
-  train->add_option("--resume", t.resume, "Continue the run in this folder (or checkpoint file)");
+  train->add_option("--resume", t.resume, "Continue the run in this folder (or checkpoint file), as it was configured");
   train->add_option("--sample-every", t.sample_every, "Write a sample grid every N steps (0: only at the end)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   train->add_option("--checkpoint-every", t.checkpoint_every, "Write a checkpoint every N steps (0: only at the end)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
-  train->add_flag("--label-smoothing", t.label_smoothing, "One-sided label smoothing (real target 0.9)");
-  train->add_option("--label-noise", t.label_noise, "Probability of flipping each D label")->check(CLI::Range(0.0, 0.5));
-  train->add_option("--d-dropout", t.d_dropout, "Dropout probability after each LeakyReLU of D")->check(CLI::Range(0.0, 0.9));
-  train->add_option("--d-steps", t.d_steps, "Discriminator updates per generator update")->capture_default_str()
-      ->check(CLI::Range(1, 100));
-  train->add_flag("--saturating-g-loss", t.saturating_g_loss, "Minimise log(1 - D(G(z))) instead of -log D(G(z))");
   train->add_flag("--profile", t.profile,
                   "Print the time, FLOPs and bytes per op kind at the end (on cuda: launches call by call, no graph)");
   bool no_progress = false;
@@ -65,7 +68,8 @@ int main(int argc, char** argv) {
   SampleOptions s;
   CLI::App* sample = app.add_subcommand("sample", "Generate images from a checkpoint");
   sample->add_option("--checkpoint", s.checkpoint, "checkpoint.safetensors, generator.safetensors or a run folder")->required();
-  auto* n = sample->add_option("--n", s.n, "Number of images")->capture_default_str()->check(CLI::Range(1, 65536));
+  auto* n = sample->add_option("--n", s.n, "Number of images (default 64; conditional: one row of --nrow per class)")
+                ->check(CLI::Range(1, 65536));
   sample->add_option("--z", s.z, "Latent vectors (.npy, [n, nz] or [n, nz, 1, 1]); with --interpolate, the pairs' points")->excludes(n);
   sample->add_option("--out", s.out, "Grid PNG")->capture_default_str();
   sample->add_option("--raw", s.raw, "Also write the generator's float output as .npy");
@@ -85,10 +89,15 @@ int main(int argc, char** argv) {
       "vectors stands for their mean). Grid of 4 columns: if any file has several vectors, row i shows vector i of "
       "a, b, c; the last row shows G(mean a), G(mean b), G(mean c), G(a - b + c). --raw and --save-z hold those four")
       ->expected(3)->delimiter(',')->excludes(n)->excludes(nrow)->excludes(interpolate)->excludes("--z");
+  sample->add_option("--labels", s.labels, "Conditional generators: class of each image (.npy of n class indices)");
+  sample->add_option("--class", s.class_index, "Conditional generators: every image of this class (index)")
+      ->check(CLI::NonNegativeNumber)->excludes("--labels");
   sample->add_option("--save-z", s.save_z, "Also write the latent vectors of the --raw images as .npy [N, nz, 1, 1]");
 
   BenchOptions bo;
-  CLI::App* bench = app.add_subcommand("bench", "Time the DCGAN training step on synthetic data (median of --steps)");
+  CLI::App* bench = app.add_subcommand("bench", "Time a training step on synthetic data (median of --steps; DCGAN unless --model)");
+  bench->add_option("--model", model_flag, recipe_help)->capture_default_str()->check(CLI::IsMember(recipe_names));
+  add_options(*bench, recipe->options());
   bench->add_option("--device", bo.device, "cpu | cuda | reference")->capture_default_str()
       ->check(CLI::IsMember({"cpu", "reference", "cuda"}));
   bench->add_option("--kernels", bo.kernels, "cuda: custom | cudnn | auto")->capture_default_str()
@@ -98,12 +107,8 @@ int main(int argc, char** argv) {
   bench->add_option("--math", bo.math, "cuda: tf32 | fp32")->capture_default_str()->check(CLI::IsMember({"tf32", "fp32"}));
   bool bench_no_graph = false;
   bench->add_flag("--no-cuda-graph", bench_no_graph, "cuda: launch kernel by kernel");
-  bench->add_option("--image-size", bo.image_size, "Image size")->capture_default_str()->check(CLI::Range(8, 1024));
   bench->add_option("--channels", bo.channels, "1 or 3")->capture_default_str()->check(CLI::IsMember({1, 3}));
   bench->add_option("--batch-size", bo.batch_size, "Batch size")->capture_default_str()->check(CLI::Range(2, 65536));
-  bench->add_option("--nz", bo.nz, "Latent size")->capture_default_str()->check(CLI::Range(1, 4096));
-  bench->add_option("--ngf", bo.ngf, "Generator width")->capture_default_str()->check(CLI::Range(1, 4096));
-  bench->add_option("--ndf", bo.ndf, "Discriminator width")->capture_default_str()->check(CLI::Range(1, 4096));
   bench->add_option("--warmup", bo.warmup, "Untimed steps first")->capture_default_str()->check(CLI::Range(0, 1000));
   bench->add_option("--steps", bo.steps, "Timed steps")->capture_default_str()->check(CLI::Range(1, 100000));
   bench->add_flag("--profile", bo.profile, "Then profile up to 20 more steps op by op (launched call by call on cuda)");
@@ -114,11 +119,12 @@ int main(int argc, char** argv) {
       t.progress = !no_progress;
       t.cuda_graph = !no_cuda_graph;
       t.out_given = out->count() > 0;
-      return run_train(t);
+      t.given_recipe_options = train_recipe_options.given();
+      return run_train(t, *recipe);
     }
     if (*bench) {
       bo.cuda_graph = !bench_no_graph;
-      return run_bench(bo);
+      return run_bench(bo, *recipe);
     }
     return run_sample(s);
   } catch (const std::exception& e) {

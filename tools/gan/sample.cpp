@@ -9,7 +9,6 @@
 
 #include "core/npy.h"
 #include "engine/engine.h"
-#include "models/dcgan.h"
 #include "tools/gan/latent.h"
 #include "tools/gan/train.h"
 #include "tools/io/png.h"
@@ -125,6 +124,32 @@ Batch arithmetic_batch(const SampleOptions& o, int64_t nz) {
   return batch;
 }
 
+// Class labels for a conditional generator's batch of n: --labels (a .npy of n class indices), --class (all n of one
+// class), or one class per grid row, in order.
+Tensor batch_labels(const SampleOptions& o, int64_t n, int nrow, int classes) {
+  Tensor labels(Shape{n});
+  if (!o.labels.empty()) {
+    const Tensor given = read_npy(o.labels);
+    if (given.numel() != n)
+      throw std::runtime_error(o.labels + ": " + std::to_string(given.numel()) + " labels for " + std::to_string(n) + " images");
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = given[i];
+      if (!(v >= 0 && v < classes && v == std::floor(v)))
+        throw std::runtime_error(o.labels + ": label " + std::to_string(i) + " is " + std::to_string(v) +
+                                 ", not a class in 0.." + std::to_string(classes - 1));
+      labels[i] = v;
+    }
+  } else if (o.class_index >= 0) {
+    if (o.class_index >= classes)
+      throw std::invalid_argument("--class " + std::to_string(o.class_index) + ": the generator knows classes 0.." +
+                                  std::to_string(classes - 1));
+    labels.fill(static_cast<float>(o.class_index));
+  } else {
+    for (int64_t i = 0; i < n; ++i) labels[i] = static_cast<float>((i / nrow) % classes);
+  }
+  return labels;
+}
+
 }  // namespace
 
 int run_sample(const SampleOptions& o) {
@@ -133,16 +158,22 @@ int run_sample(const SampleOptions& o) {
   if (fs::is_directory(path)) path = (fs::path(path) / "checkpoint.safetensors").string();
   std::map<std::string, std::string> meta;
   std::map<std::string, Tensor> tensors = load_safetensors(path, &meta);
-  const models::DcganConfig config = config_from_json(meta["config"], path);
+  const RecordedRecipe recorded = recorded_recipe(meta, path);
+  const recipes::Recipe& recipe = *recorded.recipe;
+  const std::string generator_prefix = recipe.networks().at(0).prefix;  // "G."
   // A training checkpoint names G's tensors "G.main.0.weight"; a state dict names them "main.0.weight".
-  std::string prefix;
+  std::string file_prefix = generator_prefix;
   if (meta["format"] == "pytorch-state-dict") {
-    if (meta["network"] != "G") throw std::runtime_error(path + ": holds network '" + meta["network"] + "', not the generator");
-  } else {
-    prefix = "G.";
+    if (meta["network"] + "." != generator_prefix)
+      throw std::runtime_error(path + ": holds network '" + meta["network"] + "', not the generator");
+    file_prefix.clear();
   }
+  const recipes::SamplerGraph probe = recipe.sampler(recorded.shape, 1);  // the latent shape and whether labels go in
+  const bool conditional = probe.labels != kNoValue;
+  if (!conditional && (!o.labels.empty() || o.class_index >= 0))
+    throw std::invalid_argument(path + ": a " + recipe.name() + " generator takes no class labels (--labels, --class)");
 
-  const int64_t nz = config.latent_size;
+  const int64_t nz = probe.graph.shape(probe.z).numel();
   if (o.interpolate != 0 && !o.arithmetic.empty())
     throw std::invalid_argument("--interpolate and --arithmetic are separate walks: give one");
   if (o.interpolate < 0) throw std::invalid_argument("--interpolate must be at least 1, got " + std::to_string(o.interpolate));
@@ -156,8 +187,10 @@ int run_sample(const SampleOptions& o) {
     if (!o.z.empty()) {
       batch.z = read_latents(o.z, nz);
     } else {
-      if (o.n < 1) throw std::invalid_argument("--n must be at least 1");
-      batch.z = seeded_latents(o.n, nz, o.seed);
+      const int64_t n = o.n > 0 ? o.n : conditional && o.labels.empty() && o.class_index < 0
+                                            ? int64_t(o.nrow) * recorded.shape.classes
+                                            : 64;
+      batch.z = seeded_latents(n, nz, o.seed);
     }
     for (int64_t i = 0; i < batch.z.dim(0); ++i) batch.tiles.push_back(i);
     batch.nrow = o.nrow;
@@ -166,26 +199,33 @@ int run_sample(const SampleOptions& o) {
   const Tensor& z = batch.z;
 
   std::unique_ptr<Backend> backend = make_backend(o.device, "custom", "fp32", false);
-  GeneratorGraph g = build_generator(static_cast<int>(z.dim(0)), config.latent_size,
-                                     [config](Builder& b, ValueId x) { return models::dcgan_generator(b, x, config); });
-  const ValueId z_id = g.z, images_id = g.images;
-  Plan plan(std::move(g.graph), *backend, o.seed);
-  for (const Value& v : plan.graph().values()) {
-    if (v.kind != ValueKind::kParameter && v.kind != ValueKind::kBuffer) continue;
-    const std::string name = prefix + v.name.substr(2);  // graph names carry "G."
+  recipes::SamplerGraph g = recipe.sampler(recorded.shape, static_cast<int>(z.dim(0)));
+  const ValueId z_id = g.z, labels_id = g.labels, images_id = g.images;
+  const Shape latent_shape = g.graph.shape(g.z);
+  ParameterStore store(*backend, o.seed);
+  Plan plan(std::move(g.graph), store, StepAdvance::kKeep);
+  for (ParameterStore::Handle h = 0; h < store.size(); ++h) {
+    const ParameterStore::Entry& e = store.entry(h);
+    const std::string name = file_prefix + e.name.substr(generator_prefix.size());
     auto it = tensors.find(name);
     if (it == tensors.end()) throw std::runtime_error(path + ": missing tensor " + name);
-    if (it->second.shape() != v.shape)
-      throw std::runtime_error(path + ": tensor " + name + " has shape " + it->second.shape().str() + ", expected " + v.shape.str());
-    plan.write(v.id, it->second.data());
+    if (it->second.shape() != e.shape)
+      throw std::runtime_error(path + ": tensor " + name + " has shape " + it->second.shape().str() + ", expected " + e.shape.str());
+    store.write(h, it->second.data());
   }
   plan.write(z_id, z.data());
+  if (labels_id != kNoValue) plan.write(labels_id, batch_labels(o, z.dim(0), batch.nrow, recorded.shape.classes).data());
   plan.run();
   Tensor images = plan.read(images_id);
   const Shape& s = images.shape();
   const bool all_kept = batch.kept == s[0];
   if (!o.raw.empty()) write_npy(o.raw, all_kept ? images : first_rows(images, batch.kept));
-  if (!o.save_z.empty()) write_npy(o.save_z, all_kept ? z : first_rows(z, batch.kept));
+  if (!o.save_z.empty()) {
+    const Tensor saved = (all_kept ? z : first_rows(z, batch.kept));
+    Shape s_shape = latent_shape;  // the generator's own latent layout
+    s_shape[0] = saved.dim(0);
+    write_npy(o.save_z, saved.reshaped(s_shape));
+  }
 
   // Tiles in grid order; a black tile is -1 everywhere, as make_grid draws its padding.
   const int64_t tile = s[1] * s[2] * s[3];

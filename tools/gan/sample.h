@@ -9,7 +9,7 @@ namespace gancu::app {
 
 struct SampleOptions {
   std::string checkpoint;  // checkpoint.safetensors, generator.safetensors, or a run folder
-  int n = 64;
+  int n = 0;               // 0: 64, or for a conditional generator one row of --nrow per class
   std::string out = "samples.png";
   std::string z;           // .npy latent vectors [n, nz] or [n, nz, 1, 1]; overrides --n
   std::string raw;         // .npy of the generator's float output [n, C, S, S]
@@ -20,7 +20,10 @@ struct SampleOptions {
   int interpolate = 0;                   // pairs: one row per pair, the slerp from its first to its second point
   int steps = 8;                         // points per row, endpoints included (≥ 2)
   std::vector<std::string> arithmetic;   // three .npy files a, b, c: the grid shows G(a), G(b), G(c), G(a − b + c)
-  std::string save_z;                    // .npy of the latent vectors fed to the generator [N, nz, 1, 1]
+  std::string save_z;                    // .npy of the latent vectors fed to the generator, in its latent shape
+  // Conditional generators: the class of each image (default: one class per grid row).
+  std::string labels;                    // .npy of n class indices
+  int class_index = -1;                  // every image of this class
 };
 
 int run_sample(const SampleOptions& options);

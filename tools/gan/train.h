@@ -1,26 +1,30 @@
-// `gan train`: the DCGAN training loop around one compiled plan, with metrics, sample grids, checkpoints and resume.
+// `gan train`: the training loop around a recipe's compiled step, with metrics, sample grids, checkpoints and resume.
+// Generic over recipes (recipes/recipe.h): the trainer feeds each step the inputs the recipe declares, reads the
+// metrics it declares, samples with its inference graph over the same parameter store, and checkpoints the store.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/engine.h"
-#include "models/dcgan.h"
+#include "recipes/recipe.h"
 #include "tools/io/dataset.h"
 
 namespace gancu::app {
 
 struct TrainOptions {
+  // Recorded in the checkpoint and restored on resume (recorded_options below): what the run trains on.
   std::string data = "fashion-mnist";
-  int image_size = 32;
+  std::string data_class;    // --class: only this class of a labelled set (index or name)
   int channels = 0;          // 0: as the data set (1 for MNIST-like, 3 for CIFAR and PNG folders)
   int batch_size = 64;
-  int64_t steps = 0;         // generator updates; 0 with epochs 0 means the default
-  double epochs = 0;
-  double lr = 2e-4, beta1 = 0.5, beta2 = 0.999;
-  int nz = 100, ngf = 64, ndf = 64;
   uint64_t seed = 1;
+  // How this invocation runs (not recorded).
+  int64_t steps = 0;         // training steps; 0 with epochs 0 means the default
+  double epochs = 0;
   std::string out = "runs/train";
   bool out_given = false;        // --out named explicitly (else a taken default folder moves on to runs/train-2, ...)
   bool overwrite = false;        // allow a fresh run into a folder that already holds one
@@ -32,22 +36,23 @@ struct TrainOptions {
   int64_t log_every = 0;           // read metrics back every N steps (0: every step on the CPU, every 10 on the GPU)
   std::string resume;        // a run folder (or its checkpoint.safetensors) to continue
   int64_t sample_every = 100, checkpoint_every = 500;
-  bool label_smoothing = false;  // one-sided: real target 0.9
-  double label_noise = 0.0;      // probability of flipping each D label
-  double d_dropout = 0.0;
-  int d_steps = 1;
-  bool saturating_g_loss = false;
   bool progress = true;          // one progress line on a terminal
   bool profile = false;          // print time per op kind at the end
+  // The recipe options the command line set: a resumed run keeps its checkpoint's values and refuses other ones.
+  std::vector<std::string> given_recipe_options;
   static constexpr int64_t kDefaultSteps = 1500;
+
+  // The recorded options, bound to this object's fields (the command line offers them, checkpoints record them).
+  std::vector<recipes::Option> recorded_options();
 };
 
-// What one step reports (PyTorch DCGAN's errD, errG, D(x), D(G(z)) before and after the D update).
+// What one step reports: the recipe's metrics in its order (DCGAN: loss_d, loss_d_real, loss_d_fake, loss_g, D(x),
+// D(G(z)) before and after the D update).
 struct StepMetrics {
-  int64_t step = 0;           // generator updates done, after this one
-  double loss_d = 0, loss_d_real = 0, loss_d_fake = 0, loss_g = 0;
-  double d_x = 0, d_g_z1 = 0, d_g_z2 = 0;
+  int64_t step = 0;  // training steps done, after this one
+  std::vector<std::pair<std::string, double>> values;
   double step_ms = 0, images_per_s = 0;
+  double at(const std::string& name) const;  // throws std::out_of_range naming a metric the recipe lacks
 };
 
 // The backend for --device (and, on cuda, --kernels, --math, --cuda-graph, and where auto keeps its choices).
@@ -56,34 +61,40 @@ std::unique_ptr<Backend> make_backend(const std::string& device, const std::stri
                                       const std::string& math = "tf32", bool cuda_graph = true,
                                       const std::string& kernel_choice_file = "");
 
-// The model configuration a checkpoint records, so `gan sample` can rebuild the generator.
-models::DcganConfig model_config(const TrainOptions& o, int channels);
-std::string config_to_json(const models::DcganConfig& c);
-models::DcganConfig config_from_json(const std::string& json, const std::string& file);
+// The data shape a recipe trains on, from the images it was given.
+recipes::DataShape data_shape(const ImageSet& data);
 
 class Trainer {
  public:
-  // `data` must outlive the trainer and have the model's channels and size.
-  Trainer(const TrainOptions& options, const ImageSet& data);
+  // `recipe` and `data` must outlive the trainer; `data` has been conformed to the recipe's request (run_train does it).
+  Trainer(const TrainOptions& options, const recipes::Recipe& recipe, const ImageSet& data);
   ~Trainer();
 
-  // One training step: uploads the next real batches and runs the plan (on the GPU, without waiting for it).
+  // One training step: uploads the step's inputs and runs the plan (on the GPU, without waiting for it).
   void run_step();
-  // Losses and D outputs of the last step (waits for the device); step_ms and images_per_s are left 0.
+  // The metrics of the last step (waits for the device); step_ms and images_per_s are left 0.
   StepMetrics read_metrics();
   // run_step() then read_metrics(), timed.
   StepMetrics step();
   int64_t steps_done() const { return plan_->step(); }
+  int images_per_step() const { return images_per_step_; }
   Plan& plan() { return *plan_; }
-  const models::DcganConfig& config() const { return config_; }
+  ParameterStore& store() { return *store_; }
+  const recipes::Recipe& recipe() const { return recipe_; }
+  const recipes::DataShape& shape() const { return shape_; }
+  const std::vector<recipes::Metric>& metrics() const { return metrics_; }
 
-  // Everything needed to continue the run bit-identically: weights, buffers, Adam state, counters, step, data order.
+  // Everything needed to continue the run bit-identically: the store (weights, buffers, Adam state, counters), the
+  // step, the data order, the recipe's name and configuration.
   void save_checkpoint(const std::string& path) const;
   void load_checkpoint(const std::string& path);
-  // Pure PyTorch state_dicts of G and D (names "main.N.*", num_batches_tracked included).
-  void save_state_dict(const std::string& path, const std::string& network) const;
-  // The generator in inference mode on a fixed latent batch, images [n, C, S, S] in [-1, 1].
-  Tensor sample(const Tensor& z);
+  // A network's pure PyTorch state dict ("G." → "main.0.weight", num_batches_tracked included).
+  void save_state_dict(const std::string& path, const recipes::Network& network) const;
+  // The generator in inference mode over the run's own weights (no copy): images [n, C, H, W] in [-1, 1] from latent
+  // vectors z [n, latent...] and, for a conditional recipe, class labels [n].
+  Tensor sample(const Tensor& z, const Tensor* labels = nullptr);
+  // The configuration a checkpoint and the state dicts record: the recipe's options plus the data's channels and classes.
+  std::string config_json() const;
   void enable_profiling() { backend_->enable_profiling(); }
   std::string profile_report() const { return backend_->profile_report(); }
   // Benchmarks: the last step's duration where it ran (CUDA events on the GPU); waits for it.
@@ -91,16 +102,32 @@ class Trainer {
   double last_step_ms() { return backend_->last_step_ms(); }
 
  private:
+  struct Sampler;
   TrainOptions options_;
-  models::DcganConfig config_;
+  const recipes::Recipe& recipe_;
+  const ImageSet& data_;
+  recipes::DataShape shape_;
   std::unique_ptr<Backend> backend_;
+  std::unique_ptr<ParameterStore> store_;
   std::unique_ptr<Plan> plan_;
-  GanStep layout_;  // value ids (its graph was moved into the plan)
+  std::vector<recipes::StepInput> inputs_;
+  std::vector<recipes::Metric> metrics_;
+  int images_per_step_ = 0;
   BatchLoader loader_;
-  std::vector<float> batch_;
+  std::vector<float> batch_, labels_;
+  std::vector<int32_t> batch_labels_;
+  std::unique_ptr<Sampler> sampler_;
 };
 
 // The whole command: load data, train, write samples/metrics/checkpoints/plot. Returns the process exit code.
-int run_train(const TrainOptions& options);
+int run_train(const TrainOptions& options, recipes::Recipe& recipe);
+
+// The recipe a checkpoint or state dict was written by, configured as it was, and its data shape. Throws a one-line
+// error naming `file` if the metadata is missing or bad. Reads DCGAN checkpoints from before recipes ("gancu-dcgan-1").
+struct RecordedRecipe {
+  std::unique_ptr<recipes::Recipe> recipe;
+  recipes::DataShape shape;
+};
+RecordedRecipe recorded_recipe(const std::map<std::string, std::string>& meta, const std::string& file);
 
 }  // namespace gancu::app

@@ -1,0 +1,297 @@
+// The Trainer: one recipe's training step and sampler over one parameter store; checkpoints and state dicts.
+#include <chrono>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "core/rng.h"
+#include "engine/cuda_backend.h"
+#include "tools/gan/train.h"
+#include "tools/io/safetensors.h"
+
+namespace gancu::app {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+constexpr const char* kFormat = "gancu-run-1";
+constexpr const char* kDcganFormat = "gancu-dcgan-1";  // DCGAN checkpoints from before recipes: still read
+constexpr uint64_t kRandomLabelStream = 0x1ABE1;       // + input index: the fake batches' class labels
+
+double mean_sigmoid(const Tensor& logits) {
+  double s = 0;
+  for (int64_t i = 0; i < logits.numel(); ++i) s += 1.0 / (1.0 + std::exp(-double(logits[i])));
+  return logits.numel() ? s / double(logits.numel()) : 0.0;
+}
+
+json parse_object(const std::string& text, const std::string& file, const char* what) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) throw std::runtime_error(file + ": bad " + std::string(what) + " metadata");
+  return j;
+}
+
+int64_t meta_int(const std::map<std::string, std::string>& meta, const std::string& key, const std::string& file) {
+  const auto it = meta.find(key);
+  try {
+    if (it != meta.end()) return std::stoll(it->second);
+  } catch (const std::exception&) {
+  }
+  throw std::runtime_error(file + ": checkpoint metadata lacks a valid '" + key + "'");
+}
+
+}  // namespace
+
+double StepMetrics::at(const std::string& name) const {
+  for (const auto& [key, value] : values)
+    if (key == name) return value;
+  throw std::out_of_range("no metric named '" + name + "'");
+}
+
+std::unique_ptr<Backend> make_backend(const std::string& device, const std::string& kernels, const std::string& math,
+                                      bool cuda_graph, const std::string& kernel_choice_file) {
+  if (device == "cpu") return make_cpu_backend();
+  if (device == "reference") return make_reference_backend();
+  if (device == "cuda") {
+    if (!cuda_backend_available())
+      throw std::runtime_error("--device cuda: no usable CUDA device (or this build has no CUDA); use --device cpu");
+    CudaBackendOptions o;
+    if (kernels != "custom" && kernels != "cudnn" && kernels != "auto")
+      throw std::invalid_argument("--kernels " + kernels + ": use custom, cudnn or auto");
+    if (math != "tf32" && math != "fp32") throw std::invalid_argument("--math " + math + ": use tf32 or fp32");
+    o.kernels = kernels == "cudnn"  ? CudaBackendOptions::kCudnn
+                : kernels == "auto" ? CudaBackendOptions::kAuto
+                                    : CudaBackendOptions::kCustom;
+    o.kernel_choice_file = kernel_choice_file;
+    o.math = math == "fp32" ? cuda::MathMode::kFp32 : cuda::MathMode::kTf32;
+    o.graph_replay = cuda_graph;
+    return make_cuda_backend(o);
+  }
+  throw std::invalid_argument("--device " + device + ": unknown (use cpu or cuda)");
+}
+
+recipes::DataShape data_shape(const ImageSet& data) {
+  return {data.channels, data.height, data.width, data.labelled() ? data.num_classes() : 0};
+}
+
+std::vector<recipes::Option> TrainOptions::recorded_options() {
+  return {
+      {"data", "fashion-mnist | mnist | IDX file | CIFAR-10 batch/folder | PNG folder (sub-folders: classes)", &data},
+      {"class", "Train on one class of a labelled set (its index or name, e.g. 7, sneaker, frog)", &data_class},
+      {"channels", "1 or 3 (0: as the data)", &channels, 0, 3},
+      {"batch-size", "Batch size", &batch_size, 2, 65536},
+      {"seed", "Seed of every random stream", &seed},
+  };
+}
+
+// The sampler: the recipe's inference graph for a batch of n, bound to the run's store.
+struct Trainer::Sampler {
+  int n = 0;
+  std::unique_ptr<Plan> plan;
+  ValueId z = kNoValue, labels = kNoValue, images = kNoValue;
+};
+
+Trainer::Trainer(const TrainOptions& options, const recipes::Recipe& recipe, const ImageSet& data)
+    : options_(options), recipe_(recipe), data_(data), shape_(data_shape(data)), loader_(data, options.batch_size, options.seed) {
+  try {
+    recipe_.check(shape_);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(data.source + ": " + e.what());
+  }
+  backend_ = make_backend(options.device, options.kernels, options.math, options.cuda_graph, options.kernel_choice_file);
+  if (options.profile) backend_->enable_profiling();
+  store_ = std::make_unique<ParameterStore>(*backend_, options.seed);
+  recipes::TrainingGraph step = recipe_.training_step(shape_, options.batch_size);
+  plan_ = std::make_unique<Plan>(std::move(step.graph), *store_);
+  inputs_ = std::move(step.inputs);
+  metrics_ = std::move(step.metrics);
+  images_per_step_ = step.images_per_step;
+  batch_.resize(static_cast<size_t>(int64_t(options.batch_size) * data.channels * data.height * data.width));
+  labels_.resize(static_cast<size_t>(options.batch_size));
+  batch_labels_.resize(static_cast<size_t>(options.batch_size));
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::run_step() {
+  const int64_t step = plan_->step();
+  for (size_t i = 0; i < inputs_.size(); ++i) {
+    const recipes::StepInput& in = inputs_[i];
+    switch (in.source) {
+      case recipes::InputSource::kImages:
+        loader_.next(batch_.data(), data_.labelled() ? batch_labels_.data() : nullptr);
+        plan_->write_async(in.value, batch_.data());
+        break;
+      case recipes::InputSource::kLabels:
+        for (size_t b = 0; b < labels_.size(); ++b) labels_[b] = static_cast<float>(batch_labels_[b]);
+        plan_->write_async(in.value, labels_.data());
+        break;
+      case recipes::InputSource::kRandomLabels: {
+        Rng rng(options_.seed, kRandomLabelStream + i);
+        rng.set_counter(static_cast<uint64_t>(step) * labels_.size());  // step s draws the same labels however it is reached
+        for (float& l : labels_) l = static_cast<float>(rng.below(static_cast<uint64_t>(shape_.classes)));
+        plan_->write_async(in.value, labels_.data());
+        break;
+      }
+    }
+  }
+  plan_->run();
+}
+
+StepMetrics Trainer::read_metrics() {
+  StepMetrics m;
+  m.step = plan_->step();
+  for (const recipes::Metric& metric : metrics_) {
+    double v = 0;
+    for (ValueId id : metric.values) {
+      const Tensor t = plan_->read(id);
+      v += metric.kind == recipes::Metric::kMeanSigmoid ? mean_sigmoid(t) : double(t[0]);
+    }
+    m.values.emplace_back(metric.name, v);
+  }
+  return m;
+}
+
+StepMetrics Trainer::step() {
+  const auto start = std::chrono::steady_clock::now();
+  run_step();
+  StepMetrics m = read_metrics();  // waits for the device, so the time covers the whole step
+  const auto end = std::chrono::steady_clock::now();
+  m.step_ms = std::chrono::duration<double, std::milli>(end - start).count();
+  m.images_per_s = m.step_ms > 0 ? 1000.0 * images_per_step_ / m.step_ms : 0;
+  return m;
+}
+
+std::string Trainer::config_json() const {
+  auto& recipe = const_cast<recipes::Recipe&>(recipe_);  // options() binds pointers; to_json only reads them
+  json j = json{{"model", recipe_.name()}};
+  j.update(recipes::to_json(recipe.options()));
+  j["channels"] = shape_.channels;
+  if (shape_.classes > 0) j["classes"] = shape_.classes;
+  return j.dump();
+}
+
+void Trainer::save_checkpoint(const std::string& path) const {
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (ValueKind kind : {ValueKind::kParameter, ValueKind::kBuffer, ValueKind::kOptState})
+    for (ParameterStore::Handle h : store_->of_kind(kind)) tensors.emplace_back(store_->entry(h).name, store_->read(h));
+  TrainOptions recorded = options_;
+  std::map<std::string, std::string> meta{
+      {"format", kFormat},
+      {"recipe", recipe_.name()},
+      {"config", config_json()},
+      {"run", recipes::to_json(recorded.recorded_options()).dump()},
+      {"step", std::to_string(plan_->step())},
+      {"loader.epoch", std::to_string(loader_.epoch())},
+      {"loader.position", std::to_string(loader_.position())}};
+  if (data_.labelled()) meta["class_names"] = json(data_.class_names).dump();
+  const std::vector<std::string>& names = store_->counter_names();
+  for (size_t k = 0; k < names.size(); ++k) meta["counter." + names[k]] = std::to_string(store_->state().counters[k]);
+  save_safetensors(path, tensors, meta);
+}
+
+void Trainer::load_checkpoint(const std::string& path) {
+  std::map<std::string, std::string> meta = load_safetensors_metadata(path);  // the whole file checked, no data read
+  if (meta["format"] != kFormat && meta["format"] != kDcganFormat)
+    throw std::runtime_error(path + ": not a gancu training checkpoint (format '" + meta["format"] + "')");
+  const std::string recipe = meta["format"] == kDcganFormat ? "dcgan" : meta["recipe"];
+  if (recipe != recipe_.name())
+    throw std::runtime_error(path + ": a " + recipe + " checkpoint, but this run trains " + recipe_.name());
+  // Every tensor of the store by name and shape: a missing one or a wrong shape is refused before its data is
+  // allocated. Validate everything before changing anything, so a bad file leaves the run untouched.
+  std::map<std::string, Shape> expected;
+  for (ParameterStore::Handle h = 0; h < store_->size(); ++h) expected.emplace(store_->entry(h).name, store_->entry(h).shape);
+  const std::map<std::string, Tensor> tensors = load_safetensors(path, expected);
+  const int64_t step = meta_int(meta, "step", path);
+  const int64_t epoch = meta_int(meta, "loader.epoch", path), position = meta_int(meta, "loader.position", path);
+  std::vector<int64_t> counters;
+  for (const std::string& name : store_->counter_names()) counters.push_back(meta_int(meta, "counter." + name, path));
+  for (ParameterStore::Handle h = 0; h < store_->size(); ++h) store_->write(h, tensors.at(store_->entry(h).name).data());
+  plan_->set_step(step);
+  store_->state().counters = counters;
+  loader_.restore(epoch, position);
+}
+
+void Trainer::save_state_dict(const std::string& path, const recipes::Network& network) const {
+  // PyTorch counts batch-norm forwards in num_batches_tracked: as many per step as the step has training-mode batch
+  // norms updating that layer's running statistics (DCGAN: G d_steps times, D 2·d_steps + 1 times).
+  std::map<std::string, int64_t> forwards_per_step;  // by running_mean's name
+  for (const Node& n : plan_->graph().nodes())
+    if (n.op == OpKind::kBatchNorm2dTrain) ++forwards_per_step[plan_->graph().value(n.inputs[3]).name];
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (ParameterStore::Handle h = 0; h < store_->size(); ++h) {
+    const ParameterStore::Entry& e = store_->entry(h);
+    if ((e.kind != ValueKind::kParameter && e.kind != ValueKind::kBuffer) || e.name.rfind(network.prefix, 0) != 0) continue;
+    const std::string name = e.name.substr(network.prefix.size());
+    tensors.emplace_back(name, store_->read(h));
+    const std::string suffix = ".running_var";
+    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      const std::string layer = e.name.substr(0, e.name.size() - suffix.size());
+      const int64_t forwards = plan_->step() * forwards_per_step[layer + ".running_mean"];
+      tensors.emplace_back(name.substr(0, name.size() - suffix.size()) + ".num_batches_tracked",
+                           Tensor::filled(Shape{}, static_cast<float>(forwards)));
+    }
+  }
+  std::string net = network.prefix;
+  if (!net.empty() && net.back() == '.') net.pop_back();
+  save_safetensors(path, tensors,
+                   {{"format", "pytorch-state-dict"}, {"network", net}, {"recipe", recipe_.name()}, {"config", config_json()}});
+}
+
+Tensor Trainer::sample(const Tensor& z, const Tensor* labels) {
+  const int n = static_cast<int>(z.dim(0));
+  if (!sampler_ || sampler_->n != n) {
+    recipes::SamplerGraph g = recipe_.sampler(shape_, n);
+    auto s = std::make_unique<Sampler>();
+    s->n = n;
+    s->z = g.z;
+    s->labels = g.labels;
+    s->images = g.images;
+    s->plan = std::make_unique<Plan>(std::move(g.graph), *store_, StepAdvance::kKeep);
+    sampler_ = std::move(s);
+  }
+  const Plan& p = *sampler_->plan;
+  if (z.numel() != p.graph().shape(sampler_->z).numel())
+    throw std::invalid_argument("sample: latent vectors " + z.shape().str() + ", the generator takes " +
+                                p.graph().shape(sampler_->z).str());
+  sampler_->plan->write(sampler_->z, z.data());
+  if (sampler_->labels != kNoValue) {
+    if (!labels || labels->numel() != n) throw std::invalid_argument("sample: a conditional generator needs one label per image");
+    sampler_->plan->write(sampler_->labels, labels->data());
+  }
+  sampler_->plan->run();
+  return sampler_->plan->read(sampler_->images);
+}
+
+RecordedRecipe recorded_recipe(const std::map<std::string, std::string>& meta, const std::string& file) {
+  const auto get = [&](const char* key) {
+    const auto it = meta.find(key);
+    return it == meta.end() ? std::string() : it->second;
+  };
+  const std::string format = get("format");
+  std::string name = get("recipe");
+  if (name.empty()) name = "dcgan";  // files from before recipes
+  json config = parse_object(get("config"), file, "model configuration");
+  if (config.value("model", name) != name) throw std::runtime_error(file + ": metadata names two models");
+  RecordedRecipe r;
+  try {
+    r.recipe = recipes::make_recipe(name);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(file + ": " + e.what());
+  }
+  const std::vector<recipes::Option> options = r.recipe->options();
+  recipes::from_json(options, config, file);
+  if (format == kDcganFormat) recipes::from_json(options, parse_object(get("training"), file, "training"), file);
+  try {
+    r.shape.channels = config.at("channels").get<int>();
+    r.shape.classes = config.value("classes", 0);
+    const recipes::DataRequest want = r.recipe->data_request();
+    r.shape.height = r.shape.width = want.image_size;
+    if (r.shape.height <= 0) r.shape.height = r.shape.width = config.at("image_size").get<int>();
+    r.recipe->check(r.shape);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(file + ": bad model configuration in metadata (" + std::string(e.what()) + ")");
+  }
+  return r;
+}
+
+}  // namespace gancu::app
