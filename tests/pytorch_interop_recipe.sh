@@ -23,7 +23,12 @@ if [[ ! -f $data ]]; then
   echo "SKIPPED: $data is not installed (Debian package dataset-fashion-mnist): $model interoperability not checked"
   exit 77
 fi
-if ! "$gan" train --help 2>&1 | grep -q -- '--model'; then
+if ! help=$("$gan" train --help 2>&1); then
+  echo "FAILED: $gan train --help"
+  echo "$help"
+  exit 1
+fi
+if ! grep -q -- '--model' <<<"$help"; then
   echo "SKIPPED: $gan train has no --model option yet (the recipe layer): $model interoperability not checked"
   exit 77
 fi
