@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # PyTorch interoperability of a recipe's networks, as tests/pytorch_interop.sh checks DCGAN's: gancu trains a few steps
 # on Fashion-MNIST's test set, its generator.safetensors loads into the PyTorch twin in tools/ with strict=True
-# (discriminator too), and both give the same images from the same latent vectors (and classes), relative L2 ≤ 1e-5.
+# (discriminator too), and both give the same images from the same latent vectors (and classes), relative L2 ≤ 1e-5;
+# the same generator file with random weights and batch-norm statistics, written by PyTorch, too.
 # Skips (exit 77) without Debian's torch or Fashion-MNIST, and while `gan train` has no --model.
 #   tests/pytorch_interop_recipe.sh path/to/gan source-dir mlp-gan|conditional-dcgan
 set -euo pipefail
@@ -52,32 +53,49 @@ labels = np.arange(16) % 10  # every class of Fashion-MNIST, then some again
 np.save(d + "/labels_int64.npy", labels.astype(np.int64))
 np.save(d + "/labels_float32.npy", labels.astype(np.float32))
 PY
-g="$dir/run/generator.safetensors"
+# Samples generator file $1 with gancu and with the PyTorch twin into gancu_$2.npy and torch_$2.npy.
+sample_both() {
+  local labels=()
+  if ((conditional)); then labels=(--labels "$dir/labels_int64.npy"); fi
+  run "$gan" sample --checkpoint "$1" --z "$dir/z.npy" "${labels[@]}" --raw "$dir/gancu_$2.npy" --out "$dir/g.png"
+  run "$python" "$src/tools/$module.py" "$1" --z "$dir/z.npy" "${labels[@]}" --out "$dir/torch_$2.npy"
+}
+sample_both "$dir/run/generator.safetensors" trained
 if ((conditional)); then
-  run "$gan" sample --checkpoint "$g" --z "$dir/z.npy" --labels "$dir/labels_int64.npy" --raw "$dir/gancu.npy" --out "$dir/g.png"
-  run "$gan" sample --checkpoint "$g" --z "$dir/z.npy" --labels "$dir/labels_float32.npy" --raw "$dir/gancu_float32.npy" \
-    --out "$dir/g.png"
-  run "$python" "$src/tools/$module.py" "$g" --z "$dir/z.npy" --labels "$dir/labels_int64.npy" --out "$dir/torch.npy"
-else
-  run "$gan" sample --checkpoint "$g" --z "$dir/z.npy" --raw "$dir/gancu.npy" --out "$dir/g.png"
-  run "$python" "$src/tools/$module.py" "$g" --z "$dir/z.npy" --out "$dir/torch.npy"
+  run "$gan" sample --checkpoint "$dir/run/generator.safetensors" --z "$dir/z.npy" --labels "$dir/labels_float32.npy" \
+    --raw "$dir/gancu_trained_float32.npy" --out "$dir/g.png"
 fi
+# Three steps leave batch norm's running statistics near their initial values, so the same generator file with
+# random weights and statistics (written by PyTorch, gancu's metadata kept) is sampled too: PyTorch -> gancu.
+"$python" - "$dir" "$src" "$module" <<'PY'
+import importlib, sys
+d, src, module = sys.argv[1:4]
+sys.path.insert(0, src + "/tools")
+import pytorch_selftest as st
+twin = importlib.import_module(module)
+g, _ = twin.load_generator(d + "/run/generator.safetensors")
+meta = st.dcgan.load_safetensors(d + "/run/generator.safetensors")[1]
+st.save_safetensors(d + "/random.safetensors", st.randomize(g, 7).state_dict(), meta)
+PY
+sample_both "$dir/random.safetensors" random
 "$python" - "$dir" "$src" "$module" <<'PY'
 import importlib, os, sys
 import numpy as np
 d, src, module = sys.argv[1:4]
 sys.path.insert(0, src + "/tools")
 twin = importlib.import_module(module)
-want = np.load(d + "/torch.npy")
 ok = True
-for name in ("gancu.npy", "gancu_float32.npy"):
-    if not os.path.exists(d + "/" + name):
+for gancu, torch, what in (("trained", "trained", "trained weights"),
+                           ("trained_float32", "trained", "trained weights, float32 labels"),
+                           ("random", "random", "random weights and statistics")):
+    if not os.path.exists(f"{d}/gancu_{gancu}.npy"):
         continue
-    got = np.load(d + "/" + name)
-    err = float(np.linalg.norm(got.astype(np.float64) - want) / np.linalg.norm(want)) if got.shape == want.shape else float("inf")
-    print(f"{module}: generator output gancu ({name}) vs PyTorch: shape {list(got.shape)} vs {list(want.shape)}, "
+    got, want = np.load(f"{d}/gancu_{gancu}.npy"), np.load(f"{d}/torch_{torch}.npy")
+    same_shape = got.shape == want.shape
+    err = float(np.linalg.norm(got.astype(np.float64) - want) / np.linalg.norm(want)) if same_shape else float("inf")
+    print(f"{module}: generator output ({what}) gancu vs PyTorch: shape {list(got.shape)} vs {list(want.shape)}, "
           f"relative L2 {err:.2e} (tolerance 1e-5)")
-    ok = ok and got.shape == want.shape and err <= 1e-5
+    ok = ok and same_shape and err <= 1e-5
 twin.load_discriminator(d + "/run/discriminator.safetensors")  # strict=True: raises on any missing or extra tensor
 print(f"{module}: discriminator loads strictly")
 sys.exit(0 if ok else 1)

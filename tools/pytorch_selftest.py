@@ -53,7 +53,8 @@ def write_network(path, net, network, config):
 
 
 def randomize(net, seed):
-    """Weights N(0, 0.1) and batch-norm statistics far from their initial values, so eval mode uses them."""
+    """Weights N(0, 1/fan-in), so tanh does not saturate and hide errors, and batch-norm statistics far from their
+    initial values, so that eval mode uses them."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, t in net.state_dict().items():
@@ -66,7 +67,7 @@ def randomize(net, seed):
             elif t.dim() == 1:  # batch-norm gamma
                 t.copy_(1 + 0.2 * torch.randn(t.shape, generator=g))
             else:
-                t.copy_(0.1 * torch.randn(t.shape, generator=g))
+                t.copy_(torch.randn(t.shape, generator=g) / t[0].numel() ** 0.5)
     return net.eval()
 
 
@@ -232,6 +233,7 @@ def check_dcgan_in_gancu(folder, gan):
     with torch.no_grad():
         want = g(torch.from_numpy(z).reshape(-1, c["nz"], 1, 1)).numpy()
     check("dcgan G written by PyTorch: gan sample vs PyTorch", np.load(f"{folder}/gancu.npy"), want)
+    print(f"     (output mean |x| {np.abs(want).mean():.2f}: tanh is not saturated)")
 
 
 def main():
