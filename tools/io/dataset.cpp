@@ -6,7 +6,6 @@
 #include <array>
 #include <cctype>
 #include <cmath>
-#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -490,23 +489,21 @@ ImageSet select_class(ImageSet set, const std::string& spec) {
   if (static_cast<int64_t>(set.labels.size()) != set.count)
     fail(set.source, std::to_string(set.labels.size()) + " labels for " + std::to_string(set.count) + " images");
   const int chosen = class_index(set.class_names, spec, set.source);
+  // The class's images move to the front of the set's own pixels, in order: no second copy of a large set.
   const size_t image_bytes = static_cast<size_t>(set.channels) * set.height * set.width;
-  ImageSet out;
-  out.channels = set.channels;
-  out.height = set.height;
-  out.width = set.width;
-  out.source = set.source + " (class " + std::to_string(chosen) + " " + set.class_names[chosen] + ")";
-  for (int64_t i = 0; i < set.count; ++i) {
+  size_t kept = 0;
+  for (size_t i = 0; i < static_cast<size_t>(set.count); ++i) {
     if (set.labels[i] != chosen) continue;
-    const auto first = set.pixels.begin() + static_cast<std::ptrdiff_t>(i * image_bytes);
-    out.pixels.insert(out.pixels.end(), first, first + static_cast<std::ptrdiff_t>(image_bytes));
-    ++out.count;
+    if (kept != i) std::memmove(set.pixels.data() + kept * image_bytes, set.pixels.data() + i * image_bytes, image_bytes);
+    ++kept;
   }
-  if (out.count == 0)
-    fail(set.source, "class " + std::to_string(chosen) + " (" + set.class_names[chosen] + ") has no images");
-  out.labels.assign(static_cast<size_t>(out.count), chosen);
-  out.class_names = std::move(set.class_names);
-  return out;
+  if (kept == 0) fail(set.source, "class " + std::to_string(chosen) + " (" + set.class_names[chosen] + ") has no images");
+  set.pixels.resize(kept * image_bytes);
+  set.pixels.shrink_to_fit();
+  set.labels.assign(kept, chosen);
+  set.count = static_cast<int64_t>(kept);
+  set.source += " (class " + std::to_string(chosen) + " " + set.class_names[chosen] + ")";
+  return set;
 }
 
 BatchLoader::BatchLoader(const ImageSet& set, int batch_size, uint64_t seed)
