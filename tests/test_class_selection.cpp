@@ -56,7 +56,8 @@ TEST_F(ClassSelectionTest, RealFashionMnistByNameAndIndex) {
   EXPECT_EQ(sneakers.source, file + " (class 7 Sneaker)");
 
   // Any case, names with spaces and slashes, and the index all name the same class.
-  for (const char* spec : {"Sneaker", "SNEAKER", "7"}) EXPECT_EQ(select_class(all, spec).pixels, sneakers.pixels) << spec;
+  for (const char* spec : {"Sneaker", "SNEAKER", "7"})
+    EXPECT_EQ(select_class(all, spec).pixels, sneakers.pixels) << spec;
   EXPECT_EQ(select_class(all, "ankle boot").labels.front(), 9);
   EXPECT_EQ(select_class(all, "t-shirt/top").labels.front(), 0);
   EXPECT_EQ(select_class(all, "0").labels.front(), 0);
@@ -147,10 +148,13 @@ TEST_F(ClassSelectionTest, Errors) {
   EXPECT_EQ(twos.count, 2);
   EXPECT_EQ(twos.pixels, pixels_of_class(digits, 2));
 
-  // A set whose labels do not match its images (built by hand) is refused, not read past its end.
+  // A set whose labels or pixels do not match its count (built by hand) is refused, not read past its end.
   ImageSet broken = digits;
   broken.labels.pop_back();
   expect_error([&] { select_class(broken, "2"); }, path("train-images-idx3-ubyte"), "3 labels for 4 images");
+  broken = digits;
+  broken.pixels.pop_back();
+  expect_error([&] { select_class(broken, "2"); }, path("train-images-idx3-ubyte"), "3135 pixel bytes for 4 images");
 
   // class_index on its own, as a sampler naming a class of a checkpoint would use it.
   EXPECT_EQ(class_index(cifar10_class_names(), "Frog", "cifar"), 6);

@@ -21,7 +21,6 @@ import tempfile
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 import pytorch_conditional_dcgan as cond
@@ -81,7 +80,8 @@ def check(what, got, want):
     ok = err <= TOLERANCE and np.all(np.isfinite(got))
     if not ok:
         failures.append(what)
-    print(f"{'ok  ' if ok else 'FAIL'} {what}: relative L2 {err:.2e} (tolerance {TOLERANCE:g}), shape {list(got.shape)}")
+    print(f"{'ok  ' if ok else 'FAIL'} {what}: relative L2 {err:.2e} (tolerance {TOLERANCE:g}), "
+          f"shape {list(got.shape)}")
 
 
 def expect_refusal(what, load):
@@ -139,26 +139,26 @@ def numpy_mlp_discriminator(x, state):
     return numpy_linear(h, s, "model.5")
 
 
-def check_mlp_gan(folder):
+def check_mlp_gan(tmp):
     c = {"model": "mlp-gan", "nz": 16, "image_size": 28, "channels": 1}
     g = randomize(mlp.MlpGenerator(c["nz"], c["channels"], c["image_size"]), 1)
     d = randomize(mlp.MlpDiscriminator(c["channels"], c["image_size"]), 2)
-    write_network(f"{folder}/mlp_g.safetensors", g, "G", c)
-    write_network(f"{folder}/mlp_d.safetensors", d, "D", c)
+    write_network(f"{tmp}/mlp_g.safetensors", g, "G", c)
+    write_network(f"{tmp}/mlp_d.safetensors", d, "D", c)
     z = np.random.RandomState(0).randn(12, c["nz"]).astype(np.float32)
-    np.save(f"{folder}/z16.npy", z)
-    run_script("pytorch_mlp_gan.py", [f"{folder}/mlp_g.safetensors", "--z", f"{folder}/z16.npy", "--out", f"{folder}/mlp.npy"])
+    np.save(f"{tmp}/z16.npy", z)
+    run_script("pytorch_mlp_gan.py", [f"{tmp}/mlp_g.safetensors", "--z", f"{tmp}/z16.npy", "--out", f"{tmp}/mlp.npy"])
     with torch.no_grad():
         want = g(torch.from_numpy(z)).numpy()
-        check("mlp-gan G: script on the written file vs the module", np.load(f"{folder}/mlp.npy"), want)
+        check("mlp-gan G: script on the written file vs the module", np.load(f"{tmp}/mlp.npy"), want)
         check("mlp-gan G: module vs NumPy float64", want, numpy_mlp_generator(z, g.state_dict(), c))
-        loaded, _ = mlp.load_discriminator(f"{folder}/mlp_d.safetensors")
+        loaded, _ = mlp.load_discriminator(f"{tmp}/mlp_d.safetensors")
         x = torch.from_numpy(np.random.RandomState(1).uniform(-1, 1, (5, 1, 28, 28)).astype(np.float32))
         check("mlp-gan D: loaded strictly, vs the module", loaded(x).numpy(), d(x).numpy())
         check("mlp-gan D: module vs NumPy float64", d(x).numpy(), numpy_mlp_discriminator(x.numpy(), d.state_dict()))
-    check_strict("mlp-gan G", f"{folder}/mlp_g.safetensors", g, mlp.load_generator)
-    check_strict("mlp-gan D", f"{folder}/mlp_d.safetensors", d, mlp.load_discriminator)
-    expect_refusal("mlp-gan file read as a conditional DCGAN", lambda: cond.load_generator(f"{folder}/mlp_g.safetensors"))
+    check_strict("mlp-gan G", f"{tmp}/mlp_g.safetensors", g, mlp.load_generator)
+    check_strict("mlp-gan D", f"{tmp}/mlp_d.safetensors", d, mlp.load_discriminator)
+    expect_refusal("mlp-gan file read as a conditional DCGAN", lambda: cond.load_generator(f"{tmp}/mlp_g.safetensors"))
 
 
 # ---- conditional DCGAN --------------------------------------------------------------------------------------------
@@ -171,27 +171,27 @@ def first_layer_output(net, *inputs):
     return seen[0].numpy()
 
 
-def check_conditional_dcgan(folder, c):
+def check_conditional_dcgan(tmp, c):
     name = f"conditional-dcgan {c['channels']}x{c['image_size']}x{c['image_size']} d_dropout {c['d_dropout']}"
     k, nz, size = c["classes"], c["nz"], c["image_size"]
     g = randomize(cond.ConditionalGenerator(nz, c["ngf"], c["channels"], size, k), 3)
     d = randomize(cond.ConditionalDiscriminator(c["ndf"], c["channels"], size, k, c["d_dropout"]), 4)
-    write_network(f"{folder}/cond_g.safetensors", g, "G", c)
-    write_network(f"{folder}/cond_d.safetensors", d, "D", c)
+    write_network(f"{tmp}/cond_g.safetensors", g, "G", c)
+    write_network(f"{tmp}/cond_d.safetensors", d, "D", c)
     rng = np.random.RandomState(2)
     n = 2 * k
     z = rng.randn(n, nz).astype(np.float32)
     y = np.concatenate([np.arange(k), rng.randint(0, k, n - k)]).astype(np.int64)  # every class, then any
-    np.save(f"{folder}/z.npy", z)
-    np.save(f"{folder}/y_int64.npy", y)
-    np.save(f"{folder}/y_float32.npy", y.astype(np.float32))
+    np.save(f"{tmp}/z.npy", z)
+    np.save(f"{tmp}/y_int64.npy", y)
+    np.save(f"{tmp}/y_float32.npy", y.astype(np.float32))
     zt, yt = torch.from_numpy(z), torch.from_numpy(y)
     with torch.no_grad():
         want = g(zt, yt).numpy()
         for kind in ("int64", "float32"):
-            run_script("pytorch_conditional_dcgan.py", [f"{folder}/cond_g.safetensors", "--z", f"{folder}/z.npy", "--labels",
-                                                        f"{folder}/y_{kind}.npy", "--out", f"{folder}/cond.npy"])
-            check(f"{name} G: script ({kind} labels) vs the module", np.load(f"{folder}/cond.npy"), want)
+            run_script("pytorch_conditional_dcgan.py", [f"{tmp}/cond_g.safetensors", "--z", f"{tmp}/z.npy", "--labels",
+                                                        f"{tmp}/y_{kind}.npy", "--out", f"{tmp}/cond.npy"])
+            check(f"{name} G: script ({kind} labels) vs the module", np.load(f"{tmp}/cond.npy"), want)
         # G's first layer sees a 1x1 input, so its output is z's part of the weight plus the class's own row:
         # channel nz + y of the input is the one-hot 1.
         w = g.main[0].weight.double().numpy()  # [nz + K, Cout, 4, 4]
@@ -202,7 +202,7 @@ def check_conditional_dcgan(folder, c):
             print(f"FAIL {name} G: the output does not depend on the class")
 
         x = torch.from_numpy(rng.uniform(-1, 1, (n, c["channels"], size, size)).astype(np.float32))
-        loaded, _ = cond.load_discriminator(f"{folder}/cond_d.safetensors")
+        loaded, _ = cond.load_discriminator(f"{tmp}/cond_d.safetensors")
         check(f"{name} D: loaded strictly, vs the module", loaded(x, yt).numpy(), d(x, yt).numpy())
         # D's first convolution is linear in its input: the image's channels, then a plane of ones in channel C + y.
         conv = d.main[0]
@@ -213,26 +213,26 @@ def check_conditional_dcgan(folder, c):
         by_hand = F.conv2d(x.double(), w[:, :c["channels"]], None, conv.stride, conv.padding) + label_part
         check(f"{name} D: first layer vs [x, label maps] by hand", first_layer_output(d, x, yt), by_hand.numpy())
 
-    check_strict(f"{name} G", f"{folder}/cond_g.safetensors", g, cond.load_generator)
-    check_strict(f"{name} D", f"{folder}/cond_d.safetensors", d, cond.load_discriminator)
-    expect_refusal(f"{name}: labels out of range", lambda: cond.read_labels(f"{folder}/y_int64.npy", n, k - 1))
-    expect_refusal(f"{name}: labels of another count", lambda: cond.read_labels(f"{folder}/y_int64.npy", n + 1, k))
-    np.save(f"{folder}/y_half.npy", np.full(n, 0.5, np.float32))
-    expect_refusal(f"{name}: fractional float labels", lambda: cond.read_labels(f"{folder}/y_half.npy", n, k))
+    check_strict(f"{name} G", f"{tmp}/cond_g.safetensors", g, cond.load_generator)
+    check_strict(f"{name} D", f"{tmp}/cond_d.safetensors", d, cond.load_discriminator)
+    expect_refusal(f"{name}: labels out of range", lambda: cond.read_labels(f"{tmp}/y_int64.npy", n, k - 1))
+    expect_refusal(f"{name}: labels of another count", lambda: cond.read_labels(f"{tmp}/y_int64.npy", n + 1, k))
+    np.save(f"{tmp}/y_half.npy", np.full(n, 0.5, np.float32))
+    expect_refusal(f"{name}: fractional float labels", lambda: cond.read_labels(f"{tmp}/y_half.npy", n, k))
 
 
 # ---- DCGAN, PyTorch → gancu ---------------------------------------------------------------------------------------
-def check_dcgan_in_gancu(folder, gan):
+def check_dcgan_in_gancu(tmp, gan):
     c = {"model": "dcgan", "image_size": 32, "channels": 1, "nz": 16, "ngf": 8, "ndf": 8, "d_dropout": 0.0}
     g = randomize(dcgan.dcgan_generator(c["nz"], c["ngf"], c["channels"], c["image_size"]), 5)
-    write_network(f"{folder}/dcgan_g.safetensors", g, "G", c)
+    write_network(f"{tmp}/dcgan_g.safetensors", g, "G", c)
     z = np.random.RandomState(3).randn(8, c["nz"]).astype(np.float32)
-    np.save(f"{folder}/z_dcgan.npy", z)
-    subprocess.run([gan, "sample", "--checkpoint", f"{folder}/dcgan_g.safetensors", "--z", f"{folder}/z_dcgan.npy", "--raw",
-                    f"{folder}/gancu.npy", "--out", f"{folder}/grid.png"], check=True, stderr=subprocess.DEVNULL)
+    np.save(f"{tmp}/z_dcgan.npy", z)
+    subprocess.run([gan, "sample", "--checkpoint", f"{tmp}/dcgan_g.safetensors", "--z", f"{tmp}/z_dcgan.npy", "--raw",
+                    f"{tmp}/gancu.npy", "--out", f"{tmp}/grid.png"], check=True, stderr=subprocess.DEVNULL)
     with torch.no_grad():
         want = g(torch.from_numpy(z).reshape(-1, c["nz"], 1, 1)).numpy()
-    check("dcgan G written by PyTorch: gan sample vs PyTorch", np.load(f"{folder}/gancu.npy"), want)
+    check("dcgan G written by PyTorch: gan sample vs PyTorch", np.load(f"{tmp}/gancu.npy"), want)
     print(f"     (output mean |x| {np.abs(want).mean():.2f}: tanh is not saturated)")
 
 
@@ -241,13 +241,13 @@ def main():
     ap.add_argument("--gan", help="the gan binary, to sample a PyTorch-made DCGAN generator with it")
     args = ap.parse_args()
     torch.manual_seed(0)
-    with tempfile.TemporaryDirectory() as folder:
-        check_mlp_gan(folder)
+    with tempfile.TemporaryDirectory() as tmp:
+        check_mlp_gan(tmp)
         base = {"model": "conditional-dcgan", "nz": 16, "ngf": 8, "ndf": 8, "classes": 10}
-        check_conditional_dcgan(folder, dict(base, image_size=32, channels=1, d_dropout=0.3))
-        check_conditional_dcgan(folder, dict(base, image_size=16, channels=3, d_dropout=0.0, classes=4))
+        check_conditional_dcgan(tmp, dict(base, image_size=32, channels=1, d_dropout=0.3))
+        check_conditional_dcgan(tmp, dict(base, image_size=16, channels=3, d_dropout=0.0, classes=4))
         if args.gan:
-            check_dcgan_in_gancu(folder, args.gan)
+            check_dcgan_in_gancu(tmp, args.gan)
     print(f"{len(failures)} failed" if failures else "all PyTorch twin checks passed")
     sys.exit(1 if failures else 0)
 

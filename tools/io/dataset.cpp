@@ -491,13 +491,17 @@ ImageSet select_class(ImageSet set, const std::string& spec) {
   const int chosen = class_index(set.class_names, spec, set.source);
   // The class's images move to the front of the set's own pixels, in order: no second copy of a large set.
   const size_t image_bytes = static_cast<size_t>(set.channels) * set.height * set.width;
+  if (set.pixels.size() != image_bytes * static_cast<size_t>(set.count))
+    fail(set.source, std::to_string(set.pixels.size()) + " pixel bytes for " + std::to_string(set.count) + " images");
   size_t kept = 0;
   for (size_t i = 0; i < static_cast<size_t>(set.count); ++i) {
     if (set.labels[i] != chosen) continue;
-    if (kept != i) std::memmove(set.pixels.data() + kept * image_bytes, set.pixels.data() + i * image_bytes, image_bytes);
+    if (kept != i)
+      std::memmove(set.pixels.data() + kept * image_bytes, set.pixels.data() + i * image_bytes, image_bytes);
     ++kept;
   }
-  if (kept == 0) fail(set.source, "class " + std::to_string(chosen) + " (" + set.class_names[chosen] + ") has no images");
+  if (kept == 0)
+    fail(set.source, "class " + std::to_string(chosen) + " (" + set.class_names[chosen] + ") has no images");
   set.pixels.resize(kept * image_bytes);
   set.pixels.shrink_to_fit();
   set.labels.assign(kept, chosen);
