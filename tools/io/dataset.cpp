@@ -464,6 +464,52 @@ ImageSet load_dataset(const std::string& spec, int channels, int size, const Dat
   return conform_images(std::move(set), channels, size);
 }
 
+int class_index(const std::vector<std::string>& class_names, const std::string& spec, const std::string& source) {
+  // An exact match first, so that a set with classes "Cat" and "cat" still has a way to name each.
+  for (size_t c = 0; c < class_names.size(); ++c)
+    if (class_names[c] == spec) return static_cast<int>(c);
+  std::vector<int> matches;
+  for (size_t c = 0; c < class_names.size(); ++c)
+    if (lower(class_names[c]) == lower(spec)) matches.push_back(static_cast<int>(c));
+  std::string listed;
+  for (size_t c = 0; c < class_names.size(); ++c)
+    listed += (c ? ", " : "") + std::to_string(c) + " " + class_names[c];
+  if (matches.size() > 1)
+    fail(source, "class '" + spec + "' matches " + std::to_string(matches.size()) +
+                     " classes by case alone; give the exact name or the index (classes: " + listed + ")");
+  if (matches.size() == 1) return matches[0];
+  const bool decimal = !spec.empty() && spec.size() <= 9 &&
+                       std::all_of(spec.begin(), spec.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+  if (decimal && std::stoi(spec) < static_cast<int>(class_names.size())) return std::stoi(spec);
+  fail(source, "no class '" + spec + "' (classes: " + listed + "; give a name or an index)");
+}
+
+ImageSet select_class(ImageSet set, const std::string& spec) {
+  if (!set.labelled()) fail(set.source, "has no labels, so no class can be chosen");
+  if (static_cast<int64_t>(set.labels.size()) != set.count)
+    fail(set.source, std::to_string(set.labels.size()) + " labels for " + std::to_string(set.count) + " images");
+  const int chosen = class_index(set.class_names, spec, set.source);
+  // The class's images move to the front of the set's own pixels, in order: no second copy of a large set.
+  const size_t image_bytes = static_cast<size_t>(set.channels) * set.height * set.width;
+  if (set.pixels.size() != image_bytes * static_cast<size_t>(set.count))
+    fail(set.source, std::to_string(set.pixels.size()) + " pixel bytes for " + std::to_string(set.count) + " images");
+  size_t kept = 0;
+  for (size_t i = 0; i < static_cast<size_t>(set.count); ++i) {
+    if (set.labels[i] != chosen) continue;
+    if (kept != i)
+      std::memmove(set.pixels.data() + kept * image_bytes, set.pixels.data() + i * image_bytes, image_bytes);
+    ++kept;
+  }
+  if (kept == 0)
+    fail(set.source, "class " + std::to_string(chosen) + " (" + set.class_names[chosen] + ") has no images");
+  set.pixels.resize(kept * image_bytes);
+  set.pixels.shrink_to_fit();
+  set.labels.assign(kept, chosen);
+  set.count = static_cast<int64_t>(kept);
+  set.source += " (class " + std::to_string(chosen) + " " + set.class_names[chosen] + ")";
+  return set;
+}
+
 BatchLoader::BatchLoader(const ImageSet& set, int batch_size, uint64_t seed)
     : set_(&set), batch_size_(batch_size), seed_(seed) {
   if (set.count <= 0) throw std::invalid_argument("BatchLoader: " + set.source + ": the image set is empty");

@@ -64,6 +64,17 @@ ImageSet load_dataset(const std::string& spec, int channels, int size, const Dat
 // antialiased bicubic resize. Labels and class names are kept.
 ImageSet conform_images(ImageSet set, int channels, int size);
 
+// The class that `spec` names among `class_names`: a class name, compared case-insensitively ("sneaker",
+// "ankle boot", "frog"), or else a class index in decimal ("7"). A name wins over an index, so in a PNG set whose
+// folders are named "3" and "10", "3" is the folder, class 0. Throws std::runtime_error("<source>: …") listing the
+// classes when spec names none of them, or more than one by case alone.
+int class_index(const std::vector<std::string>& class_names, const std::string& spec, const std::string& source);
+
+// The images of one class of a labelled set (see class_index), in their order. Labels stay (all equal to the class),
+// class names are kept, and the source says which class was taken. Throws std::runtime_error("<source>: …") for an
+// unlabelled set, an unknown class, and a class with no images.
+ImageSet select_class(ImageSet set, const std::string& spec);
+
 // Deterministic shuffled mini-batches. Epoch e visits the images in a Fisher-Yates permutation drawn from
 // Rng(seed, e), so (epoch, position) is enough to resume exactly where a run stopped.
 class BatchLoader {
