@@ -90,8 +90,8 @@ int main(int argc, char** argv) {
       "a, b, c; the last row shows G(mean a), G(mean b), G(mean c), G(a - b + c). --raw and --save-z hold those four")
       ->expected(3)->delimiter(',')->excludes(n)->excludes(nrow)->excludes(interpolate)->excludes("--z");
   sample->add_option("--labels", s.labels, "Conditional generators: class of each image (.npy of n class indices)");
-  sample->add_option("--class", s.class_index, "Conditional generators: every image of this class (index)")
-      ->check(CLI::NonNegativeNumber)->excludes("--labels");
+  sample->add_option("--class", s.class_name, "Conditional generators: every image of this class (its name or index)")
+      ->excludes("--labels");
   sample->add_option("--save-z", s.save_z, "Also write the latent vectors of the --raw images as .npy [N, nz, 1, 1]");
 
   BenchOptions bo;

@@ -5,12 +5,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 
 #include "core/npy.h"
 #include "engine/engine.h"
 #include "tools/gan/latent.h"
 #include "tools/gan/train.h"
+#include "tools/io/dataset.h"
 #include "tools/io/png.h"
 #include "tools/io/safetensors.h"
 
@@ -126,7 +128,8 @@ Batch arithmetic_batch(const SampleOptions& o, int64_t nz) {
 
 // Class labels for a conditional generator's batch of n: --labels (a .npy of n class indices), --class (all n of one
 // class), or one class per grid row, in order.
-Tensor batch_labels(const SampleOptions& o, int64_t n, int nrow, int classes) {
+Tensor batch_labels(const SampleOptions& o, int64_t n, int nrow, int classes, const std::vector<std::string>& class_names,
+                    const std::string& checkpoint) {
   Tensor labels(Shape{n});
   if (!o.labels.empty()) {
     const Tensor given = read_npy(o.labels);
@@ -139,11 +142,8 @@ Tensor batch_labels(const SampleOptions& o, int64_t n, int nrow, int classes) {
                                  ", not a class in 0.." + std::to_string(classes - 1));
       labels[i] = v;
     }
-  } else if (o.class_index >= 0) {
-    if (o.class_index >= classes)
-      throw std::invalid_argument("--class " + std::to_string(o.class_index) + ": the generator knows classes 0.." +
-                                  std::to_string(classes - 1));
-    labels.fill(static_cast<float>(o.class_index));
+  } else if (!o.class_name.empty()) {
+    labels.fill(static_cast<float>(class_index(class_names, o.class_name, checkpoint)));
   } else {
     for (int64_t i = 0; i < n; ++i) labels[i] = static_cast<float>((i / nrow) % classes);
   }
@@ -170,7 +170,7 @@ int run_sample(const SampleOptions& o) {
   }
   const recipes::SamplerGraph probe = recipe.sampler(recorded.shape, 1);  // the latent shape and whether labels go in
   const bool conditional = probe.labels != kNoValue;
-  if (!conditional && (!o.labels.empty() || o.class_index >= 0))
+  if (!conditional && (!o.labels.empty() || !o.class_name.empty()))
     throw std::invalid_argument(path + ": a " + recipe.name() + " generator takes no class labels (--labels, --class)");
 
   const int64_t nz = probe.graph.shape(probe.z).numel();
@@ -187,9 +187,11 @@ int run_sample(const SampleOptions& o) {
     if (!o.z.empty()) {
       batch.z = read_latents(o.z, nz);
     } else {
-      const int64_t n = o.n > 0 ? o.n : conditional && o.labels.empty() && o.class_index < 0
-                                            ? int64_t(o.nrow) * recorded.shape.classes
-                                            : 64;
+      // --n, else one image per label of --labels, else one row per class (conditional), else 64.
+      int64_t n = 64;
+      if (o.n > 0) n = o.n;
+      else if (!o.labels.empty()) n = read_npy(o.labels).numel();
+      else if (conditional && o.class_name.empty()) n = int64_t(o.nrow) * recorded.shape.classes;
       batch.z = seeded_latents(n, nz, o.seed);
     }
     for (int64_t i = 0; i < batch.z.dim(0); ++i) batch.tiles.push_back(i);
@@ -214,7 +216,15 @@ int run_sample(const SampleOptions& o) {
     store.write(h, it->second.data());
   }
   plan.write(z_id, z.data());
-  if (labels_id != kNoValue) plan.write(labels_id, batch_labels(o, z.dim(0), batch.nrow, recorded.shape.classes).data());
+  if (labels_id != kNoValue) {
+    // The class names the run recorded (else indices), so that --class takes a name.
+    std::vector<std::string> class_names;
+    const nlohmann::json names = nlohmann::json::parse(meta["class_names"], nullptr, false);
+    if (names.is_array() && int(names.size()) == recorded.shape.classes)
+      for (const auto& name : names) class_names.push_back(name.is_string() ? name.get<std::string>() : "");
+    for (int k = int(class_names.size()); k < recorded.shape.classes; ++k) class_names.push_back(std::to_string(k));
+    plan.write(labels_id, batch_labels(o, z.dim(0), batch.nrow, recorded.shape.classes, class_names, path).data());
+  }
   plan.run();
   Tensor images = plan.read(images_id);
   const Shape& s = images.shape();

@@ -23,7 +23,7 @@ struct SampleOptions {
   std::string save_z;                    // .npy of the latent vectors fed to the generator, in its latent shape
   // Conditional generators: the class of each image (default: one class per grid row).
   std::string labels;                    // .npy of n class indices
-  int class_index = -1;                  // every image of this class
+  std::string class_name;                // every image of this class (a name the checkpoint records, or an index)
 };
 
 int run_sample(const SampleOptions& options);

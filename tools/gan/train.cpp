@@ -219,7 +219,7 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
   DatasetOptions data_options;
   data_options.require_labels = request.labels || !o.data_class.empty();
   ImageSet data = load_dataset(o.data, channels, request.image_size, data_options);
-  // TODO(merge h-pytorch): if (!o.data_class.empty()) data = select_class(std::move(data), o.data_class);
+  if (!o.data_class.empty()) data = select_class(std::move(data), o.data_class);
   if (data.count < o.batch_size)
     throw std::runtime_error(data.source + ": " + std::to_string(data.count) + " images, fewer than one batch of " +
                              std::to_string(o.batch_size));

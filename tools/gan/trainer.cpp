@@ -233,8 +233,10 @@ void Trainer::save_state_dict(const std::string& path, const recipes::Network& n
   }
   std::string net = network.prefix;
   if (!net.empty() && net.back() == '.') net.pop_back();
-  save_safetensors(path, tensors,
-                   {{"format", "pytorch-state-dict"}, {"network", net}, {"recipe", recipe_.name()}, {"config", config_json()}});
+  std::map<std::string, std::string> meta{
+      {"format", "pytorch-state-dict"}, {"network", net}, {"recipe", recipe_.name()}, {"config", config_json()}};
+  if (data_.labelled()) meta["class_names"] = json(data_.class_names).dump();
+  save_safetensors(path, tensors, meta);
 }
 
 Tensor Trainer::sample(const Tensor& z, const Tensor* labels) {
