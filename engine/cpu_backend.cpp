@@ -197,6 +197,23 @@ void pixel_shuffle_backward(const C& c, S&, const B&) {
   const int r = c.node->attrs.upscale;
   ref::pixel_shuffle_backward(i32(dy[0]), i32(dy[1]), i32(dy[2] / r), i32(dy[3] / r), r, c.in[0], c.out[0]);
 }
+// concat {x0, x1, ...} → {y}; channel_slice {x} → {y} from channel attrs.channel_begin; one_hot {labels} → {y}.
+void concat(const C& c, S&, const B&) {
+  std::vector<const float*> xs(c.in.begin(), c.in.end());
+  std::vector<int> channels;
+  for (size_t i = 0; i < c.in.size(); ++i) channels.push_back(i32(c.in_shape(int(i))[1]));
+  const Shape& y = c.out_shape(0);
+  ref::concat_channels(i32(y[0]), per_channel_size(y), int(xs.size()), xs.data(), channels.data(), c.out[0]);
+}
+void channel_slice(const C& c, S&, const B&) {
+  const Shape& x = c.in_shape(0);
+  ref::channel_slice(i32(x[0]), i32(x[1]), c.node->attrs.channel_begin, i32(c.out_shape(0)[1]), per_channel_size(x),
+                     c.in[0], c.out[0]);
+}
+void one_hot(const C& c, S&, const B&) {
+  const Shape& y = c.out_shape(0);
+  ref::one_hot(i32(y[0]), i32(y[1]), per_channel_size(y), c.in[0], c.out[0]);
+}
 void bce_with_logits(const C& c, S&, const B&) {
   c.out[0][0] = static_cast<float>(ref::bce_with_logits_forward(numel_in0(c), c.in[0], c.in[1]));
 }
@@ -279,6 +296,9 @@ DispatchTable make_table(bool use_blas) {
   set(OpKind::kDropoutBackward, dropout_backward);
   set(OpKind::kPixelShuffle, pixel_shuffle);
   set(OpKind::kPixelShuffleBackward, pixel_shuffle_backward);
+  set(OpKind::kConcat, concat);
+  set(OpKind::kChannelSlice, channel_slice);
+  set(OpKind::kOneHot, one_hot);
   set(OpKind::kBceWithLogits, bce_with_logits);
   set(OpKind::kBceWithLogitsBackward, bce_with_logits_backward);
   set(OpKind::kMse, mse);

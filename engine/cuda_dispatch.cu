@@ -358,6 +358,25 @@ void pixel_shuffle_backward(const C& c, S&, const CudaContext& ctx) {
                                ctx.stream);
 }
 
+// concat {x0, x1, ...} → {y}; channel_slice {x} → {y} from channel attrs.channel_begin; one_hot {labels} → {y}.
+void concat(const C& c, S&, const CudaContext& ctx) {
+  std::vector<const float*> xs(c.in.begin(), c.in.end());
+  std::vector<int> channels;
+  for (size_t i = 0; i < c.in.size(); ++i) channels.push_back(i32(c.in_shape(int(i))[1]));
+  const Shape& y = c.out_shape(0);
+  cuda::concat_channels(i32(y[0]), per_channel_size(y), int(xs.size()), xs.data(), channels.data(), c.out[0],
+                        ctx.stream);
+}
+void channel_slice(const C& c, S&, const CudaContext& ctx) {
+  const Shape& x = c.in_shape(0);
+  cuda::channel_slice(i32(x[0]), i32(x[1]), c.node->attrs.channel_begin, i32(c.out_shape(0)[1]), per_channel_size(x),
+                      c.in[0], c.out[0], ctx.stream);
+}
+void one_hot(const C& c, S&, const CudaContext& ctx) {  // a bad label gives all-zero maps (kernels/cuda/elementwise.h)
+  const Shape& y = c.out_shape(0);
+  cuda::one_hot(i32(y[0]), i32(y[1]), per_channel_size(y), c.in[0], c.out[0], ctx.stream);
+}
+
 // ---- random ops: the step comes from the device (a replayed graph cannot be handed a new one) ---------------------
 void dropout(const C& c, S& s, const CudaContext& ctx) {
   cuda::dropout_forward_step(numel_in0(c), c.node->attrs.p, s.seed, c.node->attrs.stream, ctx.device_step, c.in[0],
@@ -473,6 +492,9 @@ DispatchTable make_cuda_dispatch_table(CudaBackendOptions::Kernels conv_kernels)
   set(OpKind::kDropoutBackward, entry<dropout_backward>);
   set(OpKind::kPixelShuffle, entry<pixel_shuffle>);
   set(OpKind::kPixelShuffleBackward, entry<pixel_shuffle_backward>);
+  set(OpKind::kConcat, entry<concat>);
+  set(OpKind::kChannelSlice, entry<channel_slice>);
+  set(OpKind::kOneHot, entry<one_hot>);
   set(OpKind::kBceWithLogits, entry<bce_with_logits>, loss_scratch);
   set(OpKind::kBceWithLogitsBackward, entry<bce_with_logits_backward>, loss_scratch);
   set(OpKind::kMse, entry<mse>, loss_scratch);

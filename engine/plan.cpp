@@ -26,6 +26,11 @@ Tensor initial_value(const Value& v, uint64_t seed) {
       t.fill_normal(rng, v.init.mean, v.init.stddev);
       break;
     }
+    case Init::kUniform: {
+      Rng rng(seed, name_stream(v.name));
+      t.fill_uniform(rng, v.init.low, v.init.high);
+      break;
+    }
   }
   return t;
 }
