@@ -37,7 +37,9 @@ struct ConcatLaunch {
 };
 
 // Where output element o of a launch (o in [0, elements())) comes from: input `input` of the launch, at `src`, and
-// where it goes in y.
+// where it goes in y. The launch's arrays are read at constant indices only (unrolled loops): indexing a kernel
+// argument with a runtime value makes every thread copy it to local memory first (a 128-byte stack frame per thread,
+// which ptxas -v showed for a plain loop).
 struct ConcatElement {
   int input, src, dst;
 };
@@ -45,12 +47,22 @@ GANCU_HD ConcatElement concat_element(const ConcatLaunch& l, int o) {
   int row, column;
   l.by_group_width.divmod(o, row, column);
   const int dst = row * l.row_width + l.column_begin + column;
-  int i = 0;
-  while (i + 1 < l.count && column >= l.width[i]) {  // at most kConcatInputsPerLaunch − 1 steps
-    column -= l.width[i];
-    ++i;
-  }
-  return ConcatElement{i, row * l.width[i] + column, dst};
+  int input = 0, width = l.width[0];
+  GANCU_UNROLL
+  for (int k = 1; k < kConcatInputsPerLaunch; ++k)
+    if (k < l.count && column >= width) {  // once false, stays false: neither column nor width changes then
+      column -= width;
+      input = k;
+      width = l.width[k];
+    }
+  return ConcatElement{input, row * width + column, dst};
+}
+GANCU_HD const float* concat_source(const ConcatLaunch& l, int input) {
+  const float* src = l.src[0];
+  GANCU_UNROLL
+  for (int k = 1; k < kConcatInputsPerLaunch; ++k)
+    if (k == input) src = l.src[k];
+  return src;
 }
 
 inline void check_32bit(int64_t elements, const char* what) {

@@ -50,7 +50,7 @@ __global__ void pixel_shuffle_backward_kernel(int64_t n, int h, int w, int r, co
 __global__ void concat_kernel(int64_t n, detail::ConcatLaunch launch, float* y) {
   GANCU_GRID_STRIDE(o, n) {
     const detail::ConcatElement e = detail::concat_element(launch, int(o));
-    y[e.dst] = launch.src[e.input][e.src];
+    y[e.dst] = detail::concat_source(launch, e.input)[e.src];
   }
 }
 __global__ void channel_slice_kernel(int64_t n, detail::ChannelSliceMap map, const float* x, float* y) {

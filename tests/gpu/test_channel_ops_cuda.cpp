@@ -95,7 +95,7 @@ TEST(ChannelMaps, ConcatLaunchesWriteEveryElementFromItsInput) {
         ASSERT_GE(e.dst, 0);
         ASSERT_LT(size_t(e.dst), y.size());
         ASSERT_LT(e.src, launch.rows * launch.width[e.input]);
-        y[size_t(e.dst)] = launch.src[e.input][e.src];
+        y[size_t(e.dst)] = cuda::detail::concat_source(launch, e.input)[e.src];
         ++writes[size_t(e.dst)];
       }
     for (int w : writes) ASSERT_EQ(w, 1) << "an element written other than once";
