@@ -179,6 +179,27 @@ class Differentiator {
       }
       case OpKind::kDropout: simple(OpKind::kDropoutBackward, n, x, {n.outputs[1], gy}); return;
       case OpKind::kPixelShuffle: simple(OpKind::kPixelShuffleBackward, n, x, {gy}); return;
+      case OpKind::kConcat: {
+        // Each input's gradient is its channel slice of gy, one node per input that wants it: a data batch or a label
+        // map joined to a network's input gets none. (One node writing every input's gradient, as batch norm's
+        // backward does, would also write the label maps' gradient, often larger than the image's.)
+        int64_t begin = 0;
+        for (ValueId in : n.inputs) {
+          const int64_t channels = g_.shape(in)[1];
+          if (wants(in)) {
+            Attrs a;
+            a.channel_begin = static_cast<int>(begin);
+            ValueId gx = new_grad(in);
+            emit(OpKind::kChannelSlice, name + "/slice@" + std::to_string(begin), {gy}, {gx}, a);
+            contribute(in, gx);
+          }
+          begin += channels;
+        }
+        return;
+      }
+      case OpKind::kOneHot:
+        throw std::invalid_argument(name + ": one_hot has no gradient, but its labels depend on a value whose gradient "
+                                           "was asked for");
       default:
         throw std::logic_error(name + ": no derivative for op " + op_name(n.op));
     }

@@ -20,8 +20,16 @@ struct StepState {
   std::vector<int64_t> counters;
 };
 
+// What a backend's kernels need besides their call and the step state (a stream, library handles, device copies of
+// the step and counters), owned by the backend and handed to every call it runs. Opaque to the engine: each backend
+// derives its own (the CUDA backend's CudaContext) and its kernel functions cast it back; the host backends' kernels
+// need nothing and get the empty base.
+struct BackendContext {
+  virtual ~BackendContext() = default;
+};
+
 struct KernelCall;
-using KernelFn = void (*)(const KernelCall& call, StepState& state);
+using KernelFn = void (*)(const KernelCall& call, StepState& state, const BackendContext& context);
 
 // One resolved kernel invocation: raw pointers into backend memory, in the order of the node's inputs/outputs
 // (nullptr for an absent optional input), plus the node for its attributes and the graph for shapes.
@@ -59,7 +67,8 @@ class Backend {
   // Whether plans on this backend fold each batch norm's ReLU/LeakyReLU into it (engine/fusion.h): worth it where the
   // fused kernel saves memory traffic (the GPU); the host backends keep PyTorch's separate ops.
   virtual bool fuses_batch_norm_activation() const { return false; }
-  // Runs the calls in order. The CUDA backend will capture them once as a CUDA graph and replay it.
+  // Runs the calls in order, passing each this backend's context. The CUDA backend captures them once as a CUDA graph
+  // and replays it.
   virtual void execute(const std::vector<KernelCall>& calls, StepState& state) = 0;
   // Per-op time accounting (host backends time each call with the host clock, the CUDA backend with events around
   // each launch, launching call by call). Off by default: it costs a clock read or an event per call.

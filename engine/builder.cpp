@@ -142,11 +142,20 @@ ValueId Builder::batch_norm2d(ValueId x, const std::string& name, Init gamma_ini
   return y;
 }
 
-ValueId Builder::linear(ValueId x, const std::string& name, int out_features, bool bias, Init weight_init) {
+ValueId Builder::batch_norm1d(ValueId x, const std::string& name, Init gamma_init, double eps, double momentum) {
+  const Shape s = g_.shape(x);  // a copy: adding values below may move the value list
+  if (s.rank() != 2 && s.rank() != 3)
+    shape_error(prefix_ + name, "batch_norm1d expects [N, C] or [N, C, L], got " + s.str());
+  const ValueId view = reshape(x, Shape{s[0], s[1], s.rank() == 3 ? s[2] : 1, 1});
+  return reshape(batch_norm2d(view, name, gamma_init, eps, momentum), s);
+}
+
+ValueId Builder::linear(ValueId x, const std::string& name, int out_features, bool bias, Init weight_init,
+                        Init bias_init) {
   const std::string node = prefix_ + name;
   const Shape s = expect_rank(x, 2, node + " (linear)");
   ValueId wt = parameter(name + ".weight", Shape{out_features, s[1]}, weight_init);
-  ValueId b = bias ? parameter(name + ".bias", Shape{out_features}, {}) : kNoValue;
+  ValueId b = bias ? parameter(name + ".bias", Shape{out_features}, bias_init) : kNoValue;
   ValueId y = temp(node, Shape{s[0], out_features});
   emit(OpKind::kLinear, node, {x, wt, b}, {y});
   return y;
@@ -228,6 +237,36 @@ ValueId Builder::pixel_shuffle(ValueId x, int upscale) {
   a.upscale = upscale;
   ValueId y = temp(node, Shape{s[0], s[1] / (upscale * upscale), s[2] * upscale, s[3] * upscale});
   emit(OpKind::kPixelShuffle, node, {x}, {y}, a);
+  return y;
+}
+
+ValueId Builder::concat(const std::vector<ValueId>& xs) {
+  const std::string node = auto_name("concat");
+  if (xs.size() < 2) shape_error(node, "concat needs two or more values, got " + std::to_string(xs.size()));
+  Shape out = g_.shape(xs[0]);
+  if (out.rank() < 2) shape_error(node, "concat joins values of rank 2 or more along dim 1, got " + out.str());
+  for (size_t i = 1; i < xs.size(); ++i) {
+    const Shape& s = g_.shape(xs[i]);
+    bool agree = s.rank() == out.rank();
+    for (int d = 0; agree && d < s.rank(); ++d) agree = d == 1 || s[d] == out[d];
+    if (!agree)
+      shape_error(node, "cannot join " + s.str() + " to " + g_.shape(xs[0]).str() +
+                            " along dim 1: every other dim must agree");
+    out[1] += s[1];
+  }
+  ValueId y = temp(node, out);
+  emit(OpKind::kConcat, node, xs, {y});
+  return y;
+}
+
+ValueId Builder::one_hot(ValueId labels, int classes, int h, int w) {
+  const std::string node = auto_name("one_hot");
+  const Shape s = expect_rank(labels, 1, node + " (labels)");
+  if (classes < 1 || h < 1 || w < 1)
+    shape_error(node, "one_hot needs classes, h and w ≥ 1, got " + std::to_string(classes) + ", " + std::to_string(h) +
+                          ", " + std::to_string(w));
+  ValueId y = temp(node, Shape{s[0], classes, h, w});
+  emit(OpKind::kOneHot, node, {labels}, {y});
   return y;
 }
 

@@ -39,7 +39,14 @@ class Builder {
                            int output_pad, bool bias, Init weight_init);
   ValueId batch_norm2d(ValueId x, const std::string& name, Init gamma_init = {Init::kOnes, 0, 0}, double eps = 1e-5,
                        double momentum = 0.1);
-  ValueId linear(ValueId x, const std::string& name, int out_features, bool bias, Init weight_init);
+  // PyTorch's BatchNorm1d over [N, C] (or [N, C, L]): batch_norm2d on an [N, C, 1, 1] (or [N, C, L, 1]) view, with
+  // its parameter and buffer names (weight, bias, running_mean, running_var); the result has x's shape.
+  ValueId batch_norm1d(ValueId x, const std::string& name, Init gamma_init = {Init::kOnes, 0, 0}, double eps = 1e-5,
+                       double momentum = 0.1);
+  // x [N, in_features] → [N, out_features]. PyTorch's nn.Linear initialises weight and bias with
+  // Init::uniform(−1/√in_features, 1/√in_features).
+  ValueId linear(ValueId x, const std::string& name, int out_features, bool bias, Init weight_init,
+                 Init bias_init = {});
   ValueId relu(ValueId x);
   ValueId leaky_relu(ValueId x, float slope);
   ValueId prelu(ValueId x, const std::string& name);  // one slope per channel, initialised 0.25 as PyTorch's
@@ -50,6 +57,14 @@ class Builder {
   ValueId reshape(ValueId x, const Shape& shape);
   ValueId dropout(ValueId x, double p);
   ValueId pixel_shuffle(ValueId x, int upscale);
+  // torch.cat(xs, 1): two or more values of one rank ≥ 2 that agree on every dim but dim 1 (channels or features).
+  // Each input's gradient is its channel slice of the output's, made only for inputs that need one.
+  ValueId concat(const std::vector<ValueId>& xs);
+  // Class labels [N] (indices 0..classes−1 held as floats, written by the host) → [N, classes, h, w]: 1 in channel
+  // labels[n], 0 elsewhere. h = w = 1 gives the one-hot vectors joined to z; h × w = the image size gives the label
+  // maps joined to D's input. No gradient flows through it (autodiff refuses a graph that would need one). A label
+  // that is not a class index: the CPU kernels throw; the CUDA kernel, which cannot, writes all-zero maps for it.
+  ValueId one_hot(ValueId labels, int classes, int h, int w);
 
   // Losses reduce to a scalar mean (shape []), kept for the host to read. Autodiff seeds a loss with gradient
   // `scale` (−1 maximises it: the saturating generator loss minimises −BCE(D(G(z)), 0)).
@@ -65,8 +80,12 @@ class Builder {
   void adam_step(const std::string& name, const std::vector<ValueId>& params, const std::vector<ValueId>& grads,
                  const AdamParams& adam);
 
-  // A temporary the host reads after the step.
-  void keep(ValueId v) { g_.value(v).keep = true; }
+  // A temporary the host reads after the step. A view (a reshape's output, such as batch_norm1d's) keeps the value
+  // whose memory it shares: that is what the planner allocates.
+  void keep(ValueId v) {
+    g_.value(v).keep = true;
+    g_.value(g_.storage_root(v)).keep = true;
+  }
 
  private:
   ValueId persistent(const std::string& name, const Shape& shape, ValueKind kind, Init init);  // prefix + name

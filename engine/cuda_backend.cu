@@ -28,7 +28,6 @@ namespace {
 
 using cuda_backend::CapturedGraph;
 using cuda_backend::CudaContext;
-using cuda_backend::ScopedCudaContext;
 
 // Destructors and release() must not throw (Plan's destructor calls release()): report and carry on.
 void report_if_failed(cudaError_t err, const char* what) {
@@ -240,6 +239,7 @@ class CudaBackend final : public Backend {
 
   void execute(const std::vector<KernelCall>& calls, StepState& state) override {
     CallListState& list = state_for(calls, state);
+    // What this step's kernel functions run with (cuda_dispatch.h): handed to every call, read while it enqueues.
     CudaContext context;
     context.stream = stream_;
     context.math = options_.math;
@@ -251,14 +251,13 @@ class CudaBackend final : public Backend {
     context.device_name = &device_name_;
     context.calls_begin = calls.data();
     context.call_choices = list.call_choices();
-    ScopedCudaContext scope(context);
 
     // Capture before anything of this step is enqueued: a capture that fails throws with the host state, the device
     // state and the stream as they were, and the next execute() simply tries again.
     const cuda_backend::StepLaunch how =
         cuda_backend::step_launch(options_.graph_replay, profiling_, list.warmed_up(), list.has_graph(state.seed));
     if (how == cuda_backend::StepLaunch::kCaptureThenLaunch) {
-      list.set_graph(capture(calls, list, state), state.seed);
+      list.set_graph(capture(calls, list, state, context), state.seed);
       ++counts_.captures;
     }
     const bool replay = how != cuda_backend::StepLaunch::kCallByCall;
@@ -272,8 +271,8 @@ class CudaBackend final : public Backend {
     } else {
       // Call by call: always when profiling or without graph replay, else the warm-up step, which is the list's first
       // step and lets cuDNN run its synchronising algorithm search (and --kernels auto measure) outside any capture.
-      if (profiling_) launch_calls_profiled(calls, list, state);
-      else launch_calls(calls, list, state);
+      if (profiling_) launch_calls_profiled(calls, list, state, context);
+      else launch_calls(calls, list, state, context);
       list.set_warmed_up();
       ++counts_.call_by_call_steps;
     }
@@ -325,14 +324,16 @@ class CudaBackend final : public Backend {
   }
 
   // The step's kernels in order, then the device step's increment (the step's last kernel).
-  void launch_calls(const std::vector<KernelCall>& calls, const CallListState& list, StepState& state) {
-    for (const KernelCall& call : calls) call.fn(call, state);
+  void launch_calls(const std::vector<KernelCall>& calls, const CallListState& list, StepState& state,
+                    const CudaContext& context) {
+    for (const KernelCall& call : calls) call.fn(call, state, context);
     cuda::increment_device_step(list.device_step(), stream_);
   }
 
   void record(cudaEvent_t event) { GANCU_CUDA_CHECK(cudaEventRecord(event, stream_)); }
 
-  void launch_calls_profiled(const std::vector<KernelCall>& calls, const CallListState& list, StepState& state) {
+  void launch_calls_profiled(const std::vector<KernelCall>& calls, const CallListState& list, StepState& state,
+                             const CudaContext& context) {
     while (profile_events_.size() < calls.size() + 1) {
       cudaEvent_t e = nullptr;
       GANCU_CUDA_CHECK(cudaEventCreate(&e));
@@ -340,7 +341,7 @@ class CudaBackend final : public Backend {
     }
     record(profile_events_[0]);
     for (size_t i = 0; i < calls.size(); ++i) {
-      calls[i].fn(calls[i], state);
+      calls[i].fn(calls[i], state, context);
       record(profile_events_[i + 1]);
     }
     cuda::increment_device_step(list.device_step(), stream_);
@@ -355,9 +356,10 @@ class CudaBackend final : public Backend {
 
   // Records the step's calls as a graph without running them. The kernel functions only enqueue and only read the
   // seed; a copy of the state keeps the capture from touching the host's.
-  CapturedGraph capture(const std::vector<KernelCall>& calls, const CallListState& list, const StepState& state) {
+  CapturedGraph capture(const std::vector<KernelCall>& calls, const CallListState& list, const StepState& state,
+                        const CudaContext& context) {
     StepState scratch_state = state;
-    return CapturedGraph(stream_, [&] { launch_calls(calls, list, scratch_state); });
+    return CapturedGraph(stream_, [&] { launch_calls(calls, list, scratch_state, context); });
   }
 
   CudaBackendOptions options_;

@@ -27,12 +27,10 @@
 namespace gancu::cuda_backend {
 namespace {
 
-thread_local const CudaContext* current_context = nullptr;
-
 using C = KernelCall;
 using S = StepState;
-
-const CudaContext& ctx() { return current_cuda_context(); }
+// A table row: the call, the step state and this backend's context (cast once, by entry<row> below).
+using CudaRow = void (*)(const C&, S&, const CudaContext&);
 int i32(int64_t v) { return to_int(v); }
 int64_t numel_in0(const C& c) { return c.in_shape(0).numel(); }
 // Workspace bytes as scratch floats, rounded up.
@@ -40,28 +38,29 @@ int64_t floats_for_bytes(size_t bytes) { return static_cast<int64_t>((bytes + si
 
 // ---- convolutions, custom kernels ----------------------------------------------------------------------------
 // Inputs/outputs by position: conv2d {x, w, b} → {y}; backward_input {dy, w} → {dx}; backward_weight {x, dy} → {dw}.
-void conv2d_custom(const C& c, S&) {
-  cuda::conv2d_forward(conv2d_params_of(*c.graph, *c.node), ctx().math, c.in[0], c.in[1], c.in[2], c.out[0], c.scratch,
-                       ctx().stream);
+void conv2d_custom(const C& c, S&, const CudaContext& ctx) {
+  cuda::conv2d_forward(conv2d_params_of(*c.graph, *c.node), ctx.math, c.in[0], c.in[1], c.in[2], c.out[0], c.scratch,
+                       ctx.stream);
 }
-void conv2d_backward_input_custom(const C& c, S&) {
-  cuda::conv2d_backward_input(conv2d_params_of(*c.graph, *c.node), ctx().math, c.in[0], c.in[1], c.out[0], c.scratch,
-                              ctx().stream);
+void conv2d_backward_input_custom(const C& c, S&, const CudaContext& ctx) {
+  cuda::conv2d_backward_input(conv2d_params_of(*c.graph, *c.node), ctx.math, c.in[0], c.in[1], c.out[0], c.scratch,
+                              ctx.stream);
 }
-void conv2d_backward_weight_custom(const C& c, S&) {
-  cuda::conv2d_backward_weight(conv2d_params_of(*c.graph, *c.node), ctx().math, c.in[0], c.in[1], c.out[0], c.scratch, ctx().stream);
+void conv2d_backward_weight_custom(const C& c, S&, const CudaContext& ctx) {
+  cuda::conv2d_backward_weight(conv2d_params_of(*c.graph, *c.node), ctx.math, c.in[0], c.in[1], c.out[0], c.scratch,
+                               ctx.stream);
 }
-void conv_transpose2d_custom(const C& c, S&) {
-  cuda::conv_transpose2d_forward(conv_transpose2d_params_of(*c.graph, *c.node), ctx().math, c.in[0], c.in[1], c.in[2], c.out[0],
-                                 c.scratch, ctx().stream);
+void conv_transpose2d_custom(const C& c, S&, const CudaContext& ctx) {
+  cuda::conv_transpose2d_forward(conv_transpose2d_params_of(*c.graph, *c.node), ctx.math, c.in[0], c.in[1], c.in[2],
+                                 c.out[0], c.scratch, ctx.stream);
 }
-void conv_transpose2d_backward_input_custom(const C& c, S&) {
-  cuda::conv_transpose2d_backward_input(conv_transpose2d_params_of(*c.graph, *c.node), ctx().math, c.in[0], c.in[1], c.out[0],
-                                        c.scratch, ctx().stream);
+void conv_transpose2d_backward_input_custom(const C& c, S&, const CudaContext& ctx) {
+  cuda::conv_transpose2d_backward_input(conv_transpose2d_params_of(*c.graph, *c.node), ctx.math, c.in[0], c.in[1],
+                                        c.out[0], c.scratch, ctx.stream);
 }
-void conv_transpose2d_backward_weight_custom(const C& c, S&) {
-  cuda::conv_transpose2d_backward_weight(conv_transpose2d_params_of(*c.graph, *c.node), ctx().math, c.in[0], c.in[1], c.out[0],
-                                         c.scratch, ctx().stream);
+void conv_transpose2d_backward_weight_custom(const C& c, S&, const CudaContext& ctx) {
+  cuda::conv_transpose2d_backward_weight(conv_transpose2d_params_of(*c.graph, *c.node), ctx.math, c.in[0], c.in[1],
+                                         c.out[0], c.scratch, ctx.stream);
 }
 
 // The custom kernels split long reductions of small outputs and sum the splits from a workspace: ask each pass's plan.
@@ -87,34 +86,34 @@ int64_t conv_transpose2d_backward_weight_scratch(const Graph& g, const Node& n) 
 }
 
 // ---- convolutions, cuDNN (its workspace lives in the cuDNN Context, not in the plan's scratch) ------------------
-cudnn::Context& cudnn_context() {
-  cudnn::Context* context = ctx().cudnn;
+cudnn::Context& cudnn_context(const CudaContext& ctx) {
+  cudnn::Context* context = ctx.cudnn;
   if (context == nullptr) throw std::logic_error("CUDA backend: a cuDNN kernel ran without a cuDNN context");
   return *context;
 }
-void conv2d_cudnn(const C& c, S&) {
-  cudnn::conv2d_forward(cudnn_context(), conv2d_params_of(*c.graph, *c.node), ctx().math, c.in[0], c.in[1], c.in[2], c.out[0],
-                        ctx().stream);
+void conv2d_cudnn(const C& c, S&, const CudaContext& ctx) {
+  cudnn::conv2d_forward(cudnn_context(ctx), conv2d_params_of(*c.graph, *c.node), ctx.math, c.in[0], c.in[1], c.in[2],
+                        c.out[0], ctx.stream);
 }
-void conv2d_backward_input_cudnn(const C& c, S&) {
-  cudnn::conv2d_backward_input(cudnn_context(), conv2d_params_of(*c.graph, *c.node), ctx().math, c.in[0], c.in[1], c.out[0],
-                               ctx().stream);
+void conv2d_backward_input_cudnn(const C& c, S&, const CudaContext& ctx) {
+  cudnn::conv2d_backward_input(cudnn_context(ctx), conv2d_params_of(*c.graph, *c.node), ctx.math, c.in[0], c.in[1],
+                               c.out[0], ctx.stream);
 }
-void conv2d_backward_weight_cudnn(const C& c, S&) {
-  cudnn::conv2d_backward_weight(cudnn_context(), conv2d_params_of(*c.graph, *c.node), ctx().math, c.in[0], c.in[1], c.out[0],
-                                ctx().stream);
+void conv2d_backward_weight_cudnn(const C& c, S&, const CudaContext& ctx) {
+  cudnn::conv2d_backward_weight(cudnn_context(ctx), conv2d_params_of(*c.graph, *c.node), ctx.math, c.in[0], c.in[1],
+                                c.out[0], ctx.stream);
 }
-void conv_transpose2d_cudnn(const C& c, S&) {
-  cudnn::conv_transpose2d_forward(cudnn_context(), conv_transpose2d_params_of(*c.graph, *c.node), ctx().math, c.in[0], c.in[1],
-                                  c.in[2], c.out[0], ctx().stream);
+void conv_transpose2d_cudnn(const C& c, S&, const CudaContext& ctx) {
+  cudnn::conv_transpose2d_forward(cudnn_context(ctx), conv_transpose2d_params_of(*c.graph, *c.node), ctx.math, c.in[0],
+                                  c.in[1], c.in[2], c.out[0], ctx.stream);
 }
-void conv_transpose2d_backward_input_cudnn(const C& c, S&) {
-  cudnn::conv_transpose2d_backward_input(cudnn_context(), conv_transpose2d_params_of(*c.graph, *c.node), ctx().math, c.in[0], c.in[1],
-                                         c.out[0], ctx().stream);
+void conv_transpose2d_backward_input_cudnn(const C& c, S&, const CudaContext& ctx) {
+  cudnn::conv_transpose2d_backward_input(cudnn_context(ctx), conv_transpose2d_params_of(*c.graph, *c.node), ctx.math,
+                                         c.in[0], c.in[1], c.out[0], ctx.stream);
 }
-void conv_transpose2d_backward_weight_cudnn(const C& c, S&) {
-  cudnn::conv_transpose2d_backward_weight(cudnn_context(), conv_transpose2d_params_of(*c.graph, *c.node), ctx().math, c.in[0],
-                                          c.in[1], c.out[0], ctx().stream);
+void conv_transpose2d_backward_weight_cudnn(const C& c, S&, const CudaContext& ctx) {
+  cudnn::conv_transpose2d_backward_weight(cudnn_context(ctx), conv_transpose2d_params_of(*c.graph, *c.node), ctx.math,
+                                          c.in[0], c.in[1], c.out[0], ctx.stream);
 }
 
 // ---- convolutions, per pass and shape whichever is faster here (--kernels auto) --------------------------------
@@ -153,19 +152,19 @@ class TimingEvents {
 
 // `runs` calls of fn captured on the context's stream (fn only enqueues work; it ran once eagerly before, so cuDNN has
 // planned the shape and nothing in it synchronises).
-CapturedGraph graph_of_calls(KernelFn fn, const C& c, S& s, int runs) {
-  return CapturedGraph(ctx().stream, [&] {
-    for (int r = 0; r < runs; ++r) fn(c, s);
+CapturedGraph graph_of_calls(CudaRow fn, const C& c, S& s, const CudaContext& ctx, int runs) {
+  return CapturedGraph(ctx.stream, [&] {
+    for (int r = 0; r < runs; ++r) fn(c, s, ctx);
   });
 }
 
 // Median over kLaunches graph launches of the time per call, after one untimed eager call (cuDNN plans the shape then,
 // with its own synchronising search) and one untimed launch (caches and clocks settle).
-double median_call_ms(KernelFn fn, const C& c, S& s) {
+double median_call_ms(CudaRow fn, const C& c, S& s, const CudaContext& ctx) {
   constexpr int kRunsPerGraph = 5, kLaunches = 5;
-  const cudaStream_t stream = ctx().stream;
-  fn(c, s);
-  const CapturedGraph graph = graph_of_calls(fn, c, s, kRunsPerGraph);
+  const cudaStream_t stream = ctx.stream;
+  fn(c, s, ctx);
+  const CapturedGraph graph = graph_of_calls(fn, c, s, ctx, kRunsPerGraph);
   graph.launch(stream);
   TimingEvents events(kLaunches + 1);
   GANCU_CUDA_CHECK(cudaEventRecord(events[0], stream));
@@ -181,8 +180,8 @@ double median_call_ms(KernelFn fn, const C& c, S& s) {
   return ms[kLaunches / 2] / kRunsPerGraph;
 }
 
-bool choose_cudnn(const C& c, S& s, const std::string& shape, KernelFn custom, KernelFn cudnn_fn) {
-  const CudaContext& context = ctx();
+bool choose_cudnn(const C& c, S& s, const CudaContext& context, const std::string& shape, CudaRow custom,
+                  CudaRow cudnn_fn) {
   if (context.choices == nullptr || context.device_name == nullptr || context.call_choices == nullptr)
     throw std::logic_error("CUDA backend: an auto-chosen convolution ran without the backend's kernel choices");
   const char* math = cuda::to_string(context.math);
@@ -192,13 +191,14 @@ bool choose_cudnn(const C& c, S& s, const std::string& shape, KernelFn custom, K
     cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
     GANCU_CUDA_CHECK(cudaStreamIsCapturing(context.stream, &capturing));
     if (capturing != cudaStreamCaptureStatusNone)
-      throw std::logic_error(std::string("CUDA backend: ") + op + " " + shape + " has no kernel choice yet inside a capture");
+      throw std::logic_error(std::string("CUDA backend: ") + op + " " + shape +
+                             " has no kernel choice yet inside a capture");
     KernelChoice measured;
-    measured.custom_ms = median_call_ms(custom, c, s);
+    measured.custom_ms = median_call_ms(custom, c, s, context);
     // cuDNN may have no acceptable algorithm for a shape (deterministic, and FMA-only in strict fp32): then the
     // custom kernel is the choice, recorded with cudnn_ms −1. It fails while planning, before enqueueing anything.
     try {
-      measured.cudnn_ms = median_call_ms(cudnn_fn, c, s);
+      measured.cudnn_ms = median_call_ms(cudnn_fn, c, s, context);
     } catch (const std::exception& e) {
       // A failed CUDA call leaves its error for the next launch to report as its own (a failed capture has cleared
       // its own already): clear it before the custom kernel runs.
@@ -214,52 +214,54 @@ bool choose_cudnn(const C& c, S& s, const std::string& shape, KernelFn custom, K
 }
 
 template <typename ParamsOf>
-void run_auto(const C& c, S& s, ParamsOf params_of, KernelFn custom, KernelFn cudnn_fn) {
-  const CudaContext& context = ctx();
-  signed char& memo = context.call_choices[&c - context.calls_begin];
-  if (memo < 0) memo = choose_cudnn(c, s, conv_shape_key(params_of(*c.graph, *c.node)), custom, cudnn_fn) ? 1 : 0;
-  (memo ? cudnn_fn : custom)(c, s);
+void run_auto(const C& c, S& s, const CudaContext& ctx, ParamsOf params_of, CudaRow custom, CudaRow cudnn_fn) {
+  signed char& memo = ctx.call_choices[&c - ctx.calls_begin];
+  if (memo < 0) memo = choose_cudnn(c, s, ctx, conv_shape_key(params_of(*c.graph, *c.node)), custom, cudnn_fn) ? 1 : 0;
+  (memo ? cudnn_fn : custom)(c, s, ctx);
 }
-void conv2d_auto(const C& c, S& s) { run_auto(c, s, conv2d_params_of, conv2d_custom, conv2d_cudnn); }
-void conv2d_backward_input_auto(const C& c, S& s) {
-  run_auto(c, s, conv2d_params_of, conv2d_backward_input_custom, conv2d_backward_input_cudnn);
+void conv2d_auto(const C& c, S& s, const CudaContext& ctx) {
+  run_auto(c, s, ctx, conv2d_params_of, conv2d_custom, conv2d_cudnn);
 }
-void conv2d_backward_weight_auto(const C& c, S& s) {
-  run_auto(c, s, conv2d_params_of, conv2d_backward_weight_custom, conv2d_backward_weight_cudnn);
+void conv2d_backward_input_auto(const C& c, S& s, const CudaContext& ctx) {
+  run_auto(c, s, ctx, conv2d_params_of, conv2d_backward_input_custom, conv2d_backward_input_cudnn);
 }
-void conv_transpose2d_auto(const C& c, S& s) {
-  run_auto(c, s, conv_transpose2d_params_of, conv_transpose2d_custom, conv_transpose2d_cudnn);
+void conv2d_backward_weight_auto(const C& c, S& s, const CudaContext& ctx) {
+  run_auto(c, s, ctx, conv2d_params_of, conv2d_backward_weight_custom, conv2d_backward_weight_cudnn);
 }
-void conv_transpose2d_backward_input_auto(const C& c, S& s) {
-  run_auto(c, s, conv_transpose2d_params_of, conv_transpose2d_backward_input_custom, conv_transpose2d_backward_input_cudnn);
+void conv_transpose2d_auto(const C& c, S& s, const CudaContext& ctx) {
+  run_auto(c, s, ctx, conv_transpose2d_params_of, conv_transpose2d_custom, conv_transpose2d_cudnn);
 }
-void conv_transpose2d_backward_weight_auto(const C& c, S& s) {
-  run_auto(c, s, conv_transpose2d_params_of, conv_transpose2d_backward_weight_custom,
+void conv_transpose2d_backward_input_auto(const C& c, S& s, const CudaContext& ctx) {
+  run_auto(c, s, ctx, conv_transpose2d_params_of, conv_transpose2d_backward_input_custom,
+           conv_transpose2d_backward_input_cudnn);
+}
+void conv_transpose2d_backward_weight_auto(const C& c, S& s, const CudaContext& ctx) {
+  run_auto(c, s, ctx, conv_transpose2d_params_of, conv_transpose2d_backward_weight_custom,
            conv_transpose2d_backward_weight_cudnn);
 }
 
 // Bias gradients: the custom deterministic reduction for both convolution kernel choices.
-void bias2d_backward(const C& c, S&) {
+void bias2d_backward(const C& c, S&, const CudaContext& ctx) {
   const Shape& dy = c.in_shape(0);
   const int spatial = dy.rank() == 4 ? i32(dy[2] * dy[3]) : 1;
-  cuda::bias2d_backward(i32(dy[0]), i32(dy[1]), spatial, c.in[0], c.out[0], ctx().stream);
+  cuda::bias2d_backward(i32(dy[0]), i32(dy[1]), spatial, c.in[0], c.out[0], ctx.stream);
 }
 
 // ---- linear layers: cuBLAS SGEMM plus custom bias kernels -------------------------------------------------------
-void linear(const C& c, S&) {
-  cuda::linear_forward(ctx().cublas, ctx().math, linear_params(c.in_shape(0), c.out_shape(0)), c.in[0], c.in[1],
-                       c.in[2], c.out[0], ctx().stream);
+void linear(const C& c, S&, const CudaContext& ctx) {
+  cuda::linear_forward(ctx.cublas, ctx.math, linear_params(c.in_shape(0), c.out_shape(0)), c.in[0], c.in[1],
+                       c.in[2], c.out[0], ctx.stream);
 }
-void linear_backward_input(const C& c, S&) {
-  cuda::linear_backward_input(ctx().cublas, ctx().math, linear_params(c.out_shape(0), c.in_shape(0)), c.in[0],
-                              c.in[1], c.out[0], ctx().stream);
+void linear_backward_input(const C& c, S&, const CudaContext& ctx) {
+  cuda::linear_backward_input(ctx.cublas, ctx.math, linear_params(c.out_shape(0), c.in_shape(0)), c.in[0],
+                              c.in[1], c.out[0], ctx.stream);
 }
-void linear_backward_weight(const C& c, S&) {
-  cuda::linear_backward_weight(ctx().cublas, ctx().math, linear_params(c.in_shape(0), c.in_shape(1)), c.in[0],
-                               c.in[1], c.out[0], ctx().stream);
+void linear_backward_weight(const C& c, S&, const CudaContext& ctx) {
+  cuda::linear_backward_weight(ctx.cublas, ctx.math, linear_params(c.in_shape(0), c.in_shape(1)), c.in[0],
+                               c.in[1], c.out[0], ctx.stream);
 }
-void linear_backward_bias(const C& c, S&) {
-  cuda::linear_backward_bias(linear_params(c.in_shape(0), c.in_shape(0)), c.in[0], c.out[0], ctx().stream);
+void linear_backward_bias(const C& c, S&, const CudaContext& ctx) {
+  cuda::linear_backward_bias(linear_params(c.in_shape(0), c.in_shape(0)), c.in[0], c.out[0], ctx.stream);
 }
 
 // ---- batch norm: the custom kernels without a fused activation (the graph has separate activation nodes) -------
@@ -275,23 +277,23 @@ cuda::BnActivation bn_activation(const Attrs& a) {
   }
   return act;
 }
-void batch_norm2d_train(const C& c, S&) {
+void batch_norm2d_train(const C& c, S&, const CudaContext& ctx) {
   const Attrs& a = c.node->attrs;
   cuda::batch_norm2d_forward_train(batch_norm2d_params(c.in_shape(0), a), bn_activation(a), c.in[0], c.in[1], c.in[2],
-                                   c.in[3], c.in[4], c.out[0], c.out[1], c.out[2], c.scratch, ctx().stream);
+                                   c.in[3], c.in[4], c.out[0], c.out[1], c.out[2], c.scratch, ctx.stream);
 }
-void batch_norm2d_infer(const C& c, S&) {
+void batch_norm2d_infer(const C& c, S&, const CudaContext& ctx) {
   const Attrs& a = c.node->attrs;
   cuda::batch_norm2d_forward_infer(batch_norm2d_params(c.in_shape(0), a), bn_activation(a), c.in[0], c.in[1], c.in[2],
-                                   c.in[3], c.in[4], c.out[0], ctx().stream);
+                                   c.in[3], c.in[4], c.out[0], ctx.stream);
 }
-void batch_norm2d_backward(const C& c, S&) {
+void batch_norm2d_backward(const C& c, S&, const CudaContext& ctx) {
   // beta is read only to recompute a fused activation's pre-activation; then it is the node's sixth input.
   const Attrs& a = c.node->attrs;
   const float* beta = a.fused_activation == FusedActivation::kNone ? nullptr : c.in[5];
   cuda::batch_norm2d_backward(batch_norm2d_params(c.in_shape(1), a), bn_activation(a), c.in[0], c.in[1], c.in[2], beta,
                               c.in[3], c.in[4], c.out[0], c.out[1], c.out[2], /*dprelu_slope=*/nullptr, c.scratch,
-                              ctx().stream);
+                              ctx.stream);
 }
 // Channels split over several blocks leave per-block partial sums in the scratch: ask the split plan for its size.
 int64_t batch_norm2d_train_scratch(const Graph& g, const Node& n) {
@@ -304,65 +306,94 @@ int64_t batch_norm2d_backward_scratch(const Graph& g, const Node& n) {
 }
 
 // ---- activations and data movement --------------------------------------------------------------------------------
-void relu(const C& c, S&) { cuda::relu_forward(numel_in0(c), c.in[0], c.out[0], ctx().stream); }
-void relu_backward(const C& c, S&) { cuda::relu_backward(numel_in0(c), c.in[0], c.in[1], c.out[0], ctx().stream); }
-void leaky_relu(const C& c, S&) {
-  cuda::leaky_relu_forward(numel_in0(c), c.node->attrs.slope, c.in[0], c.out[0], ctx().stream);
+void relu(const C& c, S&, const CudaContext& ctx) { cuda::relu_forward(numel_in0(c), c.in[0], c.out[0], ctx.stream); }
+void relu_backward(const C& c, S&, const CudaContext& ctx) {
+  cuda::relu_backward(numel_in0(c), c.in[0], c.in[1], c.out[0], ctx.stream);
 }
-void leaky_relu_backward(const C& c, S&) {
-  cuda::leaky_relu_backward(numel_in0(c), c.node->attrs.slope, c.in[0], c.in[1], c.out[0], ctx().stream);
+void leaky_relu(const C& c, S&, const CudaContext& ctx) {
+  cuda::leaky_relu_forward(numel_in0(c), c.node->attrs.slope, c.in[0], c.out[0], ctx.stream);
+}
+void leaky_relu_backward(const C& c, S&, const CudaContext& ctx) {
+  cuda::leaky_relu_backward(numel_in0(c), c.node->attrs.slope, c.in[0], c.in[1], c.out[0], ctx.stream);
 }
 void prelu_dims(const Shape& s, int* batch, int* channels, int* spatial) {
   *batch = i32(s[0]);
   *channels = i32(s[1]);
   *spatial = i32(s.numel() / (s[0] * s[1]));
 }
-void prelu(const C& c, S&) {
+void prelu(const C& c, S&, const CudaContext& ctx) {
   int b, ch, sp;
   prelu_dims(c.in_shape(0), &b, &ch, &sp);
-  cuda::prelu_forward(b, ch, sp, c.in[0], c.in[1], c.out[0], ctx().stream);
+  cuda::prelu_forward(b, ch, sp, c.in[0], c.in[1], c.out[0], ctx.stream);
 }
-void prelu_backward(const C& c, S&) {
+void prelu_backward(const C& c, S&, const CudaContext& ctx) {
   int b, ch, sp;
   prelu_dims(c.in_shape(0), &b, &ch, &sp);
-  cuda::prelu_backward(b, ch, sp, c.in[0], c.in[1], c.in[2], c.out[0], c.out[1], ctx().stream);
+  cuda::prelu_backward(b, ch, sp, c.in[0], c.in[1], c.in[2], c.out[0], c.out[1], ctx.stream);
 }
-void tanh_fwd(const C& c, S&) { cuda::tanh_forward(numel_in0(c), c.in[0], c.out[0], ctx().stream); }
-void tanh_backward(const C& c, S&) { cuda::tanh_backward(numel_in0(c), c.in[0], c.in[1], c.out[0], ctx().stream); }
-void sigmoid(const C& c, S&) { cuda::sigmoid_forward(numel_in0(c), c.in[0], c.out[0], ctx().stream); }
-void sigmoid_backward(const C& c, S&) {
-  cuda::sigmoid_backward(numel_in0(c), c.in[0], c.in[1], c.out[0], ctx().stream);
+void tanh_fwd(const C& c, S&, const CudaContext& ctx) {
+  cuda::tanh_forward(numel_in0(c), c.in[0], c.out[0], ctx.stream);
 }
-void add(const C& c, S&) { cuda::add_forward(numel_in0(c), c.in[0], c.in[1], c.out[0], ctx().stream); }
-void pixel_shuffle(const C& c, S&) {
+void tanh_backward(const C& c, S&, const CudaContext& ctx) {
+  cuda::tanh_backward(numel_in0(c), c.in[0], c.in[1], c.out[0], ctx.stream);
+}
+void sigmoid(const C& c, S&, const CudaContext& ctx) {
+  cuda::sigmoid_forward(numel_in0(c), c.in[0], c.out[0], ctx.stream);
+}
+void sigmoid_backward(const C& c, S&, const CudaContext& ctx) {
+  cuda::sigmoid_backward(numel_in0(c), c.in[0], c.in[1], c.out[0], ctx.stream);
+}
+void add(const C& c, S&, const CudaContext& ctx) {
+  cuda::add_forward(numel_in0(c), c.in[0], c.in[1], c.out[0], ctx.stream);
+}
+void pixel_shuffle(const C& c, S&, const CudaContext& ctx) {
   const Shape& y = c.out_shape(0);
   const int r = c.node->attrs.upscale;
-  cuda::pixel_shuffle_forward(i32(y[0]), i32(y[1]), i32(y[2] / r), i32(y[3] / r), r, c.in[0], c.out[0], ctx().stream);
+  cuda::pixel_shuffle_forward(i32(y[0]), i32(y[1]), i32(y[2] / r), i32(y[3] / r), r, c.in[0], c.out[0], ctx.stream);
 }
-void pixel_shuffle_backward(const C& c, S&) {
+void pixel_shuffle_backward(const C& c, S&, const CudaContext& ctx) {
   const Shape& dy = c.in_shape(0);
   const int r = c.node->attrs.upscale;
   cuda::pixel_shuffle_backward(i32(dy[0]), i32(dy[1]), i32(dy[2] / r), i32(dy[3] / r), r, c.in[0], c.out[0],
-                               ctx().stream);
+                               ctx.stream);
+}
+
+// concat {x0, x1, ...} → {y}; channel_slice {x} → {y} from channel attrs.channel_begin; one_hot {labels} → {y}.
+void concat(const C& c, S&, const CudaContext& ctx) {
+  std::vector<const float*> xs(c.in.begin(), c.in.end());
+  std::vector<int> channels;
+  for (size_t i = 0; i < c.in.size(); ++i) channels.push_back(i32(c.in_shape(int(i))[1]));
+  const Shape& y = c.out_shape(0);
+  cuda::concat_channels(i32(y[0]), per_channel_size(y), int(xs.size()), xs.data(), channels.data(), c.out[0],
+                        ctx.stream);
+}
+void channel_slice(const C& c, S&, const CudaContext& ctx) {
+  const Shape& x = c.in_shape(0);
+  cuda::channel_slice(i32(x[0]), i32(x[1]), c.node->attrs.channel_begin, i32(c.out_shape(0)[1]), per_channel_size(x),
+                      c.in[0], c.out[0], ctx.stream);
+}
+void one_hot(const C& c, S&, const CudaContext& ctx) {  // a bad label gives all-zero maps (kernels/cuda/elementwise.h)
+  const Shape& y = c.out_shape(0);
+  cuda::one_hot(i32(y[0]), i32(y[1]), per_channel_size(y), c.in[0], c.out[0], ctx.stream);
 }
 
 // ---- random ops: the step comes from the device (a replayed graph cannot be handed a new one) ---------------------
-void dropout(const C& c, S& s) {
-  cuda::dropout_forward_step(numel_in0(c), c.node->attrs.p, s.seed, c.node->attrs.stream, ctx().device_step, c.in[0],
-                             c.out[0], c.out[1], ctx().stream);
+void dropout(const C& c, S& s, const CudaContext& ctx) {
+  cuda::dropout_forward_step(numel_in0(c), c.node->attrs.p, s.seed, c.node->attrs.stream, ctx.device_step, c.in[0],
+                             c.out[0], c.out[1], ctx.stream);
 }
-void dropout_backward(const C& c, S&) {  // {mask, dy} → {dx}
-  cuda::dropout_backward(numel_in0(c), c.in[0], c.in[1], c.out[0], ctx().stream);
+void dropout_backward(const C& c, S&, const CudaContext& ctx) {  // {mask, dy} → {dx}
+  cuda::dropout_backward(numel_in0(c), c.in[0], c.in[1], c.out[0], ctx.stream);
 }
-void normal_fill(const C& c, S& s) {
+void normal_fill(const C& c, S& s, const CudaContext& ctx) {
   const Attrs& a = c.node->attrs;
-  cuda::fill_normal_step(c.out_shape(0).numel(), a.fill_value, a.fill_stddev, s.seed, a.stream, ctx().device_step,
-                         c.out[0], ctx().stream);
+  cuda::fill_normal_step(c.out_shape(0).numel(), a.fill_value, a.fill_stddev, s.seed, a.stream, ctx.device_step,
+                         c.out[0], ctx.stream);
 }
-void target_fill(const C& c, S& s) {
+void target_fill(const C& c, S& s, const CudaContext& ctx) {
   const Attrs& a = c.node->attrs;
-  cuda::target_fill_step(c.out_shape(0).numel(), a.fill_value, a.label_noise, s.seed, a.stream, ctx().device_step,
-                         c.out[0], ctx().stream);
+  cuda::target_fill_step(c.out_shape(0).numel(), a.fill_value, a.label_noise, s.seed, a.stream, ctx.device_step,
+                         c.out[0], ctx.stream);
 }
 
 // ---- losses: the mean lands in the loss value's device float, partial sums in the scratch ----------------------
@@ -374,102 +405,105 @@ int64_t loss_workspace_floats(const Graph& g, const Node& n) {
 int64_t loss_scratch(const Graph& g, const Node& n) { return loss_workspace_floats(g, n) + 1; }
 
 using LossFn = void (*)(int64_t, const float*, const float*, float, float*, float*, void*, cudaStream_t);
-void loss_forward(LossFn fn, const C& c) {
-  fn(numel_in0(c), c.in[0], c.in[1], 1.0f, /*dx=*/nullptr, c.out[0], c.scratch, ctx().stream);
+void loss_forward(LossFn fn, const C& c, const CudaContext& ctx) {
+  fn(numel_in0(c), c.in[0], c.in[1], 1.0f, /*dx=*/nullptr, c.out[0], c.scratch, ctx.stream);
 }
-void loss_backward(LossFn fn, const C& c) {
+void loss_backward(LossFn fn, const C& c, const CudaContext& ctx) {
   float* discarded_mean = c.scratch + loss_workspace_floats(*c.graph, *c.node);
-  fn(numel_in0(c), c.in[0], c.in[1], c.node->attrs.loss_scale, c.out[0], discarded_mean, c.scratch, ctx().stream);
+  fn(numel_in0(c), c.in[0], c.in[1], c.node->attrs.loss_scale, c.out[0], discarded_mean, c.scratch, ctx.stream);
 }
-void bce_with_logits(const C& c, S&) { loss_forward(cuda::bce_with_logits, c); }
-void bce_with_logits_backward(const C& c, S&) { loss_backward(cuda::bce_with_logits, c); }
-void mse(const C& c, S&) { loss_forward(cuda::mse, c); }
-void mse_backward(const C& c, S&) { loss_backward(cuda::mse, c); }
-void l1(const C& c, S&) { loss_forward(cuda::l1, c); }
-void l1_backward(const C& c, S&) { loss_backward(cuda::l1, c); }
+void bce_with_logits(const C& c, S&, const CudaContext& ctx) { loss_forward(cuda::bce_with_logits, c, ctx); }
+void bce_with_logits_backward(const C& c, S&, const CudaContext& ctx) { loss_backward(cuda::bce_with_logits, c, ctx); }
+void mse(const C& c, S&, const CudaContext& ctx) { loss_forward(cuda::mse, c, ctx); }
+void mse_backward(const C& c, S&, const CudaContext& ctx) { loss_backward(cuda::mse, c, ctx); }
+void l1(const C& c, S&, const CudaContext& ctx) { loss_forward(cuda::l1, c, ctx); }
+void l1_backward(const C& c, S&, const CudaContext& ctx) { loss_backward(cuda::l1, c, ctx); }
 
 // ---- Adam: inputs (p0, g0, m0, v0, p1, ...); the counter is on the device, advanced by the kernel itself ----------
-void adam_step(const C& c, S&) {
+void adam_step(const C& c, S&, const CudaContext& ctx) {
   std::vector<cuda::AdamTensor> tensors;
   tensors.reserve(c.in.size() / 4);
   for (size_t i = 0; i + 3 < c.in.size(); i += 4)
     tensors.push_back({c.in[i], c.in[i + 1], c.in[i + 2], c.in[i + 3], c.in_shape(int(i)).numel()});
-  int64_t* counter = ctx().device_counters + c.node->attrs.counter;  // the Plan checked the index
-  cuda::adam_step(c.node->attrs.adam, tensors.data(), int(tensors.size()), counter, ctx().stream);
+  int64_t* counter = ctx.device_counters + c.node->attrs.counter;  // the Plan checked the index
+  cuda::adam_step(c.node->attrs.adam, tensors.data(), int(tensors.size()), counter, ctx.stream);
 }
+
+// The table's function for a row: the engine's opaque context cast to this backend's, once per call.
+template <CudaRow row> void entry(const C& c, S& s, const BackendContext& context) { row(c, s, cuda_context(context)); }
 
 }  // namespace
 
-const CudaContext& current_cuda_context() {
-  if (current_context == nullptr)
-    throw std::logic_error("a CUDA backend kernel was called outside CudaBackend::execute (no current CUDA context)");
-  return *current_context;
+const CudaContext& cuda_context(const BackendContext& context) {
+  const auto* cuda = dynamic_cast<const CudaContext*>(&context);
+  if (cuda == nullptr) throw std::logic_error("a CUDA backend kernel was called with another backend's context");
+  return *cuda;
 }
-
-ScopedCudaContext::ScopedCudaContext(const CudaContext& context) : previous_(current_context) {
-  current_context = &context;
-}
-ScopedCudaContext::~ScopedCudaContext() { current_context = previous_; }
 
 DispatchTable make_cuda_dispatch_table(CudaBackendOptions::Kernels conv_kernels) {
   DispatchTable t{};
   auto set = [&t](OpKind op, KernelFn fn, ScratchFn scratch = nullptr) { t[static_cast<size_t>(op)] = {fn, scratch}; };
   if (conv_kernels == CudaBackendOptions::kCudnn) {
-    set(OpKind::kConv2d, conv2d_cudnn);
-    set(OpKind::kConv2dBackwardInput, conv2d_backward_input_cudnn);
-    set(OpKind::kConv2dBackwardWeight, conv2d_backward_weight_cudnn);
-    set(OpKind::kConvTranspose2d, conv_transpose2d_cudnn);
-    set(OpKind::kConvTranspose2dBackwardInput, conv_transpose2d_backward_input_cudnn);
-    set(OpKind::kConvTranspose2dBackwardWeight, conv_transpose2d_backward_weight_cudnn);
+    set(OpKind::kConv2d, entry<conv2d_cudnn>);
+    set(OpKind::kConv2dBackwardInput, entry<conv2d_backward_input_cudnn>);
+    set(OpKind::kConv2dBackwardWeight, entry<conv2d_backward_weight_cudnn>);
+    set(OpKind::kConvTranspose2d, entry<conv_transpose2d_cudnn>);
+    set(OpKind::kConvTranspose2dBackwardInput, entry<conv_transpose2d_backward_input_cudnn>);
+    set(OpKind::kConvTranspose2dBackwardWeight, entry<conv_transpose2d_backward_weight_cudnn>);
   } else if (conv_kernels == CudaBackendOptions::kAuto) {  // the custom kernels' scratch, in case they are chosen
-    set(OpKind::kConv2d, conv2d_auto, conv2d_scratch);
-    set(OpKind::kConv2dBackwardInput, conv2d_backward_input_auto, conv2d_backward_input_scratch);
-    set(OpKind::kConv2dBackwardWeight, conv2d_backward_weight_auto, conv2d_backward_weight_scratch);
-    set(OpKind::kConvTranspose2d, conv_transpose2d_auto, conv_transpose2d_scratch);
-    set(OpKind::kConvTranspose2dBackwardInput, conv_transpose2d_backward_input_auto, conv_transpose2d_backward_input_scratch);
-    set(OpKind::kConvTranspose2dBackwardWeight, conv_transpose2d_backward_weight_auto,
+    set(OpKind::kConv2d, entry<conv2d_auto>, conv2d_scratch);
+    set(OpKind::kConv2dBackwardInput, entry<conv2d_backward_input_auto>, conv2d_backward_input_scratch);
+    set(OpKind::kConv2dBackwardWeight, entry<conv2d_backward_weight_auto>, conv2d_backward_weight_scratch);
+    set(OpKind::kConvTranspose2d, entry<conv_transpose2d_auto>, conv_transpose2d_scratch);
+    set(OpKind::kConvTranspose2dBackwardInput, entry<conv_transpose2d_backward_input_auto>,
+        conv_transpose2d_backward_input_scratch);
+    set(OpKind::kConvTranspose2dBackwardWeight, entry<conv_transpose2d_backward_weight_auto>,
         conv_transpose2d_backward_weight_scratch);
   } else {
-    set(OpKind::kConv2d, conv2d_custom, conv2d_scratch);
-    set(OpKind::kConv2dBackwardInput, conv2d_backward_input_custom, conv2d_backward_input_scratch);
-    set(OpKind::kConv2dBackwardWeight, conv2d_backward_weight_custom, conv2d_backward_weight_scratch);
-    set(OpKind::kConvTranspose2d, conv_transpose2d_custom, conv_transpose2d_scratch);
-    set(OpKind::kConvTranspose2dBackwardInput, conv_transpose2d_backward_input_custom, conv_transpose2d_backward_input_scratch);
-    set(OpKind::kConvTranspose2dBackwardWeight, conv_transpose2d_backward_weight_custom,
+    set(OpKind::kConv2d, entry<conv2d_custom>, conv2d_scratch);
+    set(OpKind::kConv2dBackwardInput, entry<conv2d_backward_input_custom>, conv2d_backward_input_scratch);
+    set(OpKind::kConv2dBackwardWeight, entry<conv2d_backward_weight_custom>, conv2d_backward_weight_scratch);
+    set(OpKind::kConvTranspose2d, entry<conv_transpose2d_custom>, conv_transpose2d_scratch);
+    set(OpKind::kConvTranspose2dBackwardInput, entry<conv_transpose2d_backward_input_custom>,
+        conv_transpose2d_backward_input_scratch);
+    set(OpKind::kConvTranspose2dBackwardWeight, entry<conv_transpose2d_backward_weight_custom>,
         conv_transpose2d_backward_weight_scratch);
   }
-  set(OpKind::kBias2dBackward, bias2d_backward);
-  set(OpKind::kLinear, linear);
-  set(OpKind::kLinearBackwardInput, linear_backward_input);
-  set(OpKind::kLinearBackwardWeight, linear_backward_weight);
-  set(OpKind::kLinearBackwardBias, linear_backward_bias);
-  set(OpKind::kBatchNorm2dTrain, batch_norm2d_train, batch_norm2d_train_scratch);
-  set(OpKind::kBatchNorm2dInfer, batch_norm2d_infer);
-  set(OpKind::kBatchNorm2dBackward, batch_norm2d_backward, batch_norm2d_backward_scratch);
-  set(OpKind::kRelu, relu);
-  set(OpKind::kReluBackward, relu_backward);
-  set(OpKind::kLeakyRelu, leaky_relu);
-  set(OpKind::kLeakyReluBackward, leaky_relu_backward);
-  set(OpKind::kPRelu, prelu);
-  set(OpKind::kPReluBackward, prelu_backward);
-  set(OpKind::kTanh, tanh_fwd);
-  set(OpKind::kTanhBackward, tanh_backward);
-  set(OpKind::kSigmoid, sigmoid);
-  set(OpKind::kSigmoidBackward, sigmoid_backward);
-  set(OpKind::kAdd, add);
-  set(OpKind::kDropout, dropout);
-  set(OpKind::kDropoutBackward, dropout_backward);
-  set(OpKind::kPixelShuffle, pixel_shuffle);
-  set(OpKind::kPixelShuffleBackward, pixel_shuffle_backward);
-  set(OpKind::kBceWithLogits, bce_with_logits, loss_scratch);
-  set(OpKind::kBceWithLogitsBackward, bce_with_logits_backward, loss_scratch);
-  set(OpKind::kMse, mse, loss_scratch);
-  set(OpKind::kMseBackward, mse_backward, loss_scratch);
-  set(OpKind::kL1, l1, loss_scratch);
-  set(OpKind::kL1Backward, l1_backward, loss_scratch);
-  set(OpKind::kNormalFill, normal_fill);
-  set(OpKind::kTargetFill, target_fill);
-  set(OpKind::kAdamStep, adam_step);
+  set(OpKind::kBias2dBackward, entry<bias2d_backward>);
+  set(OpKind::kLinear, entry<linear>);
+  set(OpKind::kLinearBackwardInput, entry<linear_backward_input>);
+  set(OpKind::kLinearBackwardWeight, entry<linear_backward_weight>);
+  set(OpKind::kLinearBackwardBias, entry<linear_backward_bias>);
+  set(OpKind::kBatchNorm2dTrain, entry<batch_norm2d_train>, batch_norm2d_train_scratch);
+  set(OpKind::kBatchNorm2dInfer, entry<batch_norm2d_infer>);
+  set(OpKind::kBatchNorm2dBackward, entry<batch_norm2d_backward>, batch_norm2d_backward_scratch);
+  set(OpKind::kRelu, entry<relu>);
+  set(OpKind::kReluBackward, entry<relu_backward>);
+  set(OpKind::kLeakyRelu, entry<leaky_relu>);
+  set(OpKind::kLeakyReluBackward, entry<leaky_relu_backward>);
+  set(OpKind::kPRelu, entry<prelu>);
+  set(OpKind::kPReluBackward, entry<prelu_backward>);
+  set(OpKind::kTanh, entry<tanh_fwd>);
+  set(OpKind::kTanhBackward, entry<tanh_backward>);
+  set(OpKind::kSigmoid, entry<sigmoid>);
+  set(OpKind::kSigmoidBackward, entry<sigmoid_backward>);
+  set(OpKind::kAdd, entry<add>);
+  set(OpKind::kDropout, entry<dropout>);
+  set(OpKind::kDropoutBackward, entry<dropout_backward>);
+  set(OpKind::kPixelShuffle, entry<pixel_shuffle>);
+  set(OpKind::kPixelShuffleBackward, entry<pixel_shuffle_backward>);
+  set(OpKind::kConcat, entry<concat>);
+  set(OpKind::kChannelSlice, entry<channel_slice>);
+  set(OpKind::kOneHot, entry<one_hot>);
+  set(OpKind::kBceWithLogits, entry<bce_with_logits>, loss_scratch);
+  set(OpKind::kBceWithLogitsBackward, entry<bce_with_logits_backward>, loss_scratch);
+  set(OpKind::kMse, entry<mse>, loss_scratch);
+  set(OpKind::kMseBackward, entry<mse_backward>, loss_scratch);
+  set(OpKind::kL1, entry<l1>, loss_scratch);
+  set(OpKind::kL1Backward, entry<l1_backward>, loss_scratch);
+  set(OpKind::kNormalFill, entry<normal_fill>);
+  set(OpKind::kTargetFill, entry<target_fill>);
+  set(OpKind::kAdamStep, entry<adam_step>);
   // kReshape stays null: a view, no kernel.
   return t;
 }

@@ -1,11 +1,9 @@
 // Private to the CUDA backend: the dispatch table and the context its kernel functions run in.
 //
-// A KernelFn is a plain function pointer `void(const KernelCall&, StepState&)` with no backend argument, and the
-// engine's interface (backend.h, plan.cpp) stays backend-neutral. So the backend publishes what its kernels need (the
-// stream, the math mode, the cuDNN and cuBLAS handles, the device step and counters of the call list being run) in a
-// thread-local pointer for exactly the duration of execute(): ScopedCudaContext sets it, the kernel functions read
-// it through current_cuda_context(), which throws if a CUDA kernel function is somehow called outside execute().
-// Thread-local, so two backends executing on two threads do not see each other's context.
+// The backend owns one CudaContext per execute() (the stream, the math mode, the cuDNN and cuBLAS handles, the device
+// step and counters of the call list being run) and passes it to every kernel function as the engine's opaque
+// BackendContext (backend.h). Each table entry casts it back once, through cuda_context(), and hands the row the
+// CudaContext; a context of another backend is a logic error, reported, never a silent misread.
 #pragma once
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -21,7 +19,7 @@
 
 namespace gancu::cuda_backend {
 
-struct CudaContext {
+struct CudaContext final : BackendContext {
   cudaStream_t stream = nullptr;
   cuda::MathMode math = cuda::MathMode::kTf32;
   cudnn::Context* cudnn = nullptr;  // used by the cuDNN convolution entries only
@@ -37,18 +35,8 @@ struct CudaContext {
   signed char* call_choices = nullptr;
 };
 
-const CudaContext& current_cuda_context();
-
-class ScopedCudaContext {
- public:
-  explicit ScopedCudaContext(const CudaContext& context);
-  ~ScopedCudaContext();
-  ScopedCudaContext(const ScopedCudaContext&) = delete;
-  ScopedCudaContext& operator=(const ScopedCudaContext&) = delete;
-
- private:
-  const CudaContext* previous_;
-};
+// The CUDA backend's context behind the engine's opaque one; std::logic_error if it is another backend's.
+const CudaContext& cuda_context(const BackendContext& context);
 
 // One entry per op kind; convolutions from kernels/cuda or kernels/cudnn. Ops without a CUDA kernel stay null so that
 // the Plan reports "backend cuda has no kernel for X".

@@ -26,6 +26,9 @@ const char* op_name(OpKind op) {
     case OpKind::kL1: return "l1";
     case OpKind::kNormalFill: return "normal_fill";
     case OpKind::kTargetFill: return "target_fill";
+    case OpKind::kConcat: return "concat";
+    case OpKind::kOneHot: return "one_hot";
+    case OpKind::kChannelSlice: return "channel_slice";
     case OpKind::kConv2dBackwardInput: return "conv2d_backward_input";
     case OpKind::kConv2dBackwardWeight: return "conv2d_backward_weight";
     case OpKind::kBias2dBackward: return "bias2d_backward";

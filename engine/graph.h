@@ -23,10 +23,19 @@ enum class ValueKind {
   kTemporary,  // activations and gradients: planned into the arena by liveness
 };
 
-// How a persistent value starts out.
+// How a persistent value starts out. kUniform draws from U(low, high]: PyTorch's nn.Linear default is
+// U(−1/√fan_in, 1/√fan_in) for weight and bias, Keras' glorot_uniform is U(−b, b) with b = √(6/(fan_in + fan_out)).
 struct Init {
-  enum Kind { kZeros, kOnes, kNormal } kind = kZeros;
+  enum Kind { kZeros, kOnes, kNormal, kUniform } kind = kZeros;
   float mean = 0, stddev = 0;
+  float low = 0, high = 0;
+  static Init uniform(float low, float high) {
+    Init init;
+    init.kind = kUniform;
+    init.low = low;
+    init.high = high;
+    return init;
+  }
 };
 
 struct Value {
@@ -45,6 +54,9 @@ enum class OpKind {
   // forward
   kConv2d, kConvTranspose2d, kBatchNorm2dTrain, kBatchNorm2dInfer, kRelu, kLeakyRelu, kPRelu, kTanh, kSigmoid,
   kAdd, kLinear, kReshape, kDropout, kPixelShuffle, kBceWithLogits, kMse, kL1, kNormalFill, kTargetFill,
+  kConcat,       // along dim 1 of inputs that agree on every other dim (torch.cat(xs, 1))
+  kOneHot,       // labels [N] (class indices as floats) → [N, K, H, W]; no gradient
+  kChannelSlice, // y = x[:, begin : begin + y.shape[1]]: the gradient of one concat input
   // backward
   kConv2dBackwardInput, kConv2dBackwardWeight, kBias2dBackward, kConvTranspose2dBackwardInput,
   kConvTranspose2dBackwardWeight, kBatchNorm2dBackward, kReluBackward, kLeakyReluBackward, kPReluBackward,
@@ -64,6 +76,7 @@ enum class FusedActivation { kNone, kRelu, kLeakyRelu };
 struct Attrs {
   int kernel = 1, stride = 1, pad = 0, output_pad = 0;  // convolutions
   int upscale = 1;                                      // pixel shuffle
+  int channel_begin = 0;                                // channel slice: the first channel of x that y holds
   float slope = 0.0f;                                   // leaky relu (and a fused one)
   FusedActivation fused_activation = FusedActivation::kNone;  // batch norm (train, infer, backward)
   double eps = 1e-5, momentum = 0.1;                    // batch norm

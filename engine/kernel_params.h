@@ -65,6 +65,13 @@ inline BatchNorm2dParams batch_norm2d_params(const Shape& x, const Attrs& a) {
   return p;
 }
 
+// The values per channel of one example of x [N, C, ...]: the product of the dims after 1 (1 for [N, C]).
+inline int per_channel_size(const Shape& x) {
+  int64_t size = 1;
+  for (int d = 2; d < x.rank(); ++d) size *= x[d];
+  return to_int(size);
+}
+
 // x [batch, in_features], y [batch, out_features].
 inline LinearParams linear_params(const Shape& x, const Shape& y) {
   LinearParams p;

@@ -24,6 +24,11 @@ Tensor initial_value(const std::string& name, const Shape& shape, const Init& in
       t.fill_normal(rng, init.mean, init.stddev);
       break;
     }
+    case Init::kUniform: {
+      Rng rng(seed, name_stream(name));
+      t.fill_uniform(rng, init.low, init.high);
+      break;
+    }
   }
   return t;
 }

@@ -162,6 +162,7 @@ SANITIZER_PARTS=(
   "losses|LossesCuda.Small*"
   "Adam|AdamCuda.Small*"
   "elementwise|ElementwiseCuda.Small*"
+  "concat, channel slice, one-hot|ChannelOpsCuda.Small*"
   "backend step with graph replay|CudaBackend.Small*"
 )
 # Every test named "Small" (the project's convention: tiny shapes, no CUDA API errors provoked on purpose), and each

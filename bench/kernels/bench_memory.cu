@@ -1,6 +1,7 @@
 // Benchmark groups for the memory-bound kernels: fused batch_norm2d (against cuDNN BN followed by a separate
-// activation kernel, cuDNN having no fused fp32 NCHW BN+activation), losses, multi-tensor Adam and pixel shuffle
-// (against a plain device-to-device copy moving the same number of bytes: the ceiling for a one-pass kernel).
+// activation kernel, cuDNN having no fused fp32 NCHW BN+activation), losses, multi-tensor Adam, pixel shuffle and the
+// conditional GAN's concat / channel_slice / one_hot (against a plain device-to-device copy moving the same number of
+// bytes: the ceiling for a one-pass kernel).
 // Bytes are the compulsory DRAM traffic (each tensor read or written once); inputs rotate through enough copies to
 // exceed L2, so no timed run is served from a warm cache.
 #include <cudnn.h>
@@ -294,6 +295,57 @@ GANCU_BENCH("pixel_shuffle") {
     });
     backward.baseline_ms = copy_ms;
     ctx.rows.push_back(backward);
+  }
+}
+
+// The conditional GAN's joins: label maps onto D's input images and one-hot vectors onto z (concat), the gradient of
+// the image part (channel_slice), and the label maps themselves (one_hot), each against a device-to-device copy of
+// the same bytes (the ceiling for a one-pass kernel).
+GANCU_BENCH("channel_ops") {
+  struct JoinCase {
+    const char* shape;
+    int batch, channels, classes, inner;  // [batch, channels + classes, inner] from [batch, channels, inner] and maps
+  };
+  const JoinCase cases[] = {{"cgan32 D input 64x(1+10)x32x32", 64, 1, 10, 32 * 32},
+                            {"cgan64 D input 128x(3+10)x64x64", 128, 3, 10, 64 * 64},
+                            {"cgan G input 128x(100+10)x1x1", 128, 100, 10, 1}};
+  for (const JoinCase& c : cases) {
+    const int64_t x_n = int64_t(c.batch) * c.channels * c.inner, maps_n = int64_t(c.batch) * c.classes * c.inner;
+    const int64_t y_n = x_n + maps_n;
+    const int sets = rotation_sets(size_t(2 * y_n) * sizeof(float));
+    DeviceFloats x(x_n * sets, ctx.stream, 1), maps(maps_n * sets, ctx.stream, 2), y(y_n * sets, ctx.stream, 3),
+        labels(int64_t(c.batch) * sets, ctx.stream);
+    GANCU_CUDA_CHECK(cudaMemsetAsync(labels.get(), 0, size_t(c.batch) * sets * sizeof(float), ctx.stream));  // class 0
+    const int channels[] = {c.channels, c.classes};
+
+    Row concat{"concat_channels", c.shape, "-"};
+    concat.bytes = 2.0 * double(y_n) * sizeof(float);  // read both inputs, write y
+    concat.custom_ms = time_median_ms(ctx, [&](int r) {
+      const int k = r % sets;
+      const float* xs[] = {x.set(k, x_n), maps.set(k, maps_n)};
+      cuda::concat_channels(c.batch, c.inner, 2, xs, channels, y.set(k, y_n), ctx.stream);
+    });
+    concat.baseline_ms = copy_baseline_ms(ctx, concat.bytes);
+    ctx.rows.push_back(concat);
+
+    Row slice{"channel_slice", c.shape, "-"};
+    slice.bytes = 2.0 * double(x_n) * sizeof(float);  // read the image part of dy, write dx
+    slice.custom_ms = time_median_ms(ctx, [&](int r) {
+      const int k = r % sets;
+      cuda::channel_slice(c.batch, c.channels + c.classes, 0, c.channels, c.inner, y.set(k, y_n), x.set(k, x_n),
+                          ctx.stream);
+    });
+    slice.baseline_ms = copy_baseline_ms(ctx, slice.bytes);
+    ctx.rows.push_back(slice);
+
+    Row one_hot{"one_hot", c.shape, "-"};
+    one_hot.bytes = double(maps_n + c.batch) * sizeof(float);  // read the labels, write the maps
+    one_hot.custom_ms = time_median_ms(ctx, [&](int r) {
+      const int k = r % sets;
+      cuda::one_hot(c.batch, c.classes, c.inner, labels.set(k, c.batch), maps.set(k, maps_n), ctx.stream);
+    });
+    one_hot.baseline_ms = copy_baseline_ms(ctx, one_hot.bytes);
+    ctx.rows.push_back(one_hot);
   }
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/philox.h"
+#include "kernels/cuda/channel_maps.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/elementwise_launch.cuh"
 
@@ -43,6 +44,20 @@ __global__ void pixel_shuffle_backward_kernel(int64_t n, int h, int w, int r, co
     const int64_t bc = in_channel / (r * r);
     dx[d] = dy[(bc * out_h + hh * r + ij / r) * out_w + ww * r + ij % r];
   }
+}
+
+// The index maps of these three are in channel_maps.h, where the host tests run them; n < 2³¹ (checked there).
+__global__ void concat_kernel(int64_t n, detail::ConcatLaunch launch, float* y) {
+  GANCU_GRID_STRIDE(o, n) {
+    const detail::ConcatElement e = detail::concat_element(launch, int(o));
+    y[e.dst] = detail::concat_source(launch, e.input)[e.src];
+  }
+}
+__global__ void channel_slice_kernel(int64_t n, detail::ChannelSliceMap map, const float* x, float* y) {
+  GANCU_GRID_STRIDE(o, n) y[o] = x[detail::channel_slice_source(map, int(o))];
+}
+__global__ void one_hot_kernel(int64_t n, detail::OneHotMap map, const float* labels, float* y) {
+  GANCU_GRID_STRIDE(o, n) y[o] = detail::one_hot_value(map, labels, int(o));
 }
 
 __global__ void dropout_forward_kernel(int64_t n, double p, float keep_scale, uint64_t seed, uint64_t stream_id,
@@ -97,6 +112,21 @@ void pixel_shuffle_backward(int batch, int channels, int h, int w, int r, const 
   check_shape(batch, channels, h * w, "pixel_shuffle_backward");
   const int64_t n = int64_t(batch) * channels * h * w * r * r;
   launch_elementwise(pixel_shuffle_backward_kernel, n, stream, h, w, r, dy, dx);
+}
+
+void concat_channels(int batch, int inner, int num_inputs, const float* const* xs, const int* channels, float* y,
+                     cudaStream_t stream) {
+  for (const detail::ConcatLaunch& launch : detail::plan_concat(batch, inner, num_inputs, xs, channels))
+    launch_elementwise(concat_kernel, launch.elements(), stream, launch, y);
+}
+void channel_slice(int batch, int channels_x, int begin, int channels_y, int inner, const float* x, float* y,
+                   cudaStream_t stream) {
+  const detail::ChannelSliceMap map = detail::plan_channel_slice(batch, channels_x, begin, channels_y, inner);
+  launch_elementwise(channel_slice_kernel, int64_t(batch) * map.width_y, stream, map, x, y);
+}
+void one_hot(int batch, int classes, int spatial, const float* labels, float* y, cudaStream_t stream) {
+  const detail::OneHotMap map = detail::plan_one_hot(batch, classes, spatial);
+  launch_elementwise(one_hot_kernel, int64_t(batch) * classes * spatial, stream, map, labels, y);
 }
 
 void dropout_forward(int64_t n, double p, uint64_t seed, uint64_t stream_id, const float* x, float* y, float* mask,

@@ -17,6 +17,17 @@ void scale(int64_t n, float alpha, const float* x, float* y, cudaStream_t stream
 void pixel_shuffle_forward(int batch, int channels, int h, int w, int r, const float* x, float* y, cudaStream_t stream);
 void pixel_shuffle_backward(int batch, int channels, int h, int w, int r, const float* dy, float* dx,
                             cudaStream_t stream);
+// concat along dim 1 (torch.cat(xs, 1)): xs[i] [batch, channels[i], inner] → y [batch, Σ channels, inner], as
+// ref::concat_channels. `xs` and `channels` are host arrays (of device pointers); one launch per eight inputs.
+void concat_channels(int batch, int inner, int num_inputs, const float* const* xs, const int* channels, float* y,
+                     cudaStream_t stream);
+// y [batch, channels_y, inner] = x[:, begin : begin + channels_y] of x [batch, channels_x, inner] (a concat's backward).
+void channel_slice(int batch, int channels_x, int begin, int channels_y, int inner, const float* x, float* y,
+                   cudaStream_t stream);
+// one_hot: labels [batch] (class indices as floats) → y [batch, classes, spatial], 1 in channel labels[n], else 0.
+// Unlike ref::one_hot, which throws, a label that is not an integer in [0, classes) (NaN included) gives its example
+// all-zero maps: a kernel cannot throw. Labels come from the host, which checks them when it reads the data set.
+void one_hot(int batch, int classes, int spatial, const float* labels, float* y, cudaStream_t stream);
 
 // ---- randomness: element i always uses Philox counter i of (seed, stream_id), as the CPU reference does ----
 // dropout(p): element i is kept when philox_uniform_at(seed, stream_id, i) > p (compared in double, exactly as

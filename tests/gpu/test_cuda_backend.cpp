@@ -168,6 +168,19 @@ TEST(CudaBackend, DispatchTableCoversEveryOp) {
   }
 }
 
+// Needs no GPU: a CUDA kernel function handed another backend's context (the host backends' empty one) refuses it
+// before reading the call or enqueueing anything, for every op, instead of misreading it as a CudaContext.
+TEST(CudaBackend, KernelFunctionsRefuseAnotherBackendsContext) {
+  const DispatchTable table = cuda_backend::make_cuda_dispatch_table(CudaBackendOptions::kCustom);
+  const BackendContext host_context;
+  const KernelCall empty_call;
+  StepState state;
+  for (size_t i = 0; i < table.size(); ++i) {
+    if (table[i].run == nullptr) continue;
+    EXPECT_THROW(table[i].run(empty_call, state, host_context), std::logic_error) << op_name(static_cast<OpKind>(i));
+  }
+}
+
 // One step in strict fp32. After one Adam step every parameter moved by lr·g/(|g| + eps) ≈ ±lr (m̂/√v̂ = g/|g| at
 // t = 1), so the parameters barely see the gradients' rounding: fp32 sums in a different order (GPU tiles vs OpenBLAS)
 // and normals a few ulps apart leave them ~1e-7 apart; 1e-4 leaves room for the odd gradient within rounding of zero
@@ -427,9 +440,9 @@ enum class CaptureFault { kNone, kIllegalCallThenThrow, kIllegalCallOnly };
 CaptureFault g_capture_fault = CaptureFault::kNone;
 KernelFn g_conv2d = nullptr;
 
-void conv2d_failing_in_capture(const KernelCall& c, StepState& s) {
-  g_conv2d(c, s);
-  const cudaStream_t stream = cuda_backend::current_cuda_context().stream;
+void conv2d_failing_in_capture(const KernelCall& c, StepState& s, const BackendContext& context) {
+  g_conv2d(c, s, context);
+  const cudaStream_t stream = cuda_backend::cuda_context(context).stream;
   cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
   GANCU_CUDA_CHECK(cudaStreamIsCapturing(stream, &status));
   if (status != cudaStreamCaptureStatusActive || g_capture_fault == CaptureFault::kNone) return;
