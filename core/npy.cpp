@@ -2,6 +2,7 @@
 
 #include <bit>
 #include <cctype>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
@@ -245,6 +246,39 @@ std::vector<uint8_t> read_npy_u8(const std::string& path, std::vector<int64_t>* 
   if (shape) *shape = header.shape;
   const auto* begin = reinterpret_cast<const uint8_t*>(bytes.data() + header.data_offset);
   return std::vector<uint8_t>(begin, begin + numel);
+}
+
+std::vector<int64_t> read_npy_integers(const std::string& path) {
+  const std::vector<char> bytes = read_file(path);
+  const NpyHeader header = parse_npy(path, bytes);
+  const char* data = bytes.data() + header.data_offset;
+  std::vector<int64_t> out;
+  if (header.descr == "<i8" || header.descr == "<i4") {
+    const size_t item = header.descr == "<i8" ? 8 : 4;
+    const int64_t numel = check_payload(path, header, bytes.size(), item);
+    out.resize(static_cast<size_t>(numel));
+    for (int64_t i = 0; i < numel; ++i) {
+      if (item == 8) {
+        std::memcpy(&out[size_t(i)], data + i * 8, 8);
+      } else {
+        int32_t v;
+        std::memcpy(&v, data + i * 4, 4);
+        out[size_t(i)] = v;
+      }
+    }
+    return out;
+  }
+  check_descr(path, header.descr, "<f4", "int64, int32 or float32 holding whole numbers");
+  const int64_t numel = check_payload(path, header, bytes.size(), sizeof(float));
+  out.resize(static_cast<size_t>(numel));
+  for (int64_t i = 0; i < numel; ++i) {
+    float v;
+    std::memcpy(&v, data + i * 4, 4);
+    if (!(std::fabs(v) < 16777216.0f) || v != std::floor(v))
+      fail(path, "element " + std::to_string(i) + " is " + std::to_string(v) + ", not a whole number");
+    out[size_t(i)] = static_cast<int64_t>(v);
+  }
+  return out;
 }
 
 }  // namespace gancu

@@ -13,5 +13,7 @@ void write_npy(const std::string& path, const Tensor& t);                 // '<f
 Tensor read_npy(const std::string& path);                                  // '<f4' only, rank ≤ 4
 void write_npy_u8(const std::string& path, const std::vector<int64_t>& shape, const uint8_t* data);
 std::vector<uint8_t> read_npy_u8(const std::string& path, std::vector<int64_t>* shape);  // '|u1'
+// Integers of any shape, flattened: '<i8' (NumPy's default int), '<i4', or '<f4' holding whole numbers (class labels).
+std::vector<int64_t> read_npy_integers(const std::string& path);
 
 }  // namespace gancu

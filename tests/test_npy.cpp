@@ -128,6 +128,35 @@ TEST_F(NpyTest, RejectsOtherDtypes) {
   expect_rejected(write_bytes("f4.npy", kNumpyF32), "unsupported dtype '<f4'", /*as_u8=*/true);
 }
 
+// Class labels as NumPy writes them by default (int64), as int32, or as float32 whole numbers.
+TEST_F(NpyTest, IntegersFromInt64Int32AndWholeFloat32) {
+  std::string i8, i4, f4;
+  const int64_t values[3] = {7, -2, 1LL << 40};
+  for (int64_t v : values) i8.append(reinterpret_cast<const char*>(&v), 8);
+  for (int64_t v : {int64_t(7), int64_t(-2), int64_t(9)}) {
+    const int32_t w = int32_t(v);
+    i4.append(reinterpret_cast<const char*>(&w), 4);
+    const float f = float(v);
+    f4.append(reinterpret_cast<const char*>(&f), 4);
+  }
+  const auto dict = [](const char* descr) { return std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': (3,), }\n"; };
+  EXPECT_EQ(read_npy_integers(write_bytes("i8.npy", npy_v1(dict("<i8"), i8))), (std::vector<int64_t>{7, -2, 1LL << 40}));
+  EXPECT_EQ(read_npy_integers(write_bytes("i4.npy", npy_v1(dict("<i4"), i4))), (std::vector<int64_t>{7, -2, 9}));
+  EXPECT_EQ(read_npy_integers(write_bytes("f4.npy", npy_v1(dict("<f4"), f4))), (std::vector<int64_t>{7, -2, 9}));
+  const float half = 2.5f;
+  std::string bad = f4.substr(0, 8);
+  bad.append(reinterpret_cast<const char*>(&half), 4);
+  const std::string file = write_bytes("half.npy", npy_v1(dict("<f4"), bad));
+  try {
+    read_npy_integers(file);
+    ADD_FAILURE() << "2.5 read as an integer";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("not a whole number"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(read_npy_integers(write_bytes("short.npy", npy_v1(dict("<i8"), i8.substr(0, 20)))), std::runtime_error);
+  EXPECT_THROW(read_npy_integers(write_bytes("f8.npy", npy_v1(dict("<f8"), i8))), std::runtime_error);
+}
+
 TEST_F(NpyTest, RejectsFortranOrder) {
   expect_rejected(
       write_bytes("f.npy", npy_v1("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }\n", std::string(24, '\0'))),

@@ -132,15 +132,14 @@ Tensor batch_labels(const SampleOptions& o, int64_t n, int nrow, int classes, co
                     const std::string& checkpoint) {
   Tensor labels(Shape{n});
   if (!o.labels.empty()) {
-    const Tensor given = read_npy(o.labels);
-    if (given.numel() != n)
-      throw std::runtime_error(o.labels + ": " + std::to_string(given.numel()) + " labels for " + std::to_string(n) + " images");
+    const std::vector<int64_t> given = read_npy_integers(o.labels);
+    if (int64_t(given.size()) != n)
+      throw std::runtime_error(o.labels + ": " + std::to_string(given.size()) + " labels for " + std::to_string(n) + " images");
     for (int64_t i = 0; i < n; ++i) {
-      const float v = given[i];
-      if (!(v >= 0 && v < classes && v == std::floor(v)))
-        throw std::runtime_error(o.labels + ": label " + std::to_string(i) + " is " + std::to_string(v) +
+      if (given[size_t(i)] < 0 || given[size_t(i)] >= classes)
+        throw std::runtime_error(o.labels + ": label " + std::to_string(i) + " is " + std::to_string(given[size_t(i)]) +
                                  ", not a class in 0.." + std::to_string(classes - 1));
-      labels[i] = v;
+      labels[i] = static_cast<float>(given[size_t(i)]);
     }
   } else if (!o.class_name.empty()) {
     labels.fill(static_cast<float>(class_index(class_names, o.class_name, checkpoint)));
@@ -190,7 +189,7 @@ int run_sample(const SampleOptions& o) {
       // --n, else one image per label of --labels, else one row per class (conditional), else 64.
       int64_t n = 64;
       if (o.n > 0) n = o.n;
-      else if (!o.labels.empty()) n = read_npy(o.labels).numel();
+      else if (!o.labels.empty()) n = int64_t(read_npy_integers(o.labels).size());
       else if (conditional && o.class_name.empty()) n = int64_t(o.nrow) * recorded.shape.classes;
       batch.z = seeded_latents(n, nz, o.seed);
     }
