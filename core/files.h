@@ -1,5 +1,7 @@
 // Whole-file reads and atomic writes. Every file gancu writes (checkpoints, .npy, PNG, reports) goes through
-// write_file_atomic, so a crash or a full disk never leaves a half-written file in place of a good one.
+// write_file_atomic, so a crash or a full disk never leaves a half-written file in place of a good one; logs that grow
+// line by line go through AppendFile. Both report a failed write as one line naming the file and the errno text, and
+// both can be made to fail on purpose (set_write_fault, GANCU_FAULT_WRITE) to test that.
 #pragma once
 #include <memory>
 #include <string>
