@@ -157,6 +157,7 @@ int run_sample(const SampleOptions& o) {
   if (fs::is_directory(path)) path = (fs::path(path) / "checkpoint.safetensors").string();
   std::map<std::string, std::string> meta;
   std::map<std::string, Tensor> tensors = load_safetensors(path, &meta);
+  require_finite(tensors, path);
   const RecordedRecipe recorded = recorded_recipe(meta, path);
   const recipes::Recipe& recipe = *recorded.recipe;
   const std::string generator_prefix = recipe.networks().at(0).prefix;  // "G."

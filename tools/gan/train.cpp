@@ -249,8 +249,7 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
     for (const json& j : history) kept += j.dump() + "\n";
     write_file_atomic(metrics_path, kept);
   }
-  std::ofstream metrics(metrics_path, std::ios::app);
-  if (!metrics) throw std::runtime_error(metrics_path + ": cannot open for writing");
+  AppendFile metrics(metrics_path);  // a failed append stops the run with "<path>: write failed (<errno text>)"
 
   const std::string checkpoint_path = (fs::path(o.out) / "checkpoint.safetensors").string();
   const bool on_terminal = o.progress && ::isatty(STDERR_FILENO);
@@ -319,8 +318,7 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
     for (const auto& [name, value] : m.values) line[name] = value;
     line["step_ms"] = m.step_ms;
     line["images_per_s"] = m.images_per_s;
-    metrics << line.dump() << "\n";
-    metrics.flush();
+    metrics.append(line.dump() + "\n");
     history.push_back(line);
     if (on_terminal) {
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
@@ -350,7 +348,6 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
       if (!finite_or_report(m)) return 3;
     }
     trainer.save_checkpoint(checkpoint_path);
-    metrics.close();
     std::fprintf(stderr, "gan train: stopped by %s at step %lld of %lld; wrote %s; continue with: gan train --resume %s\n",
                  signo == SIGINT ? "SIGINT" : "SIGTERM", (long long)trainer.steps_done(), (long long)total,
                  checkpoint_path.c_str(), o.out.c_str());

@@ -201,6 +201,7 @@ void Trainer::load_checkpoint(const std::string& path) {
   std::map<std::string, Shape> expected;
   for (ParameterStore::Handle h = 0; h < store_->size(); ++h) expected.emplace(store_->entry(h).name, store_->entry(h).shape);
   const std::map<std::string, Tensor> tensors = load_safetensors(path, expected);
+  require_finite(tensors, path);  // a diverged or damaged run is not continued
   const int64_t step = meta_int(meta, "step", path);
   const int64_t epoch = meta_int(meta, "loader.epoch", path), position = meta_int(meta, "loader.position", path);
   std::vector<int64_t> counters;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <bit>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -342,6 +343,18 @@ std::map<std::string, Tensor> load_safetensors(const std::string& path, std::map
     tensors.emplace(layout.entries[i].name, read_tensor(file, layout, layout.entries[i], shapes[i]));
   if (metadata) *metadata = std::move(layout.metadata);
   return tensors;
+}
+
+void require_finite(const std::map<std::string, Tensor>& tensors, const std::string& path) {
+  for (const auto& [name, t] : tensors) {
+    const float* v = t.data();
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      if (std::isfinite(v[i])) continue;
+      fail(path, "tensor " + json_quoted(name) + " holds " + (std::isnan(v[i]) ? "NaN" : v[i] > 0 ? "+Inf" : "-Inf") +
+                     " at element " + std::to_string(i) + " of " + std::to_string(t.numel()) +
+                     "; refusing non-finite weights (the run diverged, or the file is damaged)");
+    }
+  }
 }
 
 std::map<std::string, std::string> load_safetensors_metadata(const std::string& path) {

@@ -29,6 +29,10 @@ std::map<std::string, Tensor> load_safetensors(const std::string& path,
 // shape (refused before its data is allocated); other tensors in the file are validated but not read.
 std::map<std::string, Tensor> load_safetensors(const std::string& path, const std::map<std::string, Shape>& expected,
                                                std::map<std::string, std::string>* metadata = nullptr);
+// Refuses weights that hold NaN or ±Inf (a run that diverged, or a damaged file): throws one-line
+// std::runtime_error("<path>: tensor \"<name>\" holds NaN at element <i> of <n>; ...") for the first such value, in name
+// order. Call it on what load_safetensors returned wherever weights are loaded to be used.
+void require_finite(const std::map<std::string, Tensor>& tensors, const std::string& path);
 // The same checks of the whole file, reading no tensor data: "__metadata__", e.g. to learn a checkpoint's model
 // configuration before loading its tensors with expected shapes.
 std::map<std::string, std::string> load_safetensors_metadata(const std::string& path);
