@@ -312,3 +312,41 @@ TEST_F(TrainProcess, OneRunAtATimeHoldsARunFolder) {
 
 }  // namespace
 }  // namespace gancu
+
+namespace gancu {
+namespace {
+
+// --model picks the recipe for train and bench; its own flags parse (--image-size for the MLP GAN), a resumed run
+// finds its recipe in the checkpoint without --model, and an unknown recipe or unlabelled data for a conditional one
+// is one line and a non-zero exit.
+TEST_F(TrainProcess, ModelFlagChoosesTheRecipe) {
+  const fs::path run_dir = dir_ / "mlp";
+  const std::vector<std::string> mlp = {"train", "--model", "mlp-gan", "--data", data_, "--image-size", "16", "--nz", "8",
+                                        "--batch-size", "4", "--sample-every", "0", "--no-progress", "--out",
+                                        run_dir.string()};
+  ASSERT_EQ(run(mlp + std::vector<std::string>{"--steps", "2"}, "mlp.log"), 0) << text_of(dir_ / "mlp.log");
+  EXPECT_EQ(load_checkpoint(run_dir).meta.at("recipe"), "mlp-gan");
+  ASSERT_EQ(run({"train", "--resume", run_dir.string(), "--steps", "3", "--no-progress"}, "resume.log"), 0)
+      << text_of(dir_ / "resume.log");
+  EXPECT_EQ(load_checkpoint(run_dir).step(), 3);
+
+  EXPECT_EQ(run({"train", "--model", "stylegan9", "--data", data_}, "unknown.log"), 1);
+  EXPECT_NE(text_of(dir_ / "unknown.log").find("--model stylegan9: unknown (use dcgan, mlp-gan, conditional-dcgan)"),
+            std::string::npos) << text_of(dir_ / "unknown.log");
+  EXPECT_EQ(run({"train", "--model", "conditional-dcgan", "--data", data_, "--image-size", "16", "--batch-size", "4",
+                 "--steps", "1", "--no-progress", "--out", (dir_ / "cond").string()},
+                "cond.log"),
+            1);
+  const std::string cond = text_of(dir_ / "cond.log");
+  EXPECT_NE(cond.find("labels"), std::string::npos) << cond;
+  EXPECT_EQ(std::count(cond.begin(), cond.end(), '\n'), 1) << cond;
+
+  ASSERT_EQ(run({"bench", "--model", "mlp-gan", "--image-size", "16", "--nz", "8", "--batch-size", "4", "--steps", "2",
+                 "--warmup", "0"},
+                "bench.log"),
+            0);
+  EXPECT_NE(text_of(dir_ / "bench.log").find("\"model\":\"mlp-gan\""), std::string::npos) << text_of(dir_ / "bench.log");
+}
+
+}  // namespace
+}  // namespace gancu
