@@ -164,6 +164,7 @@ SANITIZER_PARTS=(
   "elementwise|ElementwiseCuda.Small*"
   "concat, channel slice, one-hot|ChannelOpsCuda.Small*"
   "backend step with graph replay|CudaBackend.Small*"
+  "every recipe's step (MLP GAN, conditional DCGAN)|*SmallRecipeStep.*"
 )
 # Every test named "Small" (the project's convention: tiny shapes, no CUDA API errors provoked on purpose), and each
 # required suite's pattern explicitly (a required pattern need not contain "Small").

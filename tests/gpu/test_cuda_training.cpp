@@ -197,5 +197,40 @@ TEST(CudaTraining, TrainsDcganEndToEndWithAutoKernels) {
   fs::remove_all(dir);
 }
 
+
+// Every recipe's step on the GPU tracks the CPU backend: three steps in strict fp32 from the same store, then
+// parameters and batch-norm statistics within 1e-4 (relative L2; the tolerance of the DCGAN one-step test). Small
+// shapes, so that compute-sanitizer reaches the conditional and MLP GANs' kernels (one_hot, concat and its slices,
+// batch_norm1d's reshapes, linear layers) inside a real training step.
+class SmallRecipeStep : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SmallRecipeStep, TracksTheCpuBackend) {
+  GANCU_REQUIRE_GPU();
+  ImageSet data = random_images(32, 16);
+  for (int c = 0; c < 10; ++c) data.class_names.push_back(std::to_string(c));
+  for (int64_t i = 0; i < data.count; ++i) data.labels.push_back(static_cast<int32_t>(i % 10));
+  std::unique_ptr<recipes::Recipe> recipe = recipes::make_recipe(GetParam());
+  recipes::from_json(recipe->options(), {{"image_size", 16}, {"nz", 8}, {"ngf", 8}, {"ndf", 8}}, "test");
+  TrainOptions o = small_options("cuda");
+  o.batch_size = 8;
+  Trainer gpu(o, *recipe, data);
+  o.device = "cpu";
+  Trainer cpu(o, *recipe, data);
+  for (int i = 0; i < 3; ++i) {
+    gpu.run_step();
+    cpu.run_step();
+  }
+  expect_close_parameters(gpu, cpu, GetParam() + " after three steps");
+  EXPECT_EQ(gpu.plan().counters(), cpu.plan().counters());
+}
+
+INSTANTIATE_TEST_SUITE_P(Recipes, SmallRecipeStep, ::testing::Values("dcgan", "mlp-gan", "conditional-dcgan"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           std::string n = info.param;
+                           for (char& c : n)
+                             if (c == '-') c = '_';
+                           return n;
+                         });
+
 }  // namespace
 }  // namespace gancu::app
