@@ -1,6 +1,7 @@
 #include "recipes/adversarial.h"
 
 #include <stdexcept>
+#include <string>
 
 namespace gancu::recipes {
 
@@ -65,6 +66,12 @@ SamplerGraph AdversarialRecipe::sampler(const DataShape& data, int n) const {
   s.images = g.images;
   s.graph = std::move(g.graph);
   return s;
+}
+
+void AdversarialRecipe::require_image_size(const DataShape& data, int size) {
+  if (data.height != size || data.width != size)
+    throw std::invalid_argument("images are " + std::to_string(data.height) + "x" + std::to_string(data.width) +
+                                ", the model wants " + std::to_string(size));
 }
 
 std::vector<Network> AdversarialRecipe::networks() const {

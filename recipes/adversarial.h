@@ -34,6 +34,8 @@ class AdversarialRecipe : public Recipe {
   // G: z [B, latent...] (+ labels [B]) → images [B, C, H, W]; D: images (+ labels) → one logit per image.
   virtual ValueId generator(Builder& b, ValueId z, ValueId labels, const DataShape& data) const = 0;
   virtual ValueId discriminator(Builder& b, ValueId images, ValueId labels, const DataShape& data) const = 0;
+  // Throws std::invalid_argument unless the data's images are size×size.
+  static void require_image_size(const DataShape& data, int size);
 };
 
 }  // namespace gancu::recipes

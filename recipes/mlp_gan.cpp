@@ -21,9 +21,7 @@ models::MlpGanConfig MlpGanRecipe::model_for(const DataShape& data) const {
 
 void MlpGanRecipe::check(const DataShape& data) const {
   models::validate(model_for(data));
-  if (data.height != model.image_size || data.width != model.image_size)
-    throw std::invalid_argument("images are " + std::to_string(data.height) + "x" + std::to_string(data.width) +
-                                ", the model wants " + std::to_string(model.image_size));
+  require_image_size(data, model.image_size);
 }
 
 ValueId MlpGanRecipe::generator(Builder& b, ValueId z, ValueId, const DataShape& data) const {

@@ -13,6 +13,7 @@
 
 #include "engine/engine.h"
 #include "kernels/cpu/elementwise.h"
+#include "tests/plan_gradients.h"
 #include "tests/testing.h"
 
 namespace gancu {
@@ -218,36 +219,11 @@ TEST(ChannelOpAutodiff, GradientsMatchFiniteDifferences) {
   ParameterStore plan_store(*backend, 7);
   Plan plan(std::move(net.graph), plan_store);
   write_inputs(plan, layout);
-  auto loss = [&] {
+  testing::expect_plan_gradients_match_finite_differences(plan, layout.wrt, layout.grads, [&] {
     plan.set_step(0);
     plan.run();
     return double(plan.read(layout.loss)[0]);
-  };
-  loss();
-  std::vector<Tensor> analytic;
-  for (ValueId g : layout.grads) {
-    ASSERT_NE(g, kNoValue);
-    analytic.push_back(plan.read(plan.graph().storage_root(g)));
-  }
-  const double h = 1e-3;
-  for (size_t k = 0; k < layout.wrt.size(); ++k) {
-    Tensor value = plan.read(layout.wrt[k]);
-    std::vector<double> numeric(static_cast<size_t>(value.numel()));
-    for (int64_t i = 0; i < value.numel(); ++i) {
-      const float saved = value[i];
-      value[i] = saved + float(h);
-      plan.write(layout.wrt[k], value.data());
-      const double plus = loss();
-      value[i] = saved - float(h);
-      plan.write(layout.wrt[k], value.data());
-      const double minus = loss();
-      value[i] = saved;
-      plan.write(layout.wrt[k], value.data());
-      numeric[size_t(i)] = (plus - minus) / (2 * h);
-    }
-    EXPECT_LE(testing::rel_l2_error(analytic[k].data(), numeric.data(), value.numel()), 2e-2)
-        << plan.graph().value(layout.wrt[k]).name;
-  }
+  });
 }
 
 // The CPU backend's rows (the same reference kernels for these ops, OpenBLAS for the linear and conv layers) against

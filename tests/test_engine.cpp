@@ -8,6 +8,7 @@
 #include "engine/engine.h"
 #include "recipes/gan_step.h"
 #include "models/dcgan.h"
+#include "tests/plan_gradients.h"
 #include "tests/testing.h"
 
 namespace gancu {
@@ -111,38 +112,12 @@ void check_gradients_against_finite_differences(bool fuse) {
   plan.write(layout.x, x.data());
   plan.write(layout.target, target.data());
   // conv.bias feeds batch norm, so its true gradient is 0: the comparison then is absolute, against ~0.
-  auto loss = [&] {
+  // Running stats are updated by every run but do not affect the training-mode forward.
+  testing::expect_plan_gradients_match_finite_differences(plan, layout.wrt, layout.grads, [&] {
     plan.set_step(0);
     plan.run();
     return double(plan.read(layout.loss_a)[0]) + double(plan.read(layout.loss_b)[0]);
-  };
-  loss();
-  std::vector<Tensor> analytic;
-  for (ValueId g : layout.grads) {
-    ASSERT_NE(g, kNoValue);
-    analytic.push_back(plan.read(plan.graph().storage_root(g)));
-  }
-  // Running stats are updated by every run but do not affect the training-mode forward.
-  // Tolerance: relative L2 ≤ 2e-2, because the forward runs in float32 (h = 1e-3 balances float rounding against curvature and kinks).
-  const double h = 1e-3;
-  for (size_t k = 0; k < layout.wrt.size(); ++k) {
-    Tensor value = plan.read(layout.wrt[k]);
-    std::vector<double> numeric(static_cast<size_t>(value.numel()));
-    for (int64_t i = 0; i < value.numel(); ++i) {
-      const float saved = value[i];
-      value[i] = saved + float(h);
-      plan.write(layout.wrt[k], value.data());
-      const double plus = loss();
-      value[i] = saved - float(h);
-      plan.write(layout.wrt[k], value.data());
-      const double minus = loss();
-      value[i] = saved;
-      plan.write(layout.wrt[k], value.data());
-      numeric[size_t(i)] = (plus - minus) / (2 * h);
-    }
-    const double err = testing::rel_l2_error(analytic[k].data(), numeric.data(), value.numel());
-    EXPECT_LE(err, 2e-2) << plan.graph().value(layout.wrt[k]).name;
-  }
+  });
 }
 
 TEST(EngineAutodiff, GradientsMatchFiniteDifferences) { check_gradients_against_finite_differences(false); }

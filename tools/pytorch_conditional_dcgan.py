@@ -13,14 +13,13 @@ strict=True.
       `gan sample --checkpoint RUN/generator.safetensors --z z.npy --labels y.npy --raw gancu_out.npy`.
 """
 import argparse
-import json
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from pytorch_dcgan import dcgan_discriminator, dcgan_generator, load_safetensors
+from pytorch_dcgan import config_of, dcgan_discriminator, dcgan_generator, load_safetensors
 
 MODEL = "conditional-dcgan"
 
@@ -51,17 +50,9 @@ class ConditionalDiscriminator(nn.Module):
         return self.main(torch.cat([x, maps], 1))
 
 
-def config_of(meta, path):
-    """The network configuration stored in a gancu file's "config" metadata, refusing another model's."""
-    c = json.loads(meta["config"])
-    if c.get("model", MODEL) != MODEL:
-        raise ValueError(f"{path}: holds a {c['model']} network, not {MODEL}")
-    return c
-
-
 def load_generator(path):
     state, meta = load_safetensors(path)
-    c = config_of(meta, path)
+    c = config_of(meta, path, MODEL)
     g = ConditionalGenerator(c["nz"], c["ngf"], c["channels"], c["image_size"], c["classes"])
     g.load_state_dict(state, strict=True)
     return g.eval(), c
@@ -69,7 +60,7 @@ def load_generator(path):
 
 def load_discriminator(path):
     state, meta = load_safetensors(path)
-    c = config_of(meta, path)
+    c = config_of(meta, path, MODEL)
     d = ConditionalDiscriminator(c["ndf"], c["channels"], c["image_size"], c["classes"], c.get("d_dropout", 0.0))
     d.load_state_dict(state, strict=True)
     return d.eval(), c

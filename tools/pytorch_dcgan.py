@@ -66,23 +66,37 @@ def load_safetensors(path):
 
 def load_generator(path):
     state, meta = load_safetensors(path)
-    c = json.loads(meta["config"])
+    c = config_of(meta, path)
     g = dcgan_generator(c["nz"], c["ngf"], c["channels"], c["image_size"])
     g.load_state_dict(state, strict=True)
     return g.eval(), c
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def config_of(meta, path, model="dcgan"):
+    """The network configuration stored in a gancu file's "config" metadata, refusing another model's."""
+    c = json.loads(meta["config"])
+    if c.get("model", model) != model:
+        raise ValueError(f"{path}: holds a {c['model']} network, not {model}")
+    return c
+
+
+def generator_cli(doc, load, latent_dims):
+    """The command line of a twin without labels: GEN.safetensors --z z.npy --out out.npy, z reshaped to
+    [-1, *latent_dims(config)]."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("generator")
     ap.add_argument("--z", required=True)
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
-    g, c = load_generator(args.generator)
-    z = torch.from_numpy(np.load(args.z).astype(np.float32)).reshape(-1, c["nz"], 1, 1)
+    g, c = load(args.generator)
+    z = torch.from_numpy(np.load(args.z).astype(np.float32)).reshape(-1, *latent_dims(c))
     with torch.no_grad():
         y = g(z)
     np.save(args.out, y.numpy())
+
+
+def main():
+    generator_cli(__doc__, load_generator, lambda c: (c["nz"], 1, 1))
 
 
 if __name__ == "__main__":

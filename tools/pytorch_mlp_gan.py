@@ -9,14 +9,10 @@ the old average), and Keras' epsilon is 1e-3. D returns one logit: gancu trains 
       writes the generator's output [N, C, H, W] (eval mode) for the latent vectors [N, nz] in z.npy, for comparison
       with `gan sample --checkpoint RUN/generator.safetensors --z z.npy --raw gancu_out.npy`.
 """
-import argparse
-import json
 
-import numpy as np
-import torch
 import torch.nn as nn
 
-from pytorch_dcgan import load_safetensors
+from pytorch_dcgan import config_of, generator_cli, load_safetensors
 
 MODEL = "mlp-gan"
 WIDTHS = (256, 512, 1024)  # the generator's hidden layers; the discriminator's are 512, 256
@@ -53,17 +49,9 @@ class MlpDiscriminator(nn.Module):
         return self.model(x)
 
 
-def config_of(meta, path):
-    """The network configuration stored in a gancu file's "config" metadata, refusing another model's."""
-    c = json.loads(meta["config"])
-    if c.get("model", MODEL) != MODEL:
-        raise ValueError(f"{path}: holds a {c['model']} network, not {MODEL}")
-    return c
-
-
 def load_generator(path):
     state, meta = load_safetensors(path)
-    c = config_of(meta, path)
+    c = config_of(meta, path, MODEL)
     g = MlpGenerator(c["nz"], c["channels"], c["image_size"])
     g.load_state_dict(state, strict=True)
     return g.eval(), c
@@ -71,23 +59,14 @@ def load_generator(path):
 
 def load_discriminator(path):
     state, meta = load_safetensors(path)
-    c = config_of(meta, path)
+    c = config_of(meta, path, MODEL)
     d = MlpDiscriminator(c["channels"], c["image_size"])
     d.load_state_dict(state, strict=True)
     return d.eval(), c
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("generator")
-    ap.add_argument("--z", required=True)
-    ap.add_argument("--out", required=True)
-    args = ap.parse_args()
-    g, c = load_generator(args.generator)
-    z = torch.from_numpy(np.load(args.z).astype(np.float32)).reshape(-1, c["nz"])
-    with torch.no_grad():
-        y = g(z)
-    np.save(args.out, y.numpy())
+    generator_cli(__doc__, load_generator, lambda c: (c["nz"],))
 
 
 if __name__ == "__main__":
