@@ -24,14 +24,7 @@ using testing::random_vector;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::error_of;
 
 // ---- reference kernels --------------------------------------------------------------------------------------------
 

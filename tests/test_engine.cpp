@@ -17,14 +17,7 @@ using recipes::GanStep;
 using recipes::GanStepConfig;
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::error_of;
 
 TEST(EngineShapes, StridedConvFedTooSmallAMapNamesNodeAndShape) {
   Graph g;

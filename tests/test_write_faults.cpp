@@ -18,6 +18,7 @@
 #include "core/npy.h"
 #include "tests/safetensors_bytes.h"
 #include "tests/temp_dir.h"
+#include "tests/testing.h"
 #include "tools/io/png.h"
 #include "tools/io/safetensors.h"
 
@@ -27,15 +28,7 @@ namespace {
 namespace fs = std::filesystem;
 using testing::expect_one_line_error;
 
-// The message of the runtime_error `f` throws, or "" if it throws none.
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::runtime_error& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::error_of;
 
 class WriteFaultTest : public testing::TempDirTest {
  protected:

@@ -14,6 +14,16 @@
 
 namespace gancu::testing {
 
+// The message of the exception f throws, or "" if it throws none.
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
 // Fresh random values from N(0, stddev); a distinct seed per input keeps inputs independent.
 template <class T> std::vector<T> random_vector(int64_t n, uint64_t seed, double stddev = 1.0) {
   Rng rng(seed, 0x7e57);
