@@ -10,7 +10,7 @@ if(GANCU_CUDA)
   message(FATAL_ERROR "GANCU_FUZZ builds host readers only: configure with -DGANCU_CUDA=OFF")
 endif()
 
-set(GANCU_FUZZ_TARGETS idx_images idx_labels cifar10 png npy safetensors safetensors_metadata kernel_choices)
+set(GANCU_FUZZ_TARGETS idx_images idx_labels cifar10 cifar10_meta png npy safetensors safetensors_metadata kernel_choices)
 set(GANCU_FUZZ_SANITIZERS -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g)
 
 add_library(gancu_fuzz_readers STATIC

@@ -134,6 +134,25 @@ Outcome cifar10(const uint8_t* data, size_t size) {
   });
 }
 
+// batches.meta.txt, the class names beside a CIFAR-10 batch (here one valid record).
+Outcome cifar10_meta(const uint8_t* data, size_t size) {
+  static const std::vector<uint8_t> record = [] {
+    std::vector<uint8_t> bytes(3073);
+    for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(i * 13 % 251);
+    bytes[0] = 4;  // the label
+    return bytes;
+  }();
+  const std::string batch = write_input(scratch("cifar10_meta/data_batch_1.bin"), record.data(), record.size());
+  write_input(scratch("cifar10_meta/batches.meta.txt"), data, size);
+  return outcome_of([&] {
+    const ImageSet set = load_cifar10(batch);
+    check_image_set("cifar10_meta", set, 3, 32, 32);
+    require(set.num_classes() == 10, "cifar10_meta", std::to_string(set.num_classes()) + " class names accepted");
+    for (const std::string& name : set.class_names)
+      require(!name.empty() && name.find('\n') == std::string::npos, "cifar10_meta", "an empty or multi-line name");
+  });
+}
+
 // Decoded from memory (the seam the PNG reader has), then read from a file the way a PNG folder data set reads it:
 // channel conversion, centre crop and resize included.
 Outcome png(const uint8_t* data, size_t size) {
@@ -232,7 +251,8 @@ Outcome kernel_choices(const uint8_t* data, size_t size) {
 const std::vector<Target>& targets() {
   static const std::vector<Target> all = {
       {"idx_images", idx_images},   {"idx_labels", idx_labels},
-      {"cifar10", cifar10},         {"png", png},
+      {"cifar10", cifar10},         {"cifar10_meta", cifar10_meta},
+      {"png", png},
       {"npy", npy},                 {"safetensors", safetensors},
       {"safetensors_metadata", safetensors_metadata}, {"kernel_choices", kernel_choices},
   };

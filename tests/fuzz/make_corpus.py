@@ -106,6 +106,19 @@ def cifar10():
     write(t, "bad-header-only", b"\x01")
 
 
+def cifar10_meta():
+    t = "cifar10_meta"
+    names = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse", b"ship", b"truck"]
+    write(t, "ok-ten-names", b"\n".join(names) + b"\n")
+    write(t, "ok-crlf-and-blank-lines", b"\r\n".join(names[:5]) + b"\r\n\r\n  \t\n" + b"\r\n".join(names[5:]))
+    write(t, "ok-no-final-newline", b"\n".join(names))
+    write(t, "ok-utf8-names", "\n".join("класс %d" % i for i in range(10)).encode())
+    write(t, "bad-empty", b"")
+    write(t, "bad-nine-names", b"\n".join(names[:9]))
+    write(t, "bad-eleven-names", b"\n".join(names + [b"extra"]))
+    write(t, "bad-one-line", b" ".join(names))
+
+
 # ---- PNG ------------------------------------------------------------------------------------------------------------
 def chunk(kind, data):
     body = kind + data
@@ -314,6 +327,7 @@ def main():
     idx_images()
     idx_labels()
     cifar10()
+    cifar10_meta()
     png()
     npy_corpus()
     safetensors_corpora()
