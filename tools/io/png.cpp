@@ -50,8 +50,9 @@ void flush_nothing(png_structp) {}
 
 // A header may declare up to libpng's own limit of 1,000,000 x 1,000,000 pixels, terabytes decoded. Refuses, before
 // anything is sized by the header, an image over kMaxPngPixels or one whose scanlines the rest of the file cannot
-// hold: deflate expands at most 1032:1 (a 258-byte match in under 2 bits), so `remaining` bytes inflate to at most
-// 1032 x remaining, and the scanlines (interlaced or not) take at least width x height x bits per pixel / 8 bytes.
+// hold: deflate expands at most 1032:1 (a 258-byte match costs at least 2 bits), so `remaining` bytes inflate to
+// at most 1032 x remaining, and the scanlines (interlaced or not) take at least width x height x bits per pixel / 8
+// bytes.
 void refuse_impossible_size(png_structp png, png_infop info, size_t remaining) {
   constexpr uint64_t kMaxDeflateRatio = 1032;
   const uint64_t width = png_get_image_width(png, info), height = png_get_image_height(png, info);
