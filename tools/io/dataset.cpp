@@ -33,31 +33,58 @@ std::string gz_problem(gzFile file, const std::string& path, int* code) {
   return why;
 }
 
-// Reads a whole file, inflating it if it is gzip-compressed (zlib passes plain files through unchanged).
-std::vector<uint8_t> read_maybe_gzipped(const std::string& path) {
-  if (!fs::is_regular_file(path)) fail(path, fs::exists(path) ? "not a regular file" : "no such file");
-  gzFile file = gzopen(path.c_str(), "rb");
-  if (!file) fail(path, "cannot open");
-  std::vector<uint8_t> bytes;
-  std::array<uint8_t, 1 << 16> chunk;
-  while (true) {
-    const int n = gzread(file, chunk.data(), static_cast<unsigned>(chunk.size()));
-    if (n < 0) {
-      int code = 0;
-      const std::string why = gz_problem(file, path, &code);
-      gzclose(file);
-      fail(path, "corrupt gzip data (" + why + ")");
-    }
-    if (n == 0) break;
-    bytes.insert(bytes.end(), chunk.data(), chunk.data() + n);
+// A file read front to back, inflated if it is gzip-compressed (zlib passes plain files through unchanged). Read in
+// pieces, so that a header is checked before anything is sized by it: memory grows only with the bytes actually read,
+// and a small gzip file that inflates to gigabytes is refused once its header is read, not after inflating it all.
+class MaybeGzippedFile {
+ public:
+  explicit MaybeGzippedFile(const std::string& path) : path_(path) {
+    if (!fs::is_regular_file(path)) fail(path, fs::exists(path) ? "not a regular file" : "no such file");
+    file_ = gzopen(path.c_str(), "rb");
+    if (!file_) fail(path, "cannot open");
   }
-  // A gzip stream cut short reads as a clean end of file; zlib reports it only through gzerror.
-  int code = Z_OK;
-  const std::string why = gz_problem(file, path, &code);
-  gzclose(file);
-  if (code != Z_OK && code != Z_STREAM_END) fail(path, "corrupt gzip data (" + why + ")");
-  return bytes;
-}
+  MaybeGzippedFile(const MaybeGzippedFile&) = delete;
+  MaybeGzippedFile& operator=(const MaybeGzippedFile&) = delete;
+  ~MaybeGzippedFile() { gzclose(file_); }
+
+  // Appends up to `bytes` bytes to `out` (fewer only at the end of the file); returns how many.
+  uint64_t read(uint64_t bytes, std::vector<uint8_t>& out) {
+    uint64_t done = 0;
+    while (done < bytes) {
+      const size_t at = out.size();
+      out.resize(at + static_cast<size_t>(std::min<uint64_t>(bytes - done, kChunk)));  // grows geometrically
+      const int n = read_some(out.data() + at, static_cast<unsigned>(out.size() - at));
+      out.resize(at + static_cast<size_t>(n));
+      if (n == 0) break;
+      done += static_cast<uint64_t>(n);
+    }
+    return done;
+  }
+  // Reads to the end, keeping nothing; returns how many bytes there were.
+  uint64_t skip_to_end() {
+    std::vector<uint8_t> chunk(kChunk);
+    uint64_t skipped = 0;
+    while (const int n = read_some(chunk.data(), static_cast<unsigned>(chunk.size())))
+      skipped += static_cast<uint64_t>(n);
+    return skipped;
+  }
+
+ private:
+  static constexpr uint64_t kChunk = 1 << 16;
+
+  // gzread, or a one-line error for corrupt data; 0 at the end of the file.
+  int read_some(uint8_t* out, unsigned bytes) {
+    const int n = gzread(file_, out, bytes);
+    // A gzip stream cut short reads as a clean end of file; zlib reports it only through gzerror.
+    int code = Z_OK;
+    const std::string why = gz_problem(file_, path_, &code);
+    if (n < 0 || (code != Z_OK && code != Z_STREAM_END)) fail(path_, "corrupt gzip data (" + why + ")");
+    return n;
+  }
+
+  std::string path_;
+  gzFile file_ = nullptr;
+};
 
 uint32_t big_endian_u32(const uint8_t* p) {
   return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | uint32_t(p[3]);
@@ -231,27 +258,30 @@ const std::vector<std::string>& cifar10_class_names() {
 }
 
 ImageSet load_idx_images(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_maybe_gzipped(path);
-  if (bytes.size() < 16) fail(path, "truncated IDX header (" + std::to_string(bytes.size()) + " bytes)");
-  const uint32_t magic = big_endian_u32(bytes.data());
+  MaybeGzippedFile file(path);
+  std::vector<uint8_t> header;
+  if (file.read(16, header) < 16) fail(path, "truncated IDX header (" + std::to_string(header.size()) + " bytes)");
+  const uint32_t magic = big_endian_u32(header.data());
   if (magic != 0x00000803) fail(path, wrong_idx_magic(magic, 0x00000803, "an IDX3 unsigned-byte image file"));
-  const uint32_t count = big_endian_u32(bytes.data() + 4), rows = big_endian_u32(bytes.data() + 8),
-                 cols = big_endian_u32(bytes.data() + 12);
+  const uint32_t count = big_endian_u32(header.data() + 4), rows = big_endian_u32(header.data() + 8),
+                 cols = big_endian_u32(header.data() + 12);
   if (count == 0 || rows == 0 || cols == 0 || rows > 16384 || cols > 16384)
     fail(path, "bad dimensions " + std::to_string(count) + "x" + std::to_string(rows) + "x" + std::to_string(cols));
   const uint64_t expected = uint64_t(count) * rows * cols;
-  const uint64_t actual = bytes.size() - 16;
+  std::vector<uint8_t> pixels;
+  const uint64_t actual = file.read(expected, pixels);
   if (actual < expected)
     fail(path, "truncated: header says " + std::to_string(count) + " images of " + std::to_string(rows) + "x" +
                    std::to_string(cols) + " but only " + std::to_string(actual) + " of " + std::to_string(expected) +
                    " pixel bytes are present");
-  if (actual > expected) fail(path, std::to_string(actual - expected) + " unexpected bytes after the images");
+  if (const uint64_t extra = file.skip_to_end(); extra > 0)
+    fail(path, std::to_string(extra) + " unexpected bytes after the images");
   ImageSet set;
   set.count = count;
   set.channels = 1;
   set.height = static_cast<int>(rows);
   set.width = static_cast<int>(cols);
-  set.pixels.assign(bytes.begin() + 16, bytes.end());
+  set.pixels = std::move(pixels);
   set.source = path;
 
   const std::string labels_path = idx_labels_path(path);
@@ -280,18 +310,21 @@ std::string idx_labels_path(const std::string& images_path) {
 }
 
 std::vector<int32_t> load_idx_labels(const std::string& path, int num_classes) {
-  const std::vector<uint8_t> bytes = read_maybe_gzipped(path);
-  if (bytes.size() < 8) fail(path, "truncated IDX header (" + std::to_string(bytes.size()) + " bytes)");
+  MaybeGzippedFile file(path);
+  std::vector<uint8_t> bytes;
+  if (file.read(8, bytes) < 8) fail(path, "truncated IDX header (" + std::to_string(bytes.size()) + " bytes)");
   const uint32_t magic = big_endian_u32(bytes.data());
   if (magic != 0x00000801) fail(path, wrong_idx_magic(magic, 0x00000801, "an IDX1 unsigned-byte label file"));
-  // The declared count is checked against the bytes present before anything is sized by it.
-  const uint64_t count = big_endian_u32(bytes.data() + 4), actual = bytes.size() - 8;
+  const uint64_t count = big_endian_u32(bytes.data() + 4);
   if (count == 0) fail(path, "the header declares no labels");
+  bytes.clear();
+  const uint64_t actual = file.read(count, bytes);
   if (actual < count)
     fail(path, "truncated: header says " + std::to_string(count) + " labels but only " + std::to_string(actual) +
                    " are present");
-  if (actual > count) fail(path, std::to_string(actual - count) + " unexpected bytes after the labels");
-  std::vector<int32_t> labels(bytes.begin() + 8, bytes.end());
+  if (const uint64_t extra = file.skip_to_end(); extra > 0)
+    fail(path, std::to_string(extra) + " unexpected bytes after the labels");
+  std::vector<int32_t> labels(bytes.begin(), bytes.end());
   for (size_t i = 0; num_classes > 0 && i < labels.size(); ++i)
     if (labels[i] >= num_classes)
       fail(path, "label " + std::to_string(labels[i]) + " of item " + std::to_string(i) + " is out of range (" +

@@ -32,6 +32,8 @@ const std::vector<std::string>& cifar10_class_names();        // airplane, autom
 // has MNIST's own name (train-, t10k- or mnist-images-idx3-ubyte[.gz]); labels ≥ 10 are refused for both. Any other
 // IDX set has max label + 1 classes, named by index. A label file that is there but bad is an error even when no one
 // asked for labels: images and labels come from the same set, and a broken half says the other may be broken too.
+// IDX files (images and labels) are read header first, then only as far as the header declares: what follows is
+// counted for the error message, never kept, so a small .gz that inflates to gigabytes cannot make them allocate it.
 ImageSet load_idx_images(const std::string& path);
 // The label file of an IDX image file by MNIST's naming, …images-idx3-ubyte[.gz] → …labels-idx1-ubyte[.gz] in the
 // same folder (the plain or gzipped one, whichever exists, the image file's own kind when neither does), or "" when

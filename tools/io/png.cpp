@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <csetjmp>
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
@@ -46,6 +48,30 @@ void write_bytes(png_structp png, png_bytep data, png_size_t length) {
 
 void flush_nothing(png_structp) {}
 
+// A header may declare up to libpng's own limit of 1,000,000 x 1,000,000 pixels, terabytes decoded. Refuses, before
+// anything is sized by the header, an image over kMaxPngPixels or one whose scanlines the rest of the file cannot
+// hold: deflate expands at most 1032:1 (a 258-byte match costs at least 2 bits), so `remaining` bytes inflate to
+// at most 1032 x remaining, and the scanlines (interlaced or not) take at least width x height x bits per pixel / 8
+// bytes.
+void refuse_impossible_size(png_structp png, png_infop info, size_t remaining) {
+  constexpr uint64_t kMaxDeflateRatio = 1032;
+  const uint64_t width = png_get_image_width(png, info), height = png_get_image_height(png, info);
+  const uint64_t bits_per_pixel = uint64_t{png_get_bit_depth(png, info)} * png_get_channels(png, info);
+  char problem[160];
+  if (width * height > kMaxPngPixels) {
+    std::snprintf(problem, sizeof problem, "%llux%llu pixels, over the limit of %llu",
+                  static_cast<unsigned long long>(width), static_cast<unsigned long long>(height),
+                  static_cast<unsigned long long>(kMaxPngPixels));
+    png_error(png, problem);
+  }
+  if (width * height * bits_per_pixel / 8 > kMaxDeflateRatio * remaining) {
+    std::snprintf(problem, sizeof problem, "%llux%llu pixels, more than the %llu bytes after the header can hold",
+                  static_cast<unsigned long long>(width), static_cast<unsigned long long>(height),
+                  static_cast<unsigned long long>(remaining));
+    png_error(png, problem);
+  }
+}
+
 // The caller owns `img` and `rows`; they are sized through the callbacks below, never by locals of this function.
 struct DecodeTarget {
   Image* img;
@@ -66,6 +92,7 @@ bool decode_into(PngContext& ctx, DecodeTarget target) {
   }
   png_set_read_fn(png, &ctx, read_bytes);
   png_read_info(png, info);
+  refuse_impossible_size(png, info, ctx.input_size - ctx.input_pos);
 
   // Normalise every layout to 8-bit grey or RGB.
   const int color_type = png_get_color_type(png, info);

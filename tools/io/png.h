@@ -13,8 +13,13 @@ struct Image {
   std::vector<uint8_t> pixels;              // HWC, row-major, tightly packed
 };
 
+// The most pixels a PNG may have (16384 x 16384), checked against the header before anything is allocated.
+inline constexpr uint64_t kMaxPngPixels = uint64_t{1} << 28;
+
 // Grey, grey+alpha, RGB, RGBA, palette and 16-bit files all come back as 8-bit grey (1 channel) or RGB (3);
-// alpha is dropped, not composited. Throws std::runtime_error("<path>: <problem>") on unreadable or corrupt files.
+// alpha is dropped, not composited. Throws std::runtime_error("<path>: <problem>") on unreadable or corrupt files,
+// and on a header declaring more than kMaxPngPixels pixels, or more than the rest of the file could inflate to, which
+// are refused before the image is allocated.
 Image read_png(const std::string& path);
 // Encodes in memory, then write_file_atomic.
 void write_png(const std::string& path, const Image& img);
