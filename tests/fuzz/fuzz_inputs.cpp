@@ -7,11 +7,13 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 
 #include "core/npy.h"
 #include "engine/kernel_choice.h"
+#include "recipes/options.h"
 #include "tools/io/dataset.h"
 #include "tools/io/png.h"
 #include "tools/io/safetensors.h"
@@ -180,7 +182,7 @@ int64_t product(const std::vector<int64_t>& dims) {
   return n;
 }
 
-// The same file read as float32 and as uint8: at most one can accept it, since each wants its own dtype.
+// The same file read as float32, as uint8 and as integers: uint8 excludes the others, since each wants its own dtype.
 Outcome npy(const uint8_t* data, size_t size) {
   const std::string path = write_input(scratch("fuzz.npy"), data, size);
   const Outcome as_float = outcome_of([&] {
@@ -194,7 +196,15 @@ Outcome npy(const uint8_t* data, size_t size) {
     require(static_cast<int64_t>(bytes.size()) == product(shape), "npy", "uint8 data does not match its shape");
   });
   require(as_float == Outcome::refused || as_bytes == Outcome::refused, "npy", "read both as float32 and as uint8");
-  return as_float == Outcome::accepted || as_bytes == Outcome::accepted ? Outcome::accepted : Outcome::refused;
+  // Class labels (gan sample --labels): int64, int32 or whole float32, never more values than the file has bytes / 4.
+  const Outcome as_integers = outcome_of([&] {
+    const std::vector<int64_t> values = read_npy_integers(path);
+    require(values.size() * 4 <= size, "npy", "more integers than the file holds");
+  });
+  require(as_integers == Outcome::refused || as_bytes == Outcome::refused, "npy", "read both as integers and as uint8");
+  return as_float == Outcome::accepted || as_bytes == Outcome::accepted || as_integers == Outcome::accepted
+             ? Outcome::accepted
+             : Outcome::refused;
 }
 
 // The expected map of the shape-checked load: the seeds hold tensors of these names.
@@ -246,6 +256,29 @@ Outcome kernel_choices(const uint8_t* data, size_t size) {
   return outcome_of([&] { KernelChoiceCache cache(path); });
 }
 
+// A checkpoint's recipe configuration (its "config" and "run" metadata): recipes::from_json over options of every
+// field type the recipes declare, with bounds and choices. Accepted: every field holds a value of its type within
+// its bounds.
+Outcome recipe_config(const uint8_t* data, size_t size) {
+  return outcome_of([&] {
+    const nlohmann::ordered_json j = nlohmann::ordered_json::parse(data, data + size, nullptr, false);
+    if (j.is_discarded()) throw std::runtime_error("config: not JSON");
+    int i = 1;
+    int64_t steps = 0;
+    uint64_t seed = 0;
+    double rate = 0.5;
+    bool flag = false;
+    std::string name = "a", free;
+    const std::vector<recipes::Option> options = {
+        {"i", "", &i, 1, 4096},           {"steps", "", &steps, 0, 1e12}, {"seed", "", &seed},
+        {"rate", "", &rate, 0.0, 1.0},    {"flag", "", &flag},            {"name", "", &name, -1, 1, {"a", "b"}},
+        {"free", "", &free}};
+    recipes::from_json(options, j, "config");
+    require(i >= 1 && i <= 4096 && steps >= 0 && rate >= 0 && rate <= 1 && (name == "a" || name == "b"), "recipe_config",
+            "a value outside its bounds was accepted");
+  });
+}
+
 }  // namespace
 
 const std::vector<Target>& targets() {
@@ -255,6 +288,7 @@ const std::vector<Target>& targets() {
       {"png", png},
       {"npy", npy},                 {"safetensors", safetensors},
       {"safetensors_metadata", safetensors_metadata}, {"kernel_choices", kernel_choices},
+      {"recipe_config", recipe_config},
   };
   return all;
 }

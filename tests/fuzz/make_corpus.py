@@ -216,6 +216,9 @@ def npy_corpus():
     write(t, "ok-f4-version-2", npy("<f4", (3,), floats(3), version=(2, 0)))
     write(t, "ok-u8-2x2", npy("|u1", (2, 2), b"\x00\x7f\x80\xff"))
     write(t, "ok-u8-rank-6", npy("|u1", (1, 1, 2, 1, 1, 1), b"\x01\x02"))
+    write(t, "ok-i8-labels", npy("<i8", (3,), struct.pack("<3q", 7, 0, 9)))
+    write(t, "ok-i4-labels", npy("<i4", (2, 2), struct.pack("<4i", 1, 2, 3, 4)))
+    write(t, "bad-i8-truncated", npy("<i8", (3,), struct.pack("<2q", 7, 0)))
     write(t, "bad-empty", b"")
     write(t, "bad-magic", b"\x93NUMPZ" + npy("<f4", (1,), floats(1))[6:])
     write(t, "bad-version-3", npy("<f4", (1,), floats(1), version=(3, 0)))
@@ -322,6 +325,23 @@ def kernel_choices():
     write(t, "bad-deep-nesting", b"[" * 20000 + b"]" * 20000)
 
 
+def recipe_config():
+    t = "recipe_config"
+    write(t, "ok-all-fields", json.dumps({"i": 64, "steps": 1500, "seed": 1, "rate": 0.25, "flag": True, "name": "b",
+                                         "free": "fashion-mnist"}).encode())
+    write(t, "ok-empty-object", b"{}")
+    write(t, "ok-unknown-keys-kept-out", b'{"model": "dcgan", "channels": 3, "i": 2}')
+    write(t, "bad-not-json", b'{"i": ')
+    write(t, "bad-array", b"[1, 2]")
+    write(t, "bad-int-out-of-range", b'{"i": 0}')
+    write(t, "bad-int-overflow", b'{"i": 1e300}')
+    write(t, "bad-negative-seed", b'{"seed": -1}')
+    write(t, "bad-string-for-number", b'{"rate": "0.5"}')
+    write(t, "bad-number-for-bool", b'{"flag": 1}')
+    write(t, "bad-choice", b'{"name": "c"}')
+    write(t, "bad-nan-like", b'{"rate": 1e400}')
+
+
 def main():
     shutil.rmtree(ROOT, ignore_errors=True)
     idx_images()
@@ -330,6 +350,7 @@ def main():
     cifar10_meta()
     png()
     npy_corpus()
+    recipe_config()
     safetensors_corpora()
     kernel_choices()
     total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(ROOT) for f in fs)
