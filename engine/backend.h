@@ -58,6 +58,9 @@ class Backend {
   virtual std::string name() const = 0;
   virtual const DispatchTable& kernels() const = 0;
   virtual float* allocate(int64_t floats) = 0;  // zero-filled
+  // Bytes a new allocation may still take (free host RAM, or free device memory); -1 if unknown. Plans check what
+  // they need against it before allocating anything.
+  virtual int64_t available_bytes() const { return -1; }
   virtual void release(float* p) = 0;
   virtual void upload(float* dst, const float* src, int64_t n) = 0;
   virtual void download(float* dst, const float* src, int64_t n) = 0;

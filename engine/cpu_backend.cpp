@@ -7,6 +7,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "core/memory.h"
 #include "core/philox.h"
 #include "engine/backend.h"
 #include "engine/kernel_params.h"
@@ -317,6 +318,7 @@ class HostBackend final : public Backend {
   std::string name() const override { return use_blas_ ? "cpu" : "reference"; }
   const DispatchTable& kernels() const override { return table_; }
   float* allocate(int64_t floats) override { return new float[static_cast<size_t>(floats)](); }
+  int64_t available_bytes() const override { return available_host_memory_bytes(); }
   void release(float* p) override { delete[] p; }
   void upload(float* dst, const float* src, int64_t n) override { std::memcpy(dst, src, size_t(n) * sizeof(float)); }
   void download(float* dst, const float* src, int64_t n) override { std::memcpy(dst, src, size_t(n) * sizeof(float)); }

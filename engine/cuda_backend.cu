@@ -189,6 +189,14 @@ class CudaBackend final : public Backend {
   cudnn::Context* cudnn_context() { return cudnn_.get(); }
   const CudaLaunchCounts& launch_counts() const { return counts_; }
 
+  int64_t available_bytes() const override {
+    size_t free = 0, total = 0;
+    if (cudaMemGetInfo(&free, &total) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return -1;
+    }
+    return static_cast<int64_t>(free);
+  }
   float* allocate(int64_t floats) override {
     if (floats < 0) throw std::invalid_argument("CUDA backend: negative allocation size");
     const size_t bytes = size_t(floats) * sizeof(float);

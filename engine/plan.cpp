@@ -4,6 +4,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "core/memory.h"
 #include "engine/fusion.h"
 
 namespace gancu {
@@ -41,6 +42,7 @@ Plan::Plan(Graph graph, ParameterStore& store, StepAdvance advance)
     if (e.scratch_floats) scratch_floats = std::max(scratch_floats, e.scratch_floats(graph_, n));
   }
 
+  require_memory(scratch_floats);
   arena_ = backend.allocate(std::max<int64_t>(memory_.arena_bytes / int64_t(sizeof(float)), 1));
   if (scratch_floats > 0) scratch_ = backend.allocate(scratch_floats);
 
@@ -72,6 +74,29 @@ Plan::Plan(Graph graph, ParameterStore& store, StepAdvance advance)
     call.scratch = scratch_;
     calls_.push_back(std::move(call));
   }
+}
+
+void Plan::require_memory(int64_t scratch_floats) const {
+  const int64_t available = store_.backend().available_bytes();
+  if (available < 0) return;  // unknown: the allocations themselves will say
+  int64_t stored_bytes = 0, own_bytes = 0;
+  for (const Value& v : graph_.values()) {
+    if (v.alias_of != kNoValue) continue;
+    const int64_t bytes = v.numel() * int64_t(sizeof(float));
+    if (stored(v.kind)) {
+      if (store_.find(v.name) == ParameterStore::kNoHandle) stored_bytes += bytes;
+    } else if (v.persistent()) {
+      own_bytes += bytes;
+    }
+  }
+  const int64_t scratch_bytes = scratch_floats * int64_t(sizeof(float));
+  const int64_t needed = memory_.arena_bytes + scratch_bytes + stored_bytes + own_bytes;
+  if (needed > available)
+    throw std::runtime_error("the plan needs " + human_bytes(needed) + " (activations " + human_bytes(memory_.arena_bytes) +
+                             ", parameters and optimiser state " + human_bytes(stored_bytes) + ", inputs and outputs " +
+                             human_bytes(own_bytes) + ", scratch " + human_bytes(scratch_bytes) + ") but " +
+                             store_.backend().name() + " has " + human_bytes(available) +
+                             " available; use a smaller batch or image size");
 }
 
 Plan::~Plan() {

@@ -56,6 +56,9 @@ class Plan {
   std::string summary() const;
 
  private:
+  // Throws std::runtime_error with the numbers if what the plan would allocate exceeds what its backend has free.
+  void require_memory(int64_t scratch_floats) const;
+
   Graph graph_;
   ParameterStore& store_;
   StepAdvance advance_;

@@ -204,6 +204,12 @@ TEST_F(DatasetTest, PadsTwentyEightToThirtyTwo) {
   EXPECT_EQ(rgb.pixels[2 * 1024 + 5 * 32 + 7], set.pixels[3 * 28 + 5]);  // blue plane of image 0
 }
 
+// A million 2x2 images asked for at 4096x4096 (16 TiB) are refused with the numbers before anything is allocated.
+TEST_F(DatasetTest, AnImageSizeBeyondMemoryIsRefusedWithItsNumbers) {
+  ImageSet tiny{1000000, 1, 2, 2, std::vector<uint8_t>(4000000, 7), "tiny.idx"};
+  expect_error([&] { conform_images(tiny, 1, 4096); }, "tiny.idx", "1000000 images at 4096x4096x1 need 15.3 TiB");
+}
+
 TEST_F(DatasetTest, ResizesOtherSizesBicubically) {
   ImageSet flat{3, 1, 28, 28, std::vector<uint8_t>(3 * 784, 90), "flat"};
   const ImageSet big = conform_images(flat, 1, 64);

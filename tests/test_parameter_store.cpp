@@ -125,3 +125,31 @@ TEST(ParameterStore, CountersAreNamedAndOnlyTrainingPlansAdvanceTheStep) {
 
 }  // namespace
 }  // namespace gancu
+
+namespace gancu {
+namespace {
+
+// A plan that would need more memory than its backend has is refused with the numbers before anything is allocated
+// (here 4 TiB of activations), instead of being left to the OOM killer.
+TEST(PlanMemory, AnImpossiblePlanIsRefusedWithItsNumbers) {
+  auto backend = make_cpu_backend();
+  ASSERT_GT(backend->available_bytes(), 0) << "this machine's available memory cannot be read";
+  Graph g;
+  Builder b(g);
+  const ValueId x = b.input("x", Shape{1 << 20, 1 << 20});
+  b.keep(b.tanh(x));
+  ParameterStore store(*backend, 1);
+  try {
+    Plan plan(std::move(g), store);
+    FAIL() << "a 4 TiB plan was built";
+  } catch (const std::runtime_error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("the plan needs 8.0 TiB"), std::string::npos) << msg;  // the input and the kept output
+    EXPECT_NE(msg.find("available"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  }
+  EXPECT_EQ(store.size(), 0);
+}
+
+}  // namespace
+}  // namespace gancu

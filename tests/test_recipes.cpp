@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 
 #include "core/npy.h"
 #include "recipes/dcgan.h"
@@ -14,6 +15,7 @@
 #include "tests/train_test.h"
 #include "tools/gan/sample.h"
 #include "tools/gan/train.h"
+#include "tools/io/dataset.h"
 #include "tools/io/safetensors.h"
 
 namespace gancu::app {
@@ -264,6 +266,29 @@ TEST(OneClass, TrainsOnTheChosenClassOnly) {
     EXPECT_NE(std::string(e.what()).find("Ankle boot"), std::string::npos) << e.what();
   }
   EXPECT_FALSE(fs::exists(dir / "bad" / "checkpoint.safetensors"));
+  fs::remove_all(dir);
+}
+
+// --check-finite: a healthy run passes its checks; a NaN in any weight or Adam moment is found and named.
+TEST(CheckFinite, FindsANonFiniteWeightOrMoment) {
+  const fs::path dir = testing::fresh_temp_dir("recipe_check_finite");
+  TrainOptions o = tiny_run(dir / "run", 3);
+  o.check_finite_every = 1;
+  ASSERT_EQ(run_train(o, *tiny("dcgan")), 0);
+
+  const ImageSet data = load_dataset(testing::kFashionTestImages, 1, 16);
+  const std::unique_ptr<recipes::Recipe> recipe = tiny("dcgan");
+  Trainer t(tiny_run(dir / "unused", 1), *recipe, data);
+  t.run_step();
+  EXPECT_EQ(t.first_non_finite(), "");
+  ParameterStore& store = t.store();
+  const auto h = store.find("optim.D.D.main.0.weight.exp_avg");
+  ASSERT_NE(h, ParameterStore::kNoHandle);
+  Tensor moment = store.read(h);
+  moment[5] = std::numeric_limits<float>::quiet_NaN();
+  store.write(h, moment.data());
+  EXPECT_EQ(t.first_non_finite(), "optim.D.D.main.0.weight.exp_avg holds NaN at element 5 of " +
+                                      std::to_string(moment.numel()));
   fs::remove_all(dir);
 }
 

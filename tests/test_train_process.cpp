@@ -348,5 +348,20 @@ TEST_F(TrainProcess, ModelFlagChoosesTheRecipe) {
   EXPECT_NE(text_of(dir_ / "bench.log").find("\"model\":\"mlp-gan\""), std::string::npos) << text_of(dir_ / "bench.log");
 }
 
+// An impossible configuration (DCGAN-1024 at width 2048: terabytes) is refused at once with the numbers and exit 1,
+// before anything is allocated: never left to the OOM killer.
+TEST_F(TrainProcess, AnImpossibleConfigurationIsRefusedWithItsNumbers) {
+  ASSERT_EQ(run({"train", "--data", data_, "--image-size", "1024", "--ngf", "2048", "--ndf", "2048", "--steps", "1",
+                 "--no-progress", "--out", (dir_ / "huge").string()},
+                "huge.log"),
+            1);
+  const std::string out = text_of(dir_ / "huge.log");
+  EXPECT_NE(out.find("gan: error: the plan needs "), std::string::npos) << out;
+  EXPECT_NE(out.find("TiB"), std::string::npos) << out;
+  EXPECT_NE(out.find("available; use a smaller batch or image size"), std::string::npos) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+  EXPECT_FALSE(fs::exists(dir_ / "huge" / "checkpoint.safetensors"));
+}
+
 }  // namespace
 }  // namespace gancu

@@ -15,7 +15,7 @@ set(GANCU_FUZZ_TARGETS idx_images idx_labels cifar10 cifar10_meta png npy safete
 set(GANCU_FUZZ_SANITIZERS -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g)
 
 add_library(gancu_fuzz_readers STATIC
-  core/files.cpp core/npy.cpp core/tensor.cpp kernels/cpu/resize.cpp engine/kernel_choice.cpp
+  core/files.cpp core/memory.cpp core/npy.cpp core/tensor.cpp kernels/cpu/resize.cpp engine/kernel_choice.cpp
   tools/io/dataset.cpp tools/io/png.cpp tools/io/safetensors.cpp recipes/options.cpp tests/fuzz/fuzz_inputs.cpp)
 gancu_target_defaults(gancu_fuzz_readers)
 target_compile_options(gancu_fuzz_readers PRIVATE -fsanitize=fuzzer-no-link ${GANCU_FUZZ_SANITIZERS})

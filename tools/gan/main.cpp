@@ -60,6 +60,10 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   train->add_option("--checkpoint-every", t.checkpoint_every, "Write a checkpoint every N steps (0: only at the end)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
+  train->add_option("--check-finite", t.check_finite_every,
+                    "Every N steps, check every weight and Adam moment for NaN/Inf (a non-finite gradient shows in its "
+                    "moments at once) and stop, keeping the last good checkpoint, if one is found")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 40));
   train->add_flag("--profile", t.profile,
                   "Print the time, FLOPs and bytes per op kind at the end (on cuda: launches call by call, no graph)");
   bool no_progress = false;

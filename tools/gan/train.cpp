@@ -302,8 +302,9 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
   while (trainer.steps_done() < total && !stop.received()) {
     trainer.run_step();
     const int64_t done = trainer.steps_done();
+    const bool check_due = o.check_finite_every > 0 && done % o.check_finite_every == 0;
     const bool due = done % log_every == 0 || done == total || (o.sample_every > 0 && done % o.sample_every == 0) ||
-                     (o.checkpoint_every > 0 && done % o.checkpoint_every == 0);
+                     (o.checkpoint_every > 0 && done % o.checkpoint_every == 0) || check_due;
     if (!due) continue;
     StepMetrics m = trainer.read_metrics();
     last_read = done;
@@ -313,6 +314,15 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
     interval_start = now;
     interval_first = done;
     if (!finite_or_report(m)) return 3;
+    if (check_due) {
+      if (const std::string bad = trainer.first_non_finite(); !bad.empty()) {
+        const std::string kept = fs::exists(checkpoint_path) ? "the last good checkpoint is " + checkpoint_path
+                                                             : "no checkpoint was written";
+        std::fprintf(stderr, "\ngan train: step %lld: %s (--check-finite); stopping; %s\n", (long long)done, bad.c_str(),
+                     kept.c_str());
+        return 3;
+      }
+    }
     const double epoch = double(m.step) * trainer.images_per_step() / double(data.count);
     json line{{"step", m.step}, {"epoch", epoch}};
     for (const auto& [name, value] : m.values) line[name] = value;

@@ -36,6 +36,7 @@ struct TrainOptions {
   int64_t log_every = 0;           // read metrics back every N steps (0: every step on the CPU, every 10 on the GPU)
   std::string resume;        // a run folder (or its checkpoint.safetensors) to continue
   int64_t sample_every = 100, checkpoint_every = 500;
+  int64_t check_finite_every = 0;  // every N steps, check every weight and Adam moment for NaN/Inf (0: never)
   bool progress = true;          // one progress line on a terminal
   bool profile = false;          // print time per op kind at the end
   // The recipe options the command line set: a resumed run keeps its checkpoint's values and refuses other ones.
@@ -93,6 +94,9 @@ class Trainer {
   // The generator in inference mode over the run's own weights (no copy): images [n, C, H, W] in [-1, 1] from latent
   // vectors z [n, latent...] and, for a conditional recipe, class labels [n].
   Tensor sample(const Tensor& z, const Tensor* labels = nullptr);
+  // "" if every parameter, buffer and optimiser state is finite, else where the first NaN/Inf is ("G.main.0.weight
+  // holds NaN at element 12"). A non-finite gradient shows here at once: Adam folds it into its parameter's moments.
+  std::string first_non_finite() const;
   // The configuration a checkpoint and the state dicts record: the recipe's options plus the data's channels and classes.
   std::string config_json() const;
   void enable_profiling() { backend_->enable_profiling(); }

@@ -212,6 +212,17 @@ void Trainer::load_checkpoint(const std::string& path) {
   loader_.restore(epoch, position);
 }
 
+std::string Trainer::first_non_finite() const {
+  for (ParameterStore::Handle h = 0; h < store_->size(); ++h) {
+    const Tensor t = store_->read(h);
+    for (int64_t i = 0; i < t.numel(); ++i)
+      if (!std::isfinite(t[i]))
+        return store_->entry(h).name + " holds " + (std::isnan(t[i]) ? "NaN" : t[i] > 0 ? "+Inf" : "-Inf") +
+               " at element " + std::to_string(i) + " of " + std::to_string(t.numel());
+  }
+  return "";
+}
+
 void Trainer::save_state_dict(const std::string& path, const recipes::Network& network) const {
   // PyTorch counts batch-norm forwards in num_batches_tracked: as many per step as the step has training-mode batch
   // norms updating that layer's running statistics (DCGAN: G d_steps times, D 2·d_steps + 1 times).

@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "core/files.h"
+#include "core/memory.h"
 #include "core/rng.h"
 #include "kernels/cpu/resize.h"
 #include "tools/io/png.h"
@@ -433,6 +434,11 @@ ImageSet conform_images(ImageSet set, int channels, int size) {
   out.labels = std::move(set.labels);
   out.class_names = std::move(set.class_names);
   const size_t out_bytes = static_cast<size_t>(channels) * size * size;
+  const int64_t total = static_cast<int64_t>(out_bytes) * set.count, available = available_host_memory_bytes();
+  if (available >= 0 && total > available)
+    fail(set.source, std::to_string(set.count) + " images at " + std::to_string(size) + "x" + std::to_string(size) + "x" +
+                         std::to_string(channels) + " need " + human_bytes(total) + ", and " + human_bytes(available) +
+                         " is available; use a smaller image size");
   out.pixels.assign(out_bytes * set.count, 0);
   // Resize with the fewer channels: RGB→grey converts first, grey→RGB replicates last (a third of the work).
   const int working = std::min(set.channels, channels);
