@@ -18,8 +18,8 @@ struct DataShape {
   int classes = 0;
 };
 
-// What the recipe asks of the data: its image size (0: as the data's, e.g. 28 for MNIST) and channels (0: as the
-// data's), and whether it needs labels.
+// What the recipe asks of the data: its image size (the trainer resizes or pads the images to it), its channels (0: as
+// the data's), and whether it needs labels.
 struct DataRequest {
   int image_size = 0;
   int channels = 0;
