@@ -10,6 +10,7 @@
 
 #include "core/npy.h"
 #include "engine/engine.h"
+#include "tools/gan/generator.h"
 #include "tools/gan/latent.h"
 #include "tools/gan/train.h"
 #include "tools/io/dataset.h"
@@ -152,22 +153,14 @@ Tensor batch_labels(const SampleOptions& o, int64_t n, int nrow, int classes, co
 }  // namespace
 
 int run_sample(const SampleOptions& o) {
+  // The generator runs on the whole batch at once; it is built once the batch size is known, so first the file's
+  // recipe alone, to know the latent shape and whether labels go in.
   namespace fs = std::filesystem;
   std::string path = o.checkpoint;
   if (fs::is_directory(path)) path = (fs::path(path) / "checkpoint.safetensors").string();
-  std::map<std::string, std::string> meta;
-  std::map<std::string, Tensor> tensors = load_safetensors(path, &meta);
-  require_finite(tensors, path);
+  std::map<std::string, std::string> meta = load_safetensors_metadata(path);
   const RecordedRecipe recorded = recorded_recipe(meta, path);
   const recipes::Recipe& recipe = *recorded.recipe;
-  const std::string generator_prefix = recipe.networks().at(0).prefix;  // "G."
-  // A training checkpoint names G's tensors "G.main.0.weight"; a state dict names them "main.0.weight".
-  std::string file_prefix = generator_prefix;
-  if (meta["format"] == "pytorch-state-dict") {
-    if (meta["network"] + "." != generator_prefix)
-      throw std::runtime_error(path + ": holds network '" + meta["network"] + "', not the generator");
-    file_prefix.clear();
-  }
   const recipes::SamplerGraph probe = recipe.sampler(recorded.shape, 1);  // the latent shape and whether labels go in
   const bool conditional = probe.labels != kNoValue;
   if (!conditional && (!o.labels.empty() || !o.class_name.empty()))
@@ -200,33 +193,19 @@ int run_sample(const SampleOptions& o) {
   }
   const Tensor& z = batch.z;
 
-  std::unique_ptr<Backend> backend = make_backend(o.device, "custom", "fp32", false);
-  recipes::SamplerGraph g = recipe.sampler(recorded.shape, static_cast<int>(z.dim(0)));
-  const ValueId z_id = g.z, labels_id = g.labels, images_id = g.images;
-  const Shape latent_shape = g.graph.shape(g.z);
-  ParameterStore store(*backend, o.seed);
-  Plan plan(std::move(g.graph), store, StepAdvance::kKeep);
-  for (ParameterStore::Handle h = 0; h < store.size(); ++h) {
-    const ParameterStore::Entry& e = store.entry(h);
-    const std::string name = file_prefix + e.name.substr(generator_prefix.size());
-    auto it = tensors.find(name);
-    if (it == tensors.end()) throw std::runtime_error(path + ": missing tensor " + name);
-    if (it->second.shape() != e.shape)
-      throw std::runtime_error(path + ": tensor " + name + " has shape " + it->second.shape().str() + ", expected " + e.shape.str());
-    store.write(h, it->second.data());
-  }
-  plan.write(z_id, z.data());
-  if (labels_id != kNoValue) {
+  LoadedGenerator generator(path, o.device, static_cast<int>(z.dim(0)));
+  Shape latent_shape = generator.latent_shape();
+  Tensor labels;
+  if (conditional) {
     // The class names the run recorded (else indices), so that --class takes a name.
     std::vector<std::string> class_names;
     const nlohmann::json names = nlohmann::json::parse(meta["class_names"], nullptr, false);
     if (names.is_array() && int(names.size()) == recorded.shape.classes)
       for (const auto& name : names) class_names.push_back(name.is_string() ? name.get<std::string>() : "");
     for (int k = int(class_names.size()); k < recorded.shape.classes; ++k) class_names.push_back(std::to_string(k));
-    plan.write(labels_id, batch_labels(o, z.dim(0), batch.nrow, recorded.shape.classes, class_names, path).data());
+    labels = batch_labels(o, z.dim(0), batch.nrow, recorded.shape.classes, class_names, path);
   }
-  plan.run();
-  Tensor images = plan.read(images_id);
+  Tensor images = generator.generate(z, conditional ? &labels : nullptr);
   const Shape& s = images.shape();
   const bool all_kept = batch.kept == s[0];
   if (!o.raw.empty()) write_npy(o.raw, all_kept ? images : first_rows(images, batch.kept));

@@ -28,12 +28,6 @@ namespace {
 
 constexpr uint64_t kFixedNoiseStream = 0xF1ED;  // the fixed latent batch of the progress grids
 
-int native_channels(const std::string& spec) {
-  if (spec.empty() || spec == "fashion-mnist" || spec == "mnist") return 1;
-  if (spec.find("idx3-ubyte") != std::string::npos) return 1;
-  return 3;
-}
-
 std::string format_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";
   const int64_t s = static_cast<int64_t>(seconds + 0.5);

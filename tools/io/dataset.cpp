@@ -462,6 +462,11 @@ ImageSet conform_images(ImageSet set, int channels, int size) {
   return out;
 }
 
+int native_channels(const std::string& spec) {
+  if (spec.empty() || spec == "fashion-mnist" || spec == "mnist") return 1;
+  return spec.find("idx3-ubyte") != std::string::npos ? 1 : 3;
+}
+
 ImageSet load_dataset(const std::string& spec, int channels, int size, const DatasetOptions& options) {
   ImageSet set;
   std::string idx_file;  // the IDX image file whose labels a labelled request needs

@@ -59,6 +59,8 @@ struct DatasetOptions {
 // of its parents), an IDX file, a CIFAR-10 batch file or folder, or a folder of PNGs. Labels come with the images
 // where the readers above find them.
 // The result has `channels` channels (1 or 3) and size×size pixels; see conform_images.
+// The channels a data set's images have as stored: 1 for fashion-mnist, mnist and IDX files, else 3.
+int native_channels(const std::string& spec);
 ImageSet load_dataset(const std::string& spec, int channels, int size, const DatasetOptions& options = {});
 
 // Converts channels (grey→RGB by replication, RGB→grey by ITU-R 601 luma) and makes images size×size: 28x28 → 32x32
