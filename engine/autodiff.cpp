@@ -5,12 +5,15 @@
 namespace gancu {
 namespace {
 
-bool is_loss(OpKind op) { return op == OpKind::kBceWithLogits || op == OpKind::kMse || op == OpKind::kL1; }
+bool is_loss(OpKind op) {
+  return op == OpKind::kBceWithLogits || op == OpKind::kMse || op == OpKind::kL1 || op == OpKind::kCrossEntropy;
+}
 
 OpKind loss_backward(OpKind op) {
   switch (op) {
     case OpKind::kBceWithLogits: return OpKind::kBceWithLogitsBackward;
     case OpKind::kMse: return OpKind::kMseBackward;
+    case OpKind::kCrossEntropy: return OpKind::kCrossEntropyBackward;
     default: return OpKind::kL1Backward;
   }
 }

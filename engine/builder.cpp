@@ -287,6 +287,19 @@ ValueId Builder::bce_with_logits(ValueId x, ValueId target, float scale) {
 }
 ValueId Builder::mse(ValueId x, ValueId target, float scale) { return loss(OpKind::kMse, "mse", x, target, scale); }
 ValueId Builder::l1(ValueId x, ValueId target, float scale) { return loss(OpKind::kL1, "l1", x, target, scale); }
+ValueId Builder::cross_entropy(ValueId logits, ValueId labels, float scale) {
+  const std::string node = auto_name("cross_entropy");
+  const Shape x = expect_rank(logits, 2, node + " (logits)");
+  const Shape l = expect_rank(labels, 1, node + " (labels)");
+  if (l[0] != x[0])
+    shape_error(node, "logits " + x.str() + " need one label per row, got labels " + l.str());
+  ValueId y = temp(node, Shape{});
+  Attrs a;
+  a.loss_scale = scale;
+  emit(OpKind::kCrossEntropy, node, {logits, labels}, {y}, a);
+  keep(y);
+  return y;
+}
 
 void Builder::adam_step(const std::string& name, const std::vector<ValueId>& params, const std::vector<ValueId>& grads,
                         const AdamParams& adam) {

@@ -71,6 +71,10 @@ class Builder {
   ValueId bce_with_logits(ValueId x, ValueId target, float scale = 1.0f);
   ValueId mse(ValueId x, ValueId target, float scale = 1.0f);
   ValueId l1(ValueId x, ValueId target, float scale = 1.0f);
+  // torch.nn.CrossEntropyLoss (reduction "mean"): logits [N, K] against labels [N], class indices 0..K−1 held as
+  // floats (written by the host). The gradient reaches the logits only: d logits = scale·(softmax − onehot)/N. A label
+  // that is not a class index: the CPU kernels throw; the CUDA kernel, which cannot, makes the loss NaN.
+  ValueId cross_entropy(ValueId logits, ValueId labels, float scale = 1.0f);
 
   // One Adam update of `params` with `grads` (matching lists), in place, at this point of the node order. The moments
   // are optimiser state named "optim.<name>.<param>.exp_avg" / ".exp_avg_sq", created by the first update of a

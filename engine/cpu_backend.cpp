@@ -231,6 +231,15 @@ void l1(const C& c, S&, const B&) { c.out[0][0] = static_cast<float>(ref::l1_for
 void l1_backward(const C& c, S&, const B&) {
   ref::l1_backward(numel_in0(c), c.in[0], c.in[1], c.node->attrs.loss_scale, c.out[0]);
 }
+// cross_entropy {logits [N, K], labels [N]} → {loss}; its backward → {dlogits}.
+void cross_entropy(const C& c, S&, const B&) {
+  const Shape& x = c.in_shape(0);
+  c.out[0][0] = static_cast<float>(ref::cross_entropy_forward(i32(x[0]), i32(x[1]), c.in[0], c.in[1]));
+}
+void cross_entropy_backward(const C& c, S&, const B&) {
+  const Shape& x = c.in_shape(0);
+  ref::cross_entropy_backward(i32(x[0]), i32(x[1]), c.in[0], c.in[1], c.node->attrs.loss_scale, c.out[0]);
+}
 void normal_fill(const C& c, S& s, const B&) {
   const Attrs& a = c.node->attrs;
   const int64_t n = c.out_shape(0).numel();
@@ -306,6 +315,8 @@ DispatchTable make_table(bool use_blas) {
   set(OpKind::kMseBackward, mse_backward);
   set(OpKind::kL1, l1);
   set(OpKind::kL1Backward, l1_backward);
+  set(OpKind::kCrossEntropy, cross_entropy);
+  set(OpKind::kCrossEntropyBackward, cross_entropy_backward);
   set(OpKind::kNormalFill, normal_fill);
   set(OpKind::kTargetFill, target_fill);
   set(OpKind::kAdamStep, adam_step);

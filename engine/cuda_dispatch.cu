@@ -419,6 +419,23 @@ void mse_backward(const C& c, S&, const CudaContext& ctx) { loss_backward(cuda::
 void l1(const C& c, S&, const CudaContext& ctx) { loss_forward(cuda::l1, c, ctx); }
 void l1_backward(const C& c, S&, const CudaContext& ctx) { loss_backward(cuda::l1, c, ctx); }
 
+// cross_entropy {logits [N, K], labels [N]}: the same scratch layout, with one double per row as the workspace.
+int64_t cross_entropy_workspace_floats(const Graph& g, const Node& n) {
+  return floats_for_bytes(cuda::cross_entropy_workspace_bytes(i32(g.shape(n.inputs[0])[0])));
+}
+int64_t cross_entropy_scratch(const Graph& g, const Node& n) { return cross_entropy_workspace_floats(g, n) + 1; }
+void cross_entropy(const C& c, S&, const CudaContext& ctx) {
+  const Shape& x = c.in_shape(0);
+  cuda::cross_entropy(i32(x[0]), i32(x[1]), c.in[0], c.in[1], 1.0f, /*dlogits=*/nullptr, c.out[0], c.scratch,
+                      ctx.stream);
+}
+void cross_entropy_backward(const C& c, S&, const CudaContext& ctx) {
+  const Shape& x = c.in_shape(0);
+  float* discarded_mean = c.scratch + cross_entropy_workspace_floats(*c.graph, *c.node);
+  cuda::cross_entropy(i32(x[0]), i32(x[1]), c.in[0], c.in[1], c.node->attrs.loss_scale, c.out[0], discarded_mean,
+                      c.scratch, ctx.stream);
+}
+
 // ---- Adam: inputs (p0, g0, m0, v0, p1, ...); the counter is on the device, advanced by the kernel itself ----------
 void adam_step(const C& c, S&, const CudaContext& ctx) {
   std::vector<cuda::AdamTensor> tensors;
@@ -501,6 +518,8 @@ DispatchTable make_cuda_dispatch_table(CudaBackendOptions::Kernels conv_kernels)
   set(OpKind::kMseBackward, entry<mse_backward>, loss_scratch);
   set(OpKind::kL1, entry<l1>, loss_scratch);
   set(OpKind::kL1Backward, entry<l1_backward>, loss_scratch);
+  set(OpKind::kCrossEntropy, entry<cross_entropy>, cross_entropy_scratch);
+  set(OpKind::kCrossEntropyBackward, entry<cross_entropy_backward>, cross_entropy_scratch);
   set(OpKind::kNormalFill, entry<normal_fill>);
   set(OpKind::kTargetFill, entry<target_fill>);
   set(OpKind::kAdamStep, entry<adam_step>);

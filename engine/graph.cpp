@@ -24,6 +24,7 @@ const char* op_name(OpKind op) {
     case OpKind::kBceWithLogits: return "bce_with_logits";
     case OpKind::kMse: return "mse";
     case OpKind::kL1: return "l1";
+    case OpKind::kCrossEntropy: return "cross_entropy";
     case OpKind::kNormalFill: return "normal_fill";
     case OpKind::kTargetFill: return "target_fill";
     case OpKind::kConcat: return "concat";
@@ -48,6 +49,7 @@ const char* op_name(OpKind op) {
     case OpKind::kBceWithLogitsBackward: return "bce_with_logits_backward";
     case OpKind::kMseBackward: return "mse_backward";
     case OpKind::kL1Backward: return "l1_backward";
+    case OpKind::kCrossEntropyBackward: return "cross_entropy_backward";
     case OpKind::kAdamStep: return "adam_step";
     case OpKind::kCount: break;
   }

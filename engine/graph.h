@@ -57,11 +57,13 @@ enum class OpKind {
   kConcat,       // along dim 1 of inputs that agree on every other dim (torch.cat(xs, 1))
   kOneHot,       // labels [N] (class indices as floats) → [N, K, H, W]; no gradient
   kChannelSlice, // y = x[:, begin : begin + y.shape[1]]: the gradient of one concat input
+  kCrossEntropy, // logits [N, K], labels [N] (class indices as floats) → mean softmax cross-entropy; no label gradient
   // backward
   kConv2dBackwardInput, kConv2dBackwardWeight, kBias2dBackward, kConvTranspose2dBackwardInput,
   kConvTranspose2dBackwardWeight, kBatchNorm2dBackward, kReluBackward, kLeakyReluBackward, kPReluBackward,
   kTanhBackward, kSigmoidBackward, kLinearBackwardInput, kLinearBackwardWeight, kLinearBackwardBias,
   kDropoutBackward, kPixelShuffleBackward, kBceWithLogitsBackward, kMseBackward, kL1Backward,
+  kCrossEntropyBackward,
   // optimiser: one node updates a whole parameter list (inputs: p0, g0, m0, v0, p1, g1, ...)
   kAdamStep,
   kCount

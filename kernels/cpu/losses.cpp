@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
+#include <stdexcept>
+#include <string>
 
 namespace gancu::ref {
 namespace {
@@ -12,6 +15,32 @@ inline double stable_sigmoid(double x) {
   if (x >= 0) return 1.0 / (1.0 + std::exp(-x));
   const double e = std::exp(x);
   return e / (1.0 + e);
+}
+
+// The class index a label holds, or std::invalid_argument when it holds none (NaN fails every comparison).
+template <class T> int class_of(T label, int example, int classes) {
+  if (!(label >= 0 && label < T(classes) && label == std::floor(label))) {
+    std::ostringstream message;
+    message << "cross_entropy: label " << double(label) << " of example " << example << " is not a class index in [0, "
+            << classes << ")";
+    throw std::invalid_argument(message.str());
+  }
+  return int(label);
+}
+
+// log Σ exp(row) with the row's maximum subtracted first, so no exp() overflows and the largest term is exp(0) = 1.
+template <class T> double log_sum_exp(int classes, const T* row) {
+  double top = double(row[0]);
+  for (int k = 1; k < classes; ++k) top = std::max(top, double(row[k]));
+  double sum = 0;
+  for (int k = 0; k < classes; ++k) sum += std::exp(double(row[k]) - top);
+  return top + std::log(sum);
+}
+
+void check_sizes(int batch, int classes) {
+  if (batch < 1 || classes < 1)
+    throw std::invalid_argument("cross_entropy: needs batch and classes ≥ 1, got " + std::to_string(batch) + " and " +
+                                std::to_string(classes));
 }
 
 }  // namespace
@@ -61,13 +90,44 @@ template <class T> void l1_backward(int64_t n, const T* x, const T* target, T dl
   }
 }
 
+// ℓ_n = log Σ_k exp(x_nk) − x_n,label.
+template <class T> double cross_entropy_forward(int batch, int classes, const T* logits, const T* labels) {
+  check_sizes(batch, classes);
+  double sum = 0;
+  for (int n = 0; n < batch; ++n) {
+    const T* row = logits + int64_t(n) * classes;
+    const int label = class_of(labels[n], n, classes);
+    sum += log_sum_exp(classes, row) - double(row[label]);
+  }
+  return sum / double(batch);
+}
+
+// ∂ℓ_n/∂x_nk = softmax_k − [k = label]; the labels are all checked before anything is written.
+template <class T>
+void cross_entropy_backward(int batch, int classes, const T* logits, const T* labels, T dloss, T* dlogits) {
+  check_sizes(batch, classes);
+  for (int n = 0; n < batch; ++n) class_of(labels[n], n, classes);
+  const double scale = double(dloss) / double(batch);
+  for (int n = 0; n < batch; ++n) {
+    const int64_t offset = int64_t(n) * classes;
+    const double lse = log_sum_exp(classes, logits + offset);
+    const int label = int(labels[n]);
+    for (int k = 0; k < classes; ++k) {
+      const double softmax = std::exp(double(logits[offset + k]) - lse);
+      dlogits[offset + k] = T(scale * (softmax - (k == label ? 1.0 : 0.0)));
+    }
+  }
+}
+
 #define GANCU_INSTANTIATE_LOSSES(T)                                                         \
   template double bce_with_logits_forward<T>(int64_t, const T*, const T*);                 \
   template void bce_with_logits_backward<T>(int64_t, const T*, const T*, T, T*);           \
   template double mse_forward<T>(int64_t, const T*, const T*);                             \
   template void mse_backward<T>(int64_t, const T*, const T*, T, T*);                       \
   template double l1_forward<T>(int64_t, const T*, const T*);                              \
-  template void l1_backward<T>(int64_t, const T*, const T*, T, T*);
+  template void l1_backward<T>(int64_t, const T*, const T*, T, T*);                       \
+  template double cross_entropy_forward<T>(int, int, const T*, const T*);                  \
+  template void cross_entropy_backward<T>(int, int, const T*, const T*, T, T*);
 GANCU_INSTANTIATE_LOSSES(float)
 GANCU_INSTANTIATE_LOSSES(double)
 #undef GANCU_INSTANTIATE_LOSSES

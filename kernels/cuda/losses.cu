@@ -52,7 +52,7 @@ __global__ void __launch_bounds__(kThreads) loss_kernel(int64_t n, const float* 
   if (threadIdx.x == 0) partials[blockIdx.x] = block_sum;
 }
 
-// One block: sums the partials in a fixed order and stores the mean.
+// One block: sums `blocks` partials (or cross_entropy's row losses) in a fixed order and stores their sum over n.
 __global__ void __launch_bounds__(kThreads) finish_mean_kernel(int blocks, int64_t n, const double* partials,
                                                                float* loss_out) {
   using BlockReduce = cub::BlockReduce<double, kThreads>;
@@ -77,7 +77,36 @@ void run_loss(int64_t n, const float* x, const float* target, float dloss, float
   GANCU_CUDA_CHECK_LAUNCH();
 }
 
+// One thread per example: its row's loss into row_losses[n], its gradient row into dlogits when asked.
+__global__ void __launch_bounds__(kThreads) cross_entropy_kernel(int batch, int classes,
+                                                                 const float* __restrict__ logits,
+                                                                 const float* __restrict__ labels, double grad_scale,
+                                                                 float* __restrict__ dlogits,
+                                                                 double* __restrict__ row_losses) {
+  const int n = int(blockIdx.x) * kThreads + int(threadIdx.x);
+  if (n >= batch) return;
+  const int64_t offset = int64_t(n) * classes;
+  row_losses[n] = detail::cross_entropy_row(classes, logits + offset, labels[n], grad_scale,
+                                            dlogits != nullptr ? dlogits + offset : nullptr);
+}
+
 }  // namespace
+
+size_t cross_entropy_workspace_bytes(int batch) { return size_t(std::max(batch, 1)) * sizeof(double); }
+
+void cross_entropy(int batch, int classes, const float* logits, const float* labels, float dloss, float* dlogits,
+                   float* loss_out, void* workspace, cudaStream_t stream) {
+  if (batch < 1 || classes < 1) throw std::invalid_argument("cross_entropy: needs batch and classes ≥ 1");
+  if (loss_out == nullptr || workspace == nullptr)
+    throw std::invalid_argument("cross_entropy: loss_out and workspace needed");
+  auto* row_losses = static_cast<double*>(workspace);
+  const double grad_scale = double(dloss) / double(batch);  // as the reference: the 1/batch in double
+  cross_entropy_kernel<<<(batch + kThreads - 1) / kThreads, kThreads, 0, stream>>>(batch, classes, logits, labels,
+                                                                                  grad_scale, dlogits, row_losses);
+  GANCU_CUDA_CHECK_LAUNCH();
+  finish_mean_kernel<<<1, kThreads, 0, stream>>>(batch, batch, row_losses, loss_out);
+  GANCU_CUDA_CHECK_LAUNCH();
+}
 
 size_t loss_workspace_bytes(int64_t n) { return size_t(blocks_for(n)) * sizeof(double); }
 

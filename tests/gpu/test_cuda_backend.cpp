@@ -158,7 +158,7 @@ TEST(CudaBackend, DispatchTableCoversEveryOp) {
       EXPECT_EQ(table[i].run == nullptr, op == OpKind::kReshape) << op_name(op);
     }
     for (OpKind loss : {OpKind::kBceWithLogits, OpKind::kBceWithLogitsBackward, OpKind::kMse, OpKind::kMseBackward,
-                        OpKind::kL1, OpKind::kL1Backward})
+                        OpKind::kL1, OpKind::kL1Backward, OpKind::kCrossEntropy, OpKind::kCrossEntropyBackward})
       EXPECT_NE(table[static_cast<size_t>(loss)].scratch_floats, nullptr) << op_name(loss);
     const bool custom = kernels != CudaBackendOptions::kCudnn;  // auto may choose the custom kernels
     for (OpKind conv : {OpKind::kConv2d, OpKind::kConv2dBackwardInput, OpKind::kConv2dBackwardWeight,

@@ -1,9 +1,10 @@
-// The `gan` command: train, sample, bench. Every subcommand has --help; unknown flags and bad values are errors.
+// The `gan` command: train, sample, bench, classifier. Every subcommand has --help; unknown flags and bad values are errors.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
 
 #include "tools/gan/bench.h"
+#include "tools/gan/classifier_command.h"
 #include "tools/gan/cli.h"
 #include "tools/gan/sample.h"
 #include "tools/gan/train.h"
@@ -117,6 +118,9 @@ int main(int argc, char** argv) {
   bench->add_option("--steps", bo.steps, "Timed steps")->capture_default_str()->check(CLI::Range(1, 100000));
   bench->add_flag("--profile", bo.profile, "Then profile up to 20 more steps op by op (launched call by call on cuda)");
 
+  ClassifierOptions co;
+  CLI::App* classifier = add_classifier_command(app, co);
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (*train) {
@@ -126,6 +130,7 @@ int main(int argc, char** argv) {
       t.given_recipe_options = train_recipe_options.given();
       return run_train(t, *recipe);
     }
+    if (*classifier) return run_classifier(co);
     if (*bench) {
       bo.cuda_graph = !bench_no_graph;
       return run_bench(bo, *recipe);
