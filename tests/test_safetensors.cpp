@@ -156,5 +156,45 @@ TEST_F(SafetensorsTest, FailedSaveLeavesThePreviousFileIntact) {
   EXPECT_THROW(save_safetensors(path("missing/ckpt.safetensors"), {{"w", Tensor(Shape{1})}}), std::runtime_error);
 }
 
+TEST_F(SafetensorsTest, F64ArraysRoundTripBitExactAndKeepToTheirDtype) {
+  const F64Array vector{{3}, {0.1, -1e300, 5e-324}}, matrix{{2, 2}, {1.0 / 3, 2.0, -0.0, 1e-17}}, scalar{{}, {42.5}};
+  save_safetensors_f64(path("stats.safetensors"), {{"v", vector}, {"m", matrix}, {"s", scalar}}, {{"n", "7"}});
+  std::map<std::string, std::string> meta;
+  const auto back = load_safetensors_f64(path("stats.safetensors"), {"m", "v", "s"}, &meta);
+  EXPECT_EQ(meta, (std::map<std::string, std::string>{{"n", "7"}}));
+  for (const auto& [name, want] : std::map<std::string, F64Array>{{"v", vector}, {"m", matrix}, {"s", scalar}}) {
+    EXPECT_EQ(back.at(name).shape, want.shape) << name;
+    ASSERT_EQ(back.at(name).values.size(), want.values.size()) << name;
+    EXPECT_EQ(std::memcmp(back.at(name).values.data(), want.values.data(), want.values.size() * 8), 0) << name;
+  }
+  // The file is what the specification says: "F64", the shape, 8 bytes per value, little-endian.
+  const std::string bytes = contents("stats.safetensors");
+  EXPECT_NE(bytes.find(R"("m":{"data_offsets":[0,32],"dtype":"F64","shape":[2,2]})"), std::string::npos) << bytes;
+  EXPECT_EQ(bytes.size() % 8, 0u);
+  double last = 0;
+  std::memcpy(&last, bytes.data() + bytes.size() - 8, 8);
+  EXPECT_EQ(last, 5e-324);  // "v" is the last in name order
+  // Only the named arrays are read; a missing one, an F32 tensor and an F64 array read as F32 are refused.
+  EXPECT_EQ(load_safetensors_f64(path("stats.safetensors"), {"v"}).size(), 1u);
+  try {
+    load_safetensors_f64(path("stats.safetensors"), {"w"});
+    ADD_FAILURE() << "a missing array was read";
+  } catch (const std::runtime_error& e) {
+    testing::expect_one_line_error(e.what(), path("stats.safetensors"), "missing tensor \"w\"");
+  }
+  expect_rejected(path("stats.safetensors"), "unsupported dtype F64");
+  save_safetensors(path("f32.safetensors"), {{"v", counting(Shape{3}, 0.0f)}});
+  try {
+    load_safetensors_f64(path("f32.safetensors"), {"v"});
+    ADD_FAILURE() << "an F32 tensor was read as F64";
+  } catch (const std::runtime_error& e) {
+    testing::expect_one_line_error(e.what(), path("f32.safetensors"), "has dtype F32, expected F64");
+  }
+  // A truncated file is refused by the shared layout checks before anything is allocated.
+  const std::string p = write_bytes("cut.safetensors", bytes.substr(0, bytes.size() - 8));
+  EXPECT_THROW(load_safetensors_f64(p, {"v"}), std::runtime_error);
+  EXPECT_THROW(save_safetensors_f64(path("bad"), {{"x", F64Array{{2, 2}, {1, 2, 3}}}}), std::runtime_error);
+}
+
 }  // namespace
 }  // namespace gancu

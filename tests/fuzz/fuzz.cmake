@@ -11,15 +11,16 @@ if(GANCU_CUDA)
 endif()
 
 set(GANCU_FUZZ_TARGETS idx_images idx_labels cifar10 cifar10_meta png npy safetensors safetensors_metadata kernel_choices
-    recipe_config)
+    recipe_config fid_stats)
 set(GANCU_FUZZ_SANITIZERS -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g)
 
 add_library(gancu_fuzz_readers STATIC
   core/files.cpp core/memory.cpp core/npy.cpp core/tensor.cpp kernels/cpu/resize.cpp engine/kernel_choice.cpp
-  tools/io/dataset.cpp tools/io/png.cpp tools/io/safetensors.cpp recipes/options.cpp tests/fuzz/fuzz_inputs.cpp)
+  tools/io/dataset.cpp tools/io/png.cpp tools/io/safetensors.cpp recipes/options.cpp tools/eval/fid.cpp
+  tools/eval/images.cpp tests/fuzz/fuzz_inputs.cpp)
 gancu_target_defaults(gancu_fuzz_readers)
 target_compile_options(gancu_fuzz_readers PRIVATE -fsanitize=fuzzer-no-link ${GANCU_FUZZ_SANITIZERS})
-target_link_libraries(gancu_fuzz_readers PUBLIC nlohmann_json::nlohmann_json PNG::PNG ZLIB::ZLIB)
+target_link_libraries(gancu_fuzz_readers PUBLIC nlohmann_json::nlohmann_json PNG::PNG ZLIB::ZLIB Eigen3::Eigen)
 
 add_custom_target(fuzz_all)
 foreach(name IN LISTS GANCU_FUZZ_TARGETS)

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include "core/npy.h"
 #include "engine/kernel_choice.h"
 #include "recipes/options.h"
+#include "tools/eval/fid.h"
 #include "tools/io/dataset.h"
 #include "tools/io/png.h"
 #include "tools/io/safetensors.h"
@@ -279,6 +281,27 @@ Outcome recipe_config(const uint8_t* data, size_t size) {
   });
 }
 
+// FID reference statistics (tools/eval/fid.h). Accepted: well-formed, finite stats; small ones then go through the
+// Fréchet distance, whose safeguards may refuse a matrix no data set gives (std::runtime_error) but must not crash.
+Outcome fid_stats(const uint8_t* data, size_t size) {
+  const std::string path = write_input(scratch("fid_stats.safetensors"), data, size);
+  return outcome_of([&] {
+    const eval::FeatureStats s = eval::load_feature_stats(path);
+    const size_t d = static_cast<size_t>(s.dim);
+    require(s.n >= 2 && s.dim >= 1 && s.mean.size() == d && s.cov.size() == d * d, "fid_stats",
+            "malformed stats accepted");
+    require((s.mean.size() + s.cov.size()) * sizeof(double) <= size, "fid_stats", "stats larger than the file");
+    for (double v : s.mean) require(std::isfinite(v), "fid_stats", "a non-finite mean accepted");
+    for (double v : s.cov) require(std::isfinite(v), "fid_stats", "a non-finite covariance accepted");
+    if (s.dim <= 8) {
+      try {
+        eval::frechet_distance(s, s);
+      } catch (const std::runtime_error&) {
+      }
+    }
+  });
+}
+
 }  // namespace
 
 const std::vector<Target>& targets() {
@@ -288,7 +311,7 @@ const std::vector<Target>& targets() {
       {"png", png},
       {"npy", npy},                 {"safetensors", safetensors},
       {"safetensors_metadata", safetensors_metadata}, {"kernel_choices", kernel_choices},
-      {"recipe_config", recipe_config},
+      {"recipe_config", recipe_config}, {"fid_stats", fid_stats},
   };
   return all;
 }

@@ -342,6 +342,44 @@ def recipe_config():
     write(t, "bad-nan-like", b'{"rate": 1e400}')
 
 
+def fid_stats():
+    """FID reference statistics (tools/eval/fid.h): float64 "mean" [d] and "cov" [d, d], metadata "n" ≥ 2."""
+    t = "fid_stats"
+    doubles = lambda *values: struct.pack("<%dd" % len(values), *values)
+
+    def stats(mean_shape, cov_shape, values, n="5", mean_dtype="F64", cov_dtype="F64", extra=None):
+        size = 8 if mean_dtype == "F64" else 4
+        mean_bytes = size * (mean_shape[0] if mean_shape else 1) * (mean_shape[1] if len(mean_shape) > 1 else 1)
+        header = {"cov": tensor(cov_dtype, cov_shape, 0, len(values) * 8 - mean_bytes),
+                  "mean": tensor(mean_dtype, mean_shape, len(values) * 8 - mean_bytes, len(values) * 8)}
+        if n is not None:
+            header["__metadata__"] = {"n": n, **(extra or {})}
+        return safetensors_file(header, doubles(*values))
+
+    identity2 = (1.0, 0.0, 0.0, 1.0)
+    write(t, "ok-d1", stats([1], [1, 1], (2.0, 0.5)))
+    write(t, "ok-d2-with-metadata", stats([2], [2, 2], identity2 + (0.25, -3.0), extra={"data": "fashion-mnist"}))
+    write(t, "ok-d3", stats([3], [3, 3], (2, 0.5, 0, 0.5, 1, 0, 0, 0, 3) + (1, 2, 3)))
+    write(t, "ok-large-n", stats([1], [1, 1], (1.0, 0.0), n="9223372036854775807"))
+    write(t, "bad-no-n", stats([2], [2, 2], identity2 + (0.0, 0.0), n=None))
+    write(t, "bad-n-1", stats([2], [2, 2], identity2 + (0.0, 0.0), n="1"))
+    write(t, "bad-n-not-integer", stats([2], [2, 2], identity2 + (0.0, 0.0), n="5.0"))
+    write(t, "bad-n-overflows", stats([1], [1, 1], (1.0, 0.0), n="9223372036854775808"))
+    write(t, "bad-cov-not-square", stats([2], [4, 1], identity2 + (0.0, 0.0)))
+    write(t, "bad-cov-other-dim", stats([1], [2, 2], identity2 + (0.0,)))
+    write(t, "bad-mean-rank-2", stats([1, 2], [2, 2], identity2 + (0.0, 0.0)))
+    write(t, "bad-mean-empty", safetensors_file({"cov": tensor("F64", [0, 0], 0, 0), "mean": tensor("F64", [0], 0, 0),
+                                                 "__metadata__": {"n": "5"}}))
+    write(t, "bad-nan", stats([2], [2, 2], (1.0, float("nan"), 0.0, 1.0, 0.0, 0.0)))
+    write(t, "bad-inf-mean", stats([1], [1, 1], (1.0, float("inf"))))
+    write(t, "bad-f32-mean", safetensors_file({"cov": tensor("F64", [1, 1], 0, 8), "mean": tensor("F32", [1], 8, 12),
+                                               "__metadata__": {"n": "5"}}, doubles(1.0) + struct.pack("<f", 0.0)))
+    write(t, "bad-missing-cov", safetensors_file({"mean": tensor("F64", [1], 0, 8), "__metadata__": {"n": "5"}},
+                                                 doubles(0.0)))
+    write(t, "bad-truncated", stats([2], [2, 2], identity2 + (0.0, 0.0))[:-3])
+    write(t, "bad-not-safetensors", b"mean 0 0\ncov 1 0 0 1\n")
+
+
 def main():
     shutil.rmtree(ROOT, ignore_errors=True)
     idx_images()
@@ -353,6 +391,7 @@ def main():
     recipe_config()
     safetensors_corpora()
     kernel_choices()
+    fid_stats()
     total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(ROOT) for f in fs)
     print("%s: %d files, %d bytes" % (ROOT, sum(len(fs) for _, _, fs in os.walk(ROOT)), total))
 

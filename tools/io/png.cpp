@@ -186,6 +186,10 @@ std::string encode_png(const std::string& name, const Image& img) {
 
 void write_png(const std::string& path, const Image& img) { write_file_atomic(path, encode_png(path, img)); }
 
+uint8_t byte_from_unit(float v) {
+  return std::isnan(v) ? uint8_t{0} : static_cast<uint8_t>(std::clamp(std::round((v + 1.0f) * 127.5f), 0.0f, 255.0f));
+}
+
 Image make_grid(const float* images, int n, int channels, int h, int w, int nrow, int padding) {
   if (n <= 0 || channels <= 0 || h <= 0 || w <= 0 || nrow <= 0 || padding < 0)
     throw std::invalid_argument("make_grid: n, channels, h, w and nrow must be positive, padding non-negative");
@@ -203,11 +207,8 @@ Image make_grid(const float* images, int n, int channels, int h, int w, int nrow
     for (int c = 0; c < channels; ++c)
       for (int y = 0; y < h; ++y)
         for (int x = 0; x < w; ++x) {
-          const float v = image[(static_cast<size_t>(c) * h + y) * w + x];
-          // NaN maps to 0 rather than to an undefined conversion.
-          const float scaled = std::isnan(v) ? 0.0f : std::clamp(std::round((v + 1.0f) * 127.5f), 0.0f, 255.0f);
           grid.pixels[(static_cast<size_t>(top + y) * grid.width + left + x) * channels + c] =
-              static_cast<uint8_t>(scaled);
+              byte_from_unit(image[(static_cast<size_t>(c) * h + y) * w + x]);
         }
   }
   return grid;

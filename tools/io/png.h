@@ -27,9 +27,13 @@ void write_png(const std::string& path, const Image& img);
 Image decode_png(const std::string& name, const void* data, size_t size);
 std::string encode_png(const std::string& name, const Image& img);
 
+// A generated value in [-1, 1] as a byte: round((x + 1) · 127.5), clamped to [0, 255]; NaN maps to 0 rather than to an
+// undefined conversion. Sample grids and the images FID compares (tools/eval/images.h) both round this way.
+uint8_t byte_from_unit(float v);
+
 // n images [n, channels, h, w] with values in [-1, 1] → one image with min(nrow, n) columns, `padding` black pixels
-// between and around the tiles (torchvision.utils.make_grid with value_range (-1, 1)). Values map to
-// round((x + 1) · 127.5), clamped to [0, 255].
+// between and around the tiles (torchvision.utils.make_grid with value_range (-1, 1)). Values map to bytes by
+// byte_from_unit.
 Image make_grid(const float* images, int n, int channels, int h, int w, int nrow, int padding = 2);
 
 // A line plot of each series against its step index, in distinct colours, with axes, min/max tick labels and a

@@ -296,28 +296,30 @@ Tensor read_tensor(const InputFile& file, const Layout& layout, const Entry& e, 
   return t;
 }
 
-}  // namespace
+// One tensor to write: its bytes as they go into the file.
+struct OutputEntry {
+  std::string name, dtype;
+  std::vector<int64_t> dims;
+  const char* data = nullptr;
+  uint64_t bytes = 0;
+};
 
-void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
-                      const std::map<std::string, std::string>& metadata) {
-  // Data is laid out in name order, matching the JSON object's key order, so files are byte-for-byte reproducible.
-  std::vector<const std::pair<std::string, Tensor>*> sorted;
-  for (const auto& entry : tensors) {
-    const auto& [name, tensor] = entry;
-    if (name.empty() || name == kMetadataKey) fail(path, "invalid tensor name '" + name + "'");
-    if (tensor.numel() > 0 && tensor.data() == nullptr) fail(path, "tensor '" + name + "' has no data");
-    sorted.push_back(&entry);
+void write_safetensors(const std::string& path, std::vector<OutputEntry> entries,
+                       const std::map<std::string, std::string>& metadata) {
+  for (const OutputEntry& e : entries) {
+    if (e.name.empty() || e.name == kMetadataKey) fail(path, "invalid tensor name '" + e.name + "'");
+    if (e.bytes > 0 && e.data == nullptr) fail(path, "tensor '" + e.name + "' has no data");
   }
-  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
-  for (size_t i = 1; i < sorted.size(); ++i)
-    if (sorted[i]->first == sorted[i - 1]->first) fail(path, "duplicate tensor name '" + sorted[i]->first + "'");
+  // Data is laid out in name order, matching the JSON object's key order, so files are byte-for-byte reproducible.
+  std::sort(entries.begin(), entries.end(), [](const OutputEntry& a, const OutputEntry& b) { return a.name < b.name; });
+  for (size_t i = 1; i < entries.size(); ++i)
+    if (entries[i].name == entries[i - 1].name) fail(path, "duplicate tensor name '" + entries[i].name + "'");
 
   json header = json::object();
   uint64_t offset = 0;
-  for (const auto* entry : sorted) {
-    const uint64_t bytes = static_cast<uint64_t>(entry->second.numel()) * sizeof(float);
-    header[entry->first] = {{"dtype", "F32"}, {"shape", entry->second.shape().dims()}, {"data_offsets", {offset, offset + bytes}}};
-    offset += bytes;
+  for (const OutputEntry& e : entries) {
+    header[e.name] = {{"dtype", e.dtype}, {"shape", e.dims}, {"data_offsets", {offset, offset + e.bytes}}};
+    offset += e.bytes;
   }
   if (!metadata.empty()) header[kMetadataKey] = metadata;
 
@@ -327,9 +329,37 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   file.reserve(8 + header_text.size() + offset);
   for (int i = 0; i < 8; ++i) file += static_cast<char>((uint64_t{header_text.size()} >> (8 * i)) & 0xff);
   file += header_text;
-  for (const auto* entry : sorted)
-    file.append(reinterpret_cast<const char*>(entry->second.data()), entry->second.numel() * sizeof(float));
+  for (const OutputEntry& e : entries) file.append(e.data, e.bytes);
   write_file_atomic(path, file);
+}
+
+}  // namespace
+
+void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  std::vector<OutputEntry> entries;
+  for (const auto& [name, tensor] : tensors)
+    entries.push_back({name, "F32", tensor.shape().dims(), reinterpret_cast<const char*>(tensor.data()),
+                       static_cast<uint64_t>(tensor.numel()) * sizeof(float)});
+  write_safetensors(path, std::move(entries), metadata);
+}
+
+void save_safetensors_f64(const std::string& path, const std::vector<std::pair<std::string, F64Array>>& arrays,
+                          const std::map<std::string, std::string>& metadata) {
+  std::vector<OutputEntry> entries;
+  for (const auto& [name, array] : arrays) {
+    int64_t numel = 1;
+    for (int64_t d : array.shape) {
+      if (d < 0) fail(path, "tensor '" + name + "' has a negative dimension");
+      numel *= d;
+    }
+    if (static_cast<size_t>(numel) != array.values.size())
+      fail(path, "tensor '" + name + "' holds " + std::to_string(array.values.size()) + " values for a shape of " +
+                     std::to_string(numel));
+    entries.push_back({name, "F64", array.shape, reinterpret_cast<const char*>(array.values.data()),
+                       array.values.size() * sizeof(double)});
+  }
+  write_safetensors(path, std::move(entries), metadata);
 }
 
 std::map<std::string, Tensor> load_safetensors(const std::string& path, std::map<std::string, std::string>* metadata) {
@@ -382,6 +412,27 @@ std::map<std::string, Tensor> load_safetensors(const std::string& path, const st
   for (const auto& [name, shape] : expected) tensors.emplace(name, read_tensor(file, layout, *by_name.at(name), shape));
   if (metadata) *metadata = std::move(layout.metadata);
   return tensors;
+}
+
+std::map<std::string, F64Array> load_safetensors_f64(const std::string& path, const std::vector<std::string>& names,
+                                                     std::map<std::string, std::string>* metadata) {
+  const InputFile file(path);
+  Layout layout = read_layout(path, file);
+  std::map<std::string, const Entry*> by_name;
+  for (const Entry& e : layout.entries) by_name.emplace(e.name, &e);
+  std::map<std::string, F64Array> arrays;
+  for (const std::string& name : names) {
+    const auto it = by_name.find(name);
+    if (it == by_name.end()) fail(path, "missing tensor " + json_quoted(name));
+    const Entry& e = *it->second;
+    if (e.dtype != "F64") fail(path, "tensor " + json_quoted(name) + " has dtype " + e.dtype + ", expected F64");
+    // read_layout checked the byte size against the file, so the allocation is at most what the file holds.
+    F64Array array{std::vector<int64_t>(e.dims.begin(), e.dims.end()), std::vector<double>((e.end - e.begin) / 8)};
+    if (e.end > e.begin) file.read(layout.data_start + e.begin, array.values.data(), e.end - e.begin);
+    arrays.insert_or_assign(name, std::move(array));
+  }
+  if (metadata) *metadata = std::move(layout.metadata);
+  return arrays;
 }
 
 }  // namespace gancu

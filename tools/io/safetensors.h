@@ -1,7 +1,8 @@
 // Checkpoints in the safetensors format (https://github.com/huggingface/safetensors): an 8-byte little-endian header
 // length, a JSON header {"name": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}, ...,
 // "__metadata__": {"key": "value"}} padded with spaces to 8-byte alignment, then the raw little-endian tensor bytes.
-// Files written here load with safetensors.torch.load_file; only F32 tensors of rank ≤ 4 are read back.
+// Files written here load with safetensors.torch.load_file; F32 tensors of rank ≤ 4 are read back as Tensors, and F64
+// arrays of any rank through the *_f64 pair (statistics kept in double, e.g. tools/eval's FID reference stats).
 #pragma once
 #include <map>
 #include <string>
@@ -36,5 +37,18 @@ void require_finite(const std::map<std::string, Tensor>& tensors, const std::str
 // The same checks of the whole file, reading no tensor data: "__metadata__", e.g. to learn a checkpoint's model
 // configuration before loading its tensors with expected shapes.
 std::map<std::string, std::string> load_safetensors_metadata(const std::string& path);
+
+// A float64 array, which Tensor (float32) cannot hold: row-major, values.size() == product of shape.
+struct F64Array {
+  std::vector<int64_t> shape;
+  std::vector<double> values;
+};
+// As save_safetensors, with F64 arrays (each array's values must match its shape).
+void save_safetensors_f64(const std::string& path, const std::vector<std::pair<std::string, F64Array>>& arrays,
+                          const std::map<std::string, std::string>& metadata = {});
+// The checks of load_safetensors on the whole file, then reads only the named tensors, each of which must be present
+// and F64 (any shape); other tensors in the file are validated but not read.
+std::map<std::string, F64Array> load_safetensors_f64(const std::string& path, const std::vector<std::string>& names,
+                                                     std::map<std::string, std::string>* metadata = nullptr);
 
 }  // namespace gancu
