@@ -1,4 +1,4 @@
-// The `gan` command: train, sample, bench, classifier. Every subcommand has --help; unknown flags and bad values are errors.
+// The `gan` command: train, sample, bench, eval, classifier. Every subcommand has --help; unknown flags and bad values are errors.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
@@ -6,6 +6,7 @@
 #include "tools/gan/bench.h"
 #include "tools/gan/classifier_command.h"
 #include "tools/gan/cli.h"
+#include "tools/gan/evaluate.h"
 #include "tools/gan/sample.h"
 #include "tools/gan/train.h"
 
@@ -69,6 +70,16 @@ int main(int argc, char** argv) {
                   "Print the time, FLOPs and bytes per op kind at the end (on cuda: launches call by call, no graph)");
   bool no_progress = false;
   train->add_flag("--no-progress", no_progress, "No progress line on the terminal");
+  auto* eval_every = train->add_option(
+      "--eval-every", t.eval_every,
+      "Every N steps (and at the end), FID and KID of --eval-samples images in metrics.jsonl, in the feature space of "
+      "gancu's own classifier of the data set (see gan eval); the best checkpoint by FID is kept as best.safetensors")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 40));
+  train->add_option("--eval-samples", t.eval_samples, "--eval-every: images scored (the same latent vectors each time)")
+      ->capture_default_str()->check(CLI::Range(int64_t(2), int64_t(1) << 20))->needs(eval_every);
+  train->add_option("--classifier", t.classifier,
+                    "--eval-every: the classifier file (default: data/classifiers/<data>.safetensors, trained on first use)")
+      ->needs(eval_every);
 
   SampleOptions s;
   CLI::App* sample = app.add_subcommand("sample", "Generate images from a checkpoint");
@@ -121,6 +132,26 @@ int main(int argc, char** argv) {
   ClassifierOptions co;
   CLI::App* classifier = add_classifier_command(app, co);
 
+  EvalOptions eo;
+  CLI::App* eval = app.add_subcommand(
+      "eval", "FID and KID of a generator against the data set's test images, with the floor (training images) and "
+              "the ceiling (noise), in the feature space of gancu's own classifier of the data set (trained on first "
+              "use): not comparable with published Inception FIDs");
+  eval->add_option("--checkpoint", eo.checkpoint, "A run folder, checkpoint.safetensors, best.safetensors or "
+                   "generator.safetensors (none: the bounds of --data alone)");
+  eval->add_option("--data", eo.data, "fashion-mnist | mnist | CIFAR-10 folder (default: the checkpoint's)");
+  eval->add_option("--class", eo.data_class, "Score against this class only (default: the checkpoint's --class)");
+  eval->add_option("--classifier", eo.classifier, "Classifier file (default: data/classifiers/<data>.safetensors)");
+  eval->add_option("--n", eo.n, "Generated images scored, and images of each bound")->capture_default_str()
+      ->check(CLI::Range(int64_t(2), int64_t(1) << 20));
+  eval->add_option("--kid-subsets", eo.kid_subsets, "KID: subsets of up to 1,000 images averaged")->capture_default_str()
+      ->check(CLI::Range(1, 10000));
+  bool no_bounds = false;
+  eval->add_flag("--no-bounds", no_bounds, "Skip the floor and the ceiling");
+  eval->add_option("--seed", eo.seed, "Seed of the latent vectors and of the bounds' draws")->capture_default_str();
+  eval->add_option("--device", eo.device, "cpu | cuda")->capture_default_str()->check(CLI::IsMember({"cpu", "cuda"}));
+  eval->add_option("--json", eo.json, "Also write the results as JSON here");
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (*train) {
@@ -134,6 +165,10 @@ int main(int argc, char** argv) {
     if (*bench) {
       bo.cuda_graph = !bench_no_graph;
       return run_bench(bo, *recipe);
+    }
+    if (*eval) {
+      eo.bounds = !no_bounds;
+      return run_eval(eo);
     }
     return run_sample(s);
   } catch (const std::exception& e) {

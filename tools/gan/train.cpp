@@ -17,6 +17,7 @@
 
 #include "core/files.h"
 #include "engine/cuda_backend.h"
+#include "tools/gan/evaluate.h"
 #include "tools/io/png.h"
 #include "tools/io/safetensors.h"
 
@@ -273,6 +274,40 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
     if (!final_grid) write_png((fs::path(o.out) / "samples" / name).string(), grid);
     write_png((fs::path(o.out) / "samples.png").string(), grid);
   };
+  // --eval-every: FID of a fixed set of latent vectors (the same images' generator changes alone move it), scored in
+  // batches of the progress grid's size so the sampler plan is shared. The best checkpoint by FID is best.safetensors.
+  std::unique_ptr<FidScorer> scorer;
+  const std::string best_path = (fs::path(o.out) / "best.safetensors").string();
+  double best_fid = INFINITY;
+  for (const json& j : history)
+    if (j.contains("fid") && j["fid"].is_number()) best_fid = std::min(best_fid, j["fid"].get<double>());
+  Tensor eval_z, eval_labels;
+  if (o.eval_every > 0) {
+    scorer = std::make_unique<FidScorer>(o.data, o.data_class, o.classifier, o.device == "reference" ? "cpu" : o.device, 20);
+    std::fprintf(stderr, "gan train: every %lld steps, FID of %lld images; %s\n", (long long)o.eval_every,
+                 (long long)o.eval_samples, scorer->caveat().c_str());
+    Shape latent = noise_shape;
+    latent[0] = 1;
+    eval_z = scoring_latents(o.eval_samples, latent, o.seed);
+    if (conditional) eval_labels = balanced_labels(o.eval_samples, trainer.shape().classes);
+  }
+  auto evaluate = [&]() {
+    const int64_t per_latent = eval_z.numel() / o.eval_samples;
+    const FidScore s = scorer->score_generated(o.eval_samples, grid_n, [&](int64_t first, int64_t count) {
+      // The sampler plan takes grid_n images: a short last batch is padded with zeros and cut.
+      Tensor z(noise_shape), labels(Shape{grid_n});
+      std::copy(eval_z.data() + first * per_latent, eval_z.data() + (first + count) * per_latent, z.data());
+      if (conditional) std::copy(eval_labels.data() + first, eval_labels.data() + first + count, labels.data());
+      Tensor images = trainer.sample(z, conditional ? &labels : nullptr);
+      if (count == grid_n) return images;
+      Shape shape = images.shape();
+      shape[0] = count;
+      Tensor cut(shape);
+      std::copy(images.data(), images.data() + cut.numel(), cut.data());
+      return cut;
+    });
+    return s;
+  };
   const auto run_start = std::chrono::steady_clock::now();
   const int64_t first = trainer.steps_done();
 
@@ -297,8 +332,9 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
     trainer.run_step();
     const int64_t done = trainer.steps_done();
     const bool check_due = o.check_finite_every > 0 && done % o.check_finite_every == 0;
+    const bool eval_due = o.eval_every > 0 && (done % o.eval_every == 0 || done == total);
     const bool due = done % log_every == 0 || done == total || (o.sample_every > 0 && done % o.sample_every == 0) ||
-                     (o.checkpoint_every > 0 && done % o.checkpoint_every == 0) || check_due;
+                     (o.checkpoint_every > 0 && done % o.checkpoint_every == 0) || check_due || eval_due;
     if (!due) continue;
     StepMetrics m = trainer.read_metrics();
     last_read = done;
@@ -322,6 +358,16 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
     for (const auto& [name, value] : m.values) line[name] = value;
     line["step_ms"] = m.step_ms;
     line["images_per_s"] = m.images_per_s;
+    bool new_best = false;
+    if (eval_due) {
+      const FidScore score = evaluate();
+      line["fid"] = score.fid;
+      line["kid"] = score.kid.mean;
+      new_best = score.fid < best_fid;
+      if (new_best) best_fid = score.fid;
+      std::fprintf(stderr, "%sgan train: step %lld: FID %.3f, KID %.5f%s\n", on_terminal ? "\n" : "", (long long)m.step,
+                   score.fid, score.kid.mean, new_best ? " (best so far: best.safetensors)" : "");
+    }
     metrics.append(line.dump() + "\n");
     history.push_back(line);
     if (on_terminal) {
@@ -340,6 +386,7 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
     }
     if (o.sample_every > 0 && m.step % o.sample_every == 0) write_samples(false);
     if (o.checkpoint_every > 0 && m.step % o.checkpoint_every == 0) trainer.save_checkpoint(checkpoint_path);
+    if (new_best) trainer.save_checkpoint(best_path);
     interval_start = std::chrono::steady_clock::now();  // file writes are not part of the step time
   }
   if (on_terminal) std::fprintf(stderr, "\n");
@@ -361,6 +408,7 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
   write_samples(true);
   trainer.save_checkpoint(checkpoint_path);
   std::string written = "samples.png, losses.png, metrics.jsonl, checkpoint.safetensors";
+  if (scorer && std::isfinite(best_fid)) written += ", best.safetensors";
   for (const recipes::Network& network : recipe.networks()) {
     trainer.save_state_dict((fs::path(o.out) / network.file).string(), network);
     written += ", " + network.file;

@@ -37,6 +37,11 @@ struct TrainOptions {
   std::string resume;        // a run folder (or its checkpoint.safetensors) to continue
   int64_t sample_every = 100, checkpoint_every = 500;
   int64_t check_finite_every = 0;  // every N steps, check every weight and Adam moment for NaN/Inf (0: never)
+  // Every N steps, FID and KID of eval_samples fixed-latent images in metrics.jsonl; the best checkpoint by FID is
+  // kept as best.safetensors (0: never). The classifier: --classifier, else the data set's default (tools/gan/evaluate.h).
+  int64_t eval_every = 0;
+  int64_t eval_samples = 2000;
+  std::string classifier;
   bool progress = true;          // one progress line on a terminal
   bool profile = false;          // print time per op kind at the end
   // The recipe options the command line set: a resumed run keeps its checkpoint's values and refuses other ones.
