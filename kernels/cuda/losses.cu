@@ -52,7 +52,7 @@ __global__ void __launch_bounds__(kThreads) loss_kernel(int64_t n, const float* 
   if (threadIdx.x == 0) partials[blockIdx.x] = block_sum;
 }
 
-// One block: sums `blocks` partials (or cross_entropy's row losses) in a fixed order and stores their sum over n.
+// One block: sums `blocks` partials (or cross_entropy's row losses) in a fixed order and stores the total / n.
 __global__ void __launch_bounds__(kThreads) finish_mean_kernel(int blocks, int64_t n, const double* partials,
                                                                float* loss_out) {
   using BlockReduce = cub::BlockReduce<double, kThreads>;
