@@ -1,10 +1,11 @@
-// The `gan` command: train, sample, bench. Every subcommand has --help; unknown flags and bad values are errors.
+// The `gan` command: train, sample, bench, report. Every subcommand has --help; unknown flags and bad values are errors.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
 
 #include "tools/gan/bench.h"
 #include "tools/gan/cli.h"
+#include "tools/gan/report.h"
 #include "tools/gan/sample.h"
 #include "tools/gan/train.h"
 
@@ -117,6 +118,10 @@ int main(int argc, char** argv) {
   bench->add_option("--steps", bo.steps, "Timed steps")->capture_default_str()->check(CLI::Range(1, 100000));
   bench->add_flag("--profile", bo.profile, "Then profile up to 20 more steps op by op (launched call by call on cuda)");
 
+  std::string report_dir;
+  CLI::App* report = app.add_subcommand("report", "Rebuild RUN_DIR/report.html (samples, curves, configuration) from the folder alone");
+  report->add_option("RUN_DIR", report_dir, "A run folder (written by gan train)")->required();
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (*train) {
@@ -130,6 +135,7 @@ int main(int argc, char** argv) {
       bo.cuda_graph = !bench_no_graph;
       return run_bench(bo, *recipe);
     }
+    if (*report) return run_report(report_dir);
     return run_sample(s);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gan: error: %s\n", e.what());
