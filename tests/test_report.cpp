@@ -93,8 +93,8 @@ TEST_F(ReportTest, SelfContainedAndEscaped) {
   EXPECT_EQ(count(page, "<img "), 5u) << "4 grids over time and the latest";
   // Strings from the configuration and the run options are escaped.
   EXPECT_EQ(count(page, "<script>alert"), 0u);
-  EXPECT_EQ(count(page, "&lt;script&gt;alert(1)&lt;/script&gt;"), 1u);
-  EXPECT_EQ(count(page, "/data/&lt;b&gt;&amp;fashion"), 1u);
+  EXPECT_EQ(count(page, "<td>&lt;script&gt;alert(1)&lt;/script&gt;</td>"), 1u);
+  EXPECT_EQ(count(page, "<td>/data/&lt;b&gt;&amp;fashion</td>"), 1u);
   // The plots DCGAN's metrics call for, one point per step on every curve (raw and smoothed).
   EXPECT_EQ(curve_points(page, "plot-losses"), (std::vector<size_t>{40, 40, 40, 40}));
   EXPECT_EQ(curve_points(page, "plot-loss-d-terms"), (std::vector<size_t>{40, 40, 40, 40}));
@@ -215,14 +215,24 @@ TEST_F(ReportTest, TrainingWritesItAndGanReportRebuildsIt) {
   EXPECT_NE(trained.find("<th>ngf</th><td>8</td>"), std::string::npos);
   EXPECT_EQ(count(trained, "<img "), 4u) << "steps 2, 4, 6 and the latest";
   EXPECT_EQ(curve_points(trained, "plot-losses"), (std::vector<size_t>{6, 6, 6, 6}));
-  // From the folder alone: the same configuration and curves, the step from the checkpoint.
+  EXPECT_NE(trained.find("<th>device</th><td>cpu</td>"), std::string::npos);
+  // From the folder alone: the same configuration and curves, the step from the checkpoint, and what only the trainer
+  // knew (device, steps asked for) from the report it wrote.
+  EXPECT_EQ(run_report(path("run")), 0);
+  std::vector<char> again_bytes = read_file(path("run/report.html"));
+  std::string again(again_bytes.begin(), again_bytes.end());
+  EXPECT_NE(again.find("step 6 of 6 · from the checkpoint"), std::string::npos);
+  EXPECT_NE(again.find("<th>ngf</th><td>8</td>"), std::string::npos);
+  EXPECT_NE(again.find("<th>device</th><td>cpu</td>"), std::string::npos);
+  EXPECT_EQ(curve_points(again, "plot-losses"), curve_points(trained, "plot-losses"));
+  // Without the trainer's report: the checkpoint's part only.
   fs::remove(path("run/report.html"));
   EXPECT_EQ(run_report(path("run")), 0);
-  const std::vector<char> again_bytes = read_file(path("run/report.html"));
-  const std::string again(again_bytes.begin(), again_bytes.end());
+  again_bytes = read_file(path("run/report.html"));
+  again.assign(again_bytes.begin(), again_bytes.end());
   EXPECT_NE(again.find("step 6 · from the checkpoint"), std::string::npos);
   EXPECT_NE(again.find("<th>ngf</th><td>8</td>"), std::string::npos);
-  EXPECT_EQ(curve_points(again, "plot-losses"), curve_points(trained, "plot-losses"));
+  EXPECT_EQ(again.find("<th>device</th>"), std::string::npos);
   EXPECT_THROW(run_report(path("no_such_run")), std::runtime_error);
 }
 
@@ -247,8 +257,10 @@ TEST(PlotHelpers, TicksAreRoundNumbers) {
   EXPECT_EQ(tick_label(y.values[1], y.step), "0.4");
   const AxisTicks x = nice_ticks(1, 1500, 5, false);  // 3 intervals of 500 are nearer 5 than 7.5 of 200
   EXPECT_DOUBLE_EQ(x.step, 500);
-  EXPECT_EQ(x.lo, 1);
-  EXPECT_EQ(x.values, (std::vector<double>{500, 1000, 1500}));
+  EXPECT_EQ(x.lo, 0) << "a step axis starting near 0 starts at 0";
+  EXPECT_EQ(x.hi, 1500);
+  EXPECT_EQ(x.values, (std::vector<double>{0, 500, 1000, 1500}));
+  EXPECT_EQ(nice_ticks(1000, 1500, 5, false).values, (std::vector<double>{1000, 1100, 1200, 1300, 1400, 1500}));
   EXPECT_EQ(nice_ticks(0, 300, 6, false).values, (std::vector<double>{0, 50, 100, 150, 200, 250, 300}));
   EXPECT_EQ(tick_label(1500, 300), "1500");
   EXPECT_EQ(tick_label(20000, 5000), "20k");

@@ -26,6 +26,9 @@ using json = nlohmann::ordered_json;
 namespace {
 
 constexpr size_t kMaxNotedItems = 8;  // examples listed per kind of skipped input
+// What only the trainer knows (data as loaded, device, plan, steps asked for) is kept in the page, so that `gan report`
+// can show it again for the same recipe and configuration.
+constexpr const char* kInfoMeta = "<meta name=\"gancu-run\" content=\"";
 
 std::string base64(const std::vector<char>& bytes) {
   static constexpr char kDigits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -385,9 +388,12 @@ std::string render_run_report(const std::string& run_dir, const ReportInfo& info
   if (info.total_steps > 0) status += " of " + std::to_string(info.total_steps);
   if (!info.status.empty()) status += (status.empty() ? "" : " · ") + info.status;
 
+  const json recorded{{"recipe", info.recipe}, {"config", info.config_json}, {"data", info.data},
+                      {"device", info.device}, {"plan", info.plan}, {"total_steps", info.total_steps}};
   std::string page = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-                     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>" +
-                     html_escape(title) + "</title>\n<style>" + kStyle + "</style>\n</head>\n<body>\n<main>\n";
+                     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n" +
+                     std::string(kInfoMeta) + html_escape(recorded.dump()) + "\">\n<title>" + html_escape(title) +
+                     "</title>\n<style>" + kStyle + "</style>\n</head>\n<body>\n<main>\n";
   page += "<header><h1>" + html_escape(title) + "</h1><p>" + html_escape(status) + "</p></header>\n";
 
   // Overview: the configuration and throughput, and the latest grid.
@@ -438,8 +444,9 @@ std::string render_run_report(const std::string& run_dir, const ReportInfo& info
   } else {
     page += "<p class=\"note\">Faint: the value logged at each step. Bold: smoothed by TensorBoard's debiased exponential "
             "moving average, weight w = 1 − 20/points within [0.6, 0.99] (" +
-            format("%.3f", smoothing_weight(metrics.lines)) + " for " + std::to_string(metrics.lines) + " points). Curves longer than " +
-            std::to_string(kReportMaxCurvePoints) + " points show the lowest and highest value of each stretch.</p>\n"
+            format("%.3f", smoothing_weight(metrics.lines)) + " for " + std::to_string(metrics.lines) + " points). Their y axes cover the smoothed curves and 98% of the raw "
+            "values (rarer spikes are cut at the frame). Curves longer than " + std::to_string(kReportMaxCurvePoints) +
+            " points show the lowest and highest value of each stretch.</p>\n"
             "<div class=\"plots\">\n";
     for (const Figure& f : figures) {
       page += "<figure id=\"figure-" + f.plot.id.substr(5) + "\"><h3>" + html_escape(f.title) + "</h3>\n" +
@@ -481,6 +488,25 @@ ReportInfo report_info_from_checkpoint(const std::string& run_dir) {
   } catch (const std::exception&) {
   }
   info.status = "from the checkpoint (gan report)";
+  // The trainer's part from the report it wrote, if that was of this run's recipe and configuration.
+  try {
+    const std::vector<char> bytes = read_file((fs::path(run_dir) / "report.html").string());
+    const std::string page(bytes.begin(), bytes.end());
+    const size_t begin = page.find(kInfoMeta), end = page.find('"', begin + std::string(kInfoMeta).size());
+    if (begin == std::string::npos || end == std::string::npos) return info;
+    std::string text = page.substr(begin + std::string(kInfoMeta).size(), end - begin - std::string(kInfoMeta).size());
+    for (const auto& [entity, ch] : {std::pair{"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&#39;", "'"}, {"&amp;", "&"}})
+      for (size_t at = text.find(entity); at != std::string::npos; at = text.find(entity, at + 1))
+        text.replace(at, std::string(entity).size(), ch);
+    const json recorded = json::parse(text, nullptr, false);
+    if (!recorded.is_object() || recorded.value("recipe", "") != info.recipe || recorded.value("config", "") != info.config_json)
+      return info;
+    info.data = recorded.value("data", "");
+    info.device = recorded.value("device", "");
+    info.plan = recorded.value("plan", "");
+    info.total_steps = recorded.value("total_steps", int64_t{-1});
+  } catch (const std::exception&) {  // no earlier report, or not one of ours: the checkpoint's part only
+  }
   return info;
 }
 

@@ -37,8 +37,10 @@ std::string render_run_report(const std::string& run_dir, const ReportInfo& info
 void write_run_report(const std::string& run_dir, const ReportInfo& info);
 
 // What the folder itself records of the run: recipe, configuration, run options and step from its
-// checkpoint.safetensors metadata (the whole file is validated first). Throws "<file>: <problem>" for a checkpoint
-// that is there but unreadable; without one, only the folder's metrics and samples can be shown (status says so).
+// checkpoint.safetensors metadata (the whole file is validated first), and the data, device, plan and steps asked for
+// from the report.html the trainer wrote, when that was of the same recipe and configuration. Throws "<file>:
+// <problem>" for a checkpoint that is there but unreadable; without one, only the folder's metrics and samples can be
+// shown (status says so).
 ReportInfo report_info_from_checkpoint(const std::string& run_dir);
 
 // `gan report RUN_DIR`: rebuilds RUN_DIR/report.html from the folder alone and prints where it went.

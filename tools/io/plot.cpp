@@ -165,6 +165,7 @@ std::vector<double> smooth_ema(const std::vector<double>& values, double weight)
 AxisTicks nice_ticks(double lo, double hi, int target, bool expand) {
   if (!std::isfinite(lo) || !std::isfinite(hi)) lo = 0, hi = 1;
   if (lo > hi) std::swap(lo, hi);
+  if (!expand && lo > 0 && lo <= 0.1 * hi) lo = 0;  // a step axis that starts near 0 starts at 0
   if (hi - lo <= 1e-12 * std::max(1.0, std::max(std::fabs(lo), std::fabs(hi)))) {  // one value: a range around it
     const double half = std::max(0.5, std::fabs(lo) * 0.1);
     lo -= half, hi += half;

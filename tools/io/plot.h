@@ -27,7 +27,8 @@ std::vector<double> smooth_ema(const std::vector<double>& values, double weight)
 // Round-number ticks for an axis over [lo, hi]: the step of 1, 2 or 5 times a power of ten giving nearest `target`
 // intervals.
 // With `expand`, the axis range grows to the nearest ticks outside [lo, hi] (for value axes); otherwise the range is
-// [lo, hi] and only the ticks inside it are listed (for step axes). A degenerate or non-finite range is widened first.
+// [lo, hi] and only the ticks inside it are listed (for step axes; one whose lo is within a tenth of hi of 0 starts at
+// 0). A degenerate or non-finite range is widened first.
 struct AxisTicks {
   double lo = 0, hi = 1;       // the axis range
   double step = 0.2;           // between ticks
