@@ -248,6 +248,16 @@ TEST(PlotHelpers, SmoothingIsTensorBoardsDebiasedEma) {
   EXPECT_DOUBLE_EQ(smoothing_weight(1000000), 0.99);
 }
 
+TEST(PlotHelpers, OutlierFreeRangeIgnoresTheRarestSpikes) {
+  std::vector<double> raw(200, 1.0);
+  raw[7] = 50, raw[8] = -40, raw[9] = NAN;  // one spike each way: under 1% of the values
+  raw[10] = 0.5;
+  EXPECT_EQ(outlier_free_range(raw, {0.8, 1.2}), (std::pair<double, double>{0.5, 1.2}));
+  EXPECT_EQ(outlier_free_range({3, 50}, {}), (std::pair<double, double>{3, 50})) << "under 100 values: all of them";
+  EXPECT_EQ(outlier_free_range({1, 2}, {-5}), (std::pair<double, double>{-5, 2})) << "every smoothed value";
+  EXPECT_FALSE(outlier_free_range({NAN}, {INFINITY}).first <= outlier_free_range({NAN}, {INFINITY}).second);
+}
+
 TEST(PlotHelpers, TicksAreRoundNumbers) {
   const AxisTicks y = nice_ticks(0.37, 1.52, 5, true);
   EXPECT_DOUBLE_EQ(y.step, 0.2);

@@ -162,6 +162,17 @@ std::vector<double> smooth_ema(const std::vector<double>& values, double weight)
   return smoothed;
 }
 
+std::pair<double, double> outlier_free_range(std::vector<double> raw, const std::vector<double>& smoothed) {
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  for (double v : smoothed)
+    if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+  raw.erase(std::remove_if(raw.begin(), raw.end(), [](double v) { return !std::isfinite(v); }), raw.end());
+  if (raw.empty()) return {lo, hi};
+  std::sort(raw.begin(), raw.end());
+  const size_t cut = raw.size() / 100;
+  return {std::min(lo, raw[cut]), std::max(hi, raw[raw.size() - 1 - cut])};
+}
+
 AxisTicks nice_ticks(double lo, double hi, int target, bool expand) {
   if (!std::isfinite(lo) || !std::isfinite(hi)) lo = 0, hi = 1;
   if (lo > hi) std::swap(lo, hi);
@@ -236,7 +247,7 @@ std::vector<size_t> thin_curve(const std::vector<double>& values, size_t max_poi
 
 void write_loss_plot(const std::string& path, const std::vector<double>& steps,
                      const std::vector<std::pair<std::string, std::vector<double>>>& series, int width, int height) {
-  constexpr int kLeft = 64, kRight = 16, kTop = 12, kBottom = 34;
+  constexpr int kLeft = 64, kRight = 16, kTop = 24, kBottom = 34;
   if (width < kLeft + kRight + 32 || height < kTop + kBottom + 32)
     throw std::invalid_argument(path + ": plot size " + std::to_string(width) + "x" + std::to_string(height) +
                                 " is too small");
@@ -247,13 +258,15 @@ void write_loss_plot(const std::string& path, const std::vector<double>& steps,
   // The curves drawn: each series raw (faint) and smoothed (bold), in the same colour.
   std::vector<std::vector<double>> smoothed;
   for (const auto& [name, values] : series) smoothed.push_back(smooth_ema(values, smoothing_weight(values.size())));
-  double lo = std::numeric_limits<double>::infinity(), hi = -lo, first = lo, last = -lo;
+  double first = std::numeric_limits<double>::infinity(), last = -first;
+  std::vector<double> raw, all_smoothed;
   for (size_t s = 0; s < series.size(); ++s)
     for (size_t i = 0; i < steps.size(); ++i)
       if (std::isfinite(series[s].second[i]) && std::isfinite(steps[i])) {
-        lo = std::min(lo, series[s].second[i]), hi = std::max(hi, series[s].second[i]);
+        raw.push_back(series[s].second[i]), all_smoothed.push_back(smoothed[s][i]);
         first = std::min(first, steps[i]), last = std::max(last, steps[i]);
       }
+  auto [lo, hi] = outlier_free_range(std::move(raw), all_smoothed);
   if (!(lo <= hi)) lo = 0, hi = 1, first = 0, last = 1;  // nothing finite to show
   if (first == last) last = first + 1;
   const AxisTicks y_ticks = nice_ticks(lo, hi, std::max(2, (height - kTop - kBottom) / 60), true);
@@ -263,7 +276,9 @@ void write_loss_plot(const std::string& path, const std::vector<double>& steps,
   const int plot_w = width - kLeft - kRight, plot_h = height - kTop - kBottom;
   const int x_axis = kTop + plot_h;
   auto px = [&](double step) { return kLeft + static_cast<int>(std::lround((step - x_ticks.lo) / (x_ticks.hi - x_ticks.lo) * plot_w)); };
-  auto py = [&](double v) { return kTop + static_cast<int>(std::lround((y_ticks.hi - v) / (y_ticks.hi - y_ticks.lo) * plot_h)); };
+  auto py = [&](double v) {  // the rare spikes outside the range are cut at the frame
+    return kTop + static_cast<int>(std::lround((y_ticks.hi - std::clamp(v, y_ticks.lo, y_ticks.hi)) / (y_ticks.hi - y_ticks.lo) * plot_h));
+  };
 
   const Rgb black{0, 0, 0}, grey{232, 232, 232}, dark_grey{96, 96, 96};
   for (double v : y_ticks.values) {
@@ -302,22 +317,16 @@ void write_loss_plot(const std::string& path, const std::vector<double>& steps,
   for (size_t s = 0; s < series.size(); ++s) draw(series[s].second, faint(series_colour(s)), 1);
   for (size_t s = 0; s < series.size(); ++s) draw(smoothed[s], series_colour(s), 3);
 
-  // Legend in the top-right corner: a swatch and the name per series, and how the curves were drawn, on a white box
-  // so lines do not obscure it.
-  if (!series.empty()) {
-    char note[64];
-    std::snprintf(note, sizeof note, "faint: raw, bold: ema %.2f", smoothing_weight(steps.size()));
-    int legend_w = text_width(note) + 8;
-    for (const auto& [name, values] : series) legend_w = std::max(legend_w, 4 + 14 + 6 + text_width(name) + 6);
-    const int rows = static_cast<int>(series.size()) + 1;
-    const int legend_x = kLeft + plot_w - legend_w - 6, legend_y = kTop + 6;
-    canvas.fill_rect(legend_x, legend_y, legend_w, 12 * rows + 4, {255, 255, 255});
-    for (size_t s = 0; s < series.size(); ++s) {
-      const int y = legend_y + 4 + 12 * static_cast<int>(s);
-      canvas.fill_rect(legend_x + 4, y + 2, 14, 3, series_colour(s));
-      canvas.text(legend_x + 4 + 14 + 6, y, series[s].first, black);
-    }
-    canvas.text(legend_x + 4, legend_y + 4 + 12 * static_cast<int>(series.size()), note, dark_grey);
+  // The legend above the plot, so it hides no line: a swatch and the name per series (wrapping to more rows would
+  // need a taller margin; names that do not fit are cut at the edge), and how the curves were drawn, on the right.
+  char note[64];
+  std::snprintf(note, sizeof note, "faint: raw, bold: ema %.2f", smoothing_weight(steps.size()));
+  if (!series.empty()) canvas.text(kLeft + plot_w - text_width(note), 6, note, dark_grey);
+  int legend_x = kLeft;
+  for (size_t s = 0; s < series.size(); ++s) {
+    canvas.fill_rect(legend_x, 8, 14, 3, series_colour(s));
+    canvas.text(legend_x + 14 + 5, 6, series[s].first, black);
+    legend_x += 14 + 5 + text_width(series[s].first) + 14;
   }
   write_png(path, canvas.image());
 }

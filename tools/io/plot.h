@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace gancu {
@@ -23,6 +24,11 @@ double smoothing_weight(size_t points);
 // s_i / (1 − w^k) after k finite values, so that early values are not pulled towards 0. Non-finite values are passed
 // through unchanged and do not enter the average.
 std::vector<double> smooth_ema(const std::vector<double>& values, double weight);
+
+// The value range of a plot of smoothed curves, ignoring outliers as TensorBoard's "ignore outliers in chart scaling"
+// does: every finite value of `smoothed`, and those of `raw` between its 1st and 99th percentiles (all of them when
+// there are fewer than 100). {+inf, -inf} when nothing is finite.
+std::pair<double, double> outlier_free_range(std::vector<double> raw, const std::vector<double>& smoothed);
 
 // Round-number ticks for an axis over [lo, hi]: the step of 1, 2 or 5 times a power of ten giving nearest `target`
 // intervals.

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <tuple>
 
 #include "tools/io/plot.h"
 
@@ -78,23 +79,16 @@ std::string svg_line_plot(const SvgPlot& plot) {
         x_lo = std::min(x_lo, s.x[i]), x_hi = std::max(x_hi, s.x[i]);
         y_lo = std::min(y_lo, s.y[i]), y_hi = std::max(y_hi, s.y[i]);
       }
-  // Like TensorBoard's "ignore outliers in chart scaling": the y axis of a plot of smoothed curves covers the smoothed
-  // values and the raw ones between their 1st and 99th percentiles; rarer spikes are cut at the frame.
-  const bool all_smoothed = std::all_of(plot.series.begin(), plot.series.end(),
-                                        [](const SvgSeries& s) { return s.style == SvgSeries::kSmoothed; });
-  std::vector<double> raw;
-  double smooth_lo = std::numeric_limits<double>::infinity(), smooth_hi = -smooth_lo;
-  for (const SvgSeries& s : plot.series) {
-    if (!all_smoothed || plot.fixed_y) break;
-    for (size_t i = 0; i < std::min(s.x.size(), s.y.size()); ++i)
-      if (std::isfinite(s.x[i]) && std::isfinite(s.y[i])) raw.push_back(s.y[i]);
-    for (double v : smooth_ema(s.y, smoothing_weight(s.y.size())))
-      if (std::isfinite(v)) smooth_lo = std::min(smooth_lo, v), smooth_hi = std::max(smooth_hi, v);
-  }
-  if (raw.size() >= 100) {
-    std::sort(raw.begin(), raw.end());
-    y_lo = std::min(smooth_lo, raw[raw.size() / 100]);
-    y_hi = std::max(smooth_hi, raw[raw.size() - 1 - raw.size() / 100]);
+  // A plot of smoothed curves only ignores the rarest raw spikes in its scaling (they are cut at the frame).
+  if (!plot.fixed_y && std::all_of(plot.series.begin(), plot.series.end(),
+                                   [](const SvgSeries& s) { return s.style == SvgSeries::kSmoothed; })) {
+    std::vector<double> raw, smoothed;
+    for (const SvgSeries& s : plot.series) {
+      const std::vector<double> smooth = smooth_ema(s.y, smoothing_weight(s.y.size()));
+      for (size_t i = 0; i < std::min(s.x.size(), s.y.size()); ++i)
+        if (std::isfinite(s.x[i]) && std::isfinite(s.y[i])) raw.push_back(s.y[i]), smoothed.push_back(smooth[i]);
+    }
+    std::tie(y_lo, y_hi) = outlier_free_range(std::move(raw), smoothed);
   }
   const bool empty = !(x_lo <= x_hi);
   if (empty) x_lo = 0, x_hi = 1, y_lo = 0, y_hi = 1;

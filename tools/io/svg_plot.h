@@ -14,7 +14,7 @@ std::string html_escape(std::string_view text);
 struct SvgSeries {
   enum Style {
     kSmoothed,  // the raw values faint and their smooth_ema (plot.h) bold: noisy per-step curves. A plot of only
-                // these scales its y axis to the smoothed values and the 1st-99th percentiles of the raw ones
+                // these scales its y axis by outlier_free_range (plot.h)
     kLine,      // a plain line
     kMarkers,   // a line with a dot at each value: sparse evaluations (FID)
     kDashed,    // a dashed line with dots: a baseline to compare with (bicubic PSNR)
