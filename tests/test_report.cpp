@@ -108,7 +108,8 @@ TEST_F(ReportTest, SelfContainedAndEscaped) {
 TEST_F(ReportTest, EvaluationPlotsWhenTheMetricsHaveThem) {
   write_metrics(20, "{\"step\":10,\"fid\":120.5,\"kid\":0.11}\n{\"step\":20,\"fid\":90.25,\"kid\":0.08}\n"
                     "{\"step\":10,\"psnr\":24.1,\"psnr_bicubic\":23.0,\"ssim\":0.71,\"ssim_bicubic\":0.69}\n"
-                    "{\"step\":20,\"psnr\":25.3,\"psnr_bicubic\":23.0,\"ssim\":0.74,\"ssim_bicubic\":0.69}\n");
+                    "{\"step\":20,\"psnr\":25.3,\"psnr_bicubic\":23.0,\"ssim\":0.74,\"ssim_bicubic\":0.69}\n"
+                    "{\"step\":20,\"d_other\":3.5}\n");
   const std::string page = render();
   EXPECT_EQ(curve_points(page, "plot-fid"), (std::vector<size_t>{2}));
   EXPECT_EQ(curve_points(page, "plot-kid"), (std::vector<size_t>{2}));
@@ -117,6 +118,8 @@ TEST_F(ReportTest, EvaluationPlotsWhenTheMetricsHaveThem) {
   EXPECT_EQ(count(page, "class=\"curve line dashed\""), 2u) << "the bicubic baselines";
   EXPECT_EQ(curve_points(page, "plot-losses"), (std::vector<size_t>{20, 20, 20, 20}))
       << "lines without a loss leave the loss curves alone";
+  EXPECT_EQ(curve_points(page, "plot-discriminator"), std::vector<size_t>(6, 20)) << "d_other is not a probability";
+  EXPECT_NE(page.find("<h3>d_other</h3>"), std::string::npos) << "so it has its own plot";
 }
 
 TEST_F(ReportTest, HostileMetricsLinesAreSkippedAndListed) {

@@ -49,8 +49,8 @@ std::string format(const char* fmt, double v) {
   return buf;
 }
 
-// What was skipped, by kind, with the first few examples: "metrics.jsonl: 3 lines are not JSON objects with a
-// numeric step (lines 4, 9, 12)".
+// What was skipped, by kind, with the first few examples: "3 × metrics.jsonl lines that are not JSON objects with a
+// step: line 4, line 9, line 12".
 class Skipped {
  public:
   void add(const std::string& kind, const std::string& example) {
@@ -286,8 +286,11 @@ std::vector<Figure> figures_for(const Metrics& m, std::vector<std::string>& used
                     "discriminator's step (before its update) and in the generator's step (after it).");
   d.plot.fixed_y = true;
   std::vector<std::string> outputs;
-  for (const std::string& key : m.keys)
-    if (key.rfind("d_", 0) == 0) outputs.push_back(key);
+  for (const std::string& key : m.keys) {  // D's outputs: d_* metrics that are probabilities
+    const auto* c = m.column(key);
+    if (key.rfind("d_", 0) == 0 && std::all_of(c->begin(), c->end(), [](const auto& p) { return p.second >= 0 && p.second <= 1; }))
+      outputs.push_back(key);
+  }
   add(std::move(d), outputs, SvgSeries::kSmoothed);
   add(figure("fid", "FID", "FID (lower is better)", ""), {"fid"}, SvgSeries::kMarkers);
   add(figure("kid", "KID", "KID (lower is better)", ""), {"kid"}, SvgSeries::kMarkers);
