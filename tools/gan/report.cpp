@@ -275,7 +275,8 @@ std::vector<Figure> figures_for(const Metrics& m, std::vector<std::string>& used
     if (key.rfind("loss_", 0) != 0) continue;
     std::string parent;
     for (const std::string& other : m.keys)
-      if (other != key && other.rfind("loss_", 0) == 0 && key.rfind(other + "_", 0) == 0 && other.size() > parent.size()) parent = other;
+      if (other != key && other.rfind("loss_", 0) == 0 && key.rfind(other + "_", 0) == 0 && other.size() > parent.size())
+        parent = other;
     (parent.empty() ? losses : terms[parent]).push_back(key);
   }
   add(figure("losses", "Losses", "loss", ""), losses, SvgSeries::kSmoothed);
@@ -447,8 +448,9 @@ std::string render_run_report(const std::string& run_dir, const ReportInfo& info
   } else {
     page += "<p class=\"note\">Faint: the value logged at each step. Bold: smoothed by TensorBoard's debiased exponential "
             "moving average, weight w = 1 − 20/points within [0.6, 0.99] (" +
-            format("%.3f", smoothing_weight(metrics.lines)) + " for " + std::to_string(metrics.lines) + " points). Their y axes cover the smoothed curves and 98% of the raw "
-            "values (rarer spikes are cut at the frame). Curves longer than " + std::to_string(kReportMaxCurvePoints) +
+            format("%.3f", smoothing_weight(metrics.lines)) + " for " + std::to_string(metrics.lines) +
+            " points). Their y axes cover the smoothed curves and 98% of the raw values (rarer spikes are cut at the "
+            "frame). Curves longer than " + std::to_string(kReportMaxCurvePoints) +
             " points show the lowest and highest value of each stretch.</p>\n"
             "<div class=\"plots\">\n";
     for (const Figure& f : figures) {

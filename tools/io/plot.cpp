@@ -275,9 +275,12 @@ void write_loss_plot(const std::string& path, const std::vector<double>& steps,
   Canvas canvas(width, height);
   const int plot_w = width - kLeft - kRight, plot_h = height - kTop - kBottom;
   const int x_axis = kTop + plot_h;
-  auto px = [&](double step) { return kLeft + static_cast<int>(std::lround((step - x_ticks.lo) / (x_ticks.hi - x_ticks.lo) * plot_w)); };
+  auto px = [&](double step) {
+    return kLeft + static_cast<int>(std::lround((step - x_ticks.lo) / (x_ticks.hi - x_ticks.lo) * plot_w));
+  };
   auto py = [&](double v) {  // the rare spikes outside the range are cut at the frame
-    return kTop + static_cast<int>(std::lround((y_ticks.hi - std::clamp(v, y_ticks.lo, y_ticks.hi)) / (y_ticks.hi - y_ticks.lo) * plot_h));
+    const double clamped = std::clamp(v, y_ticks.lo, y_ticks.hi);
+    return kTop + static_cast<int>(std::lround((y_ticks.hi - clamped) / (y_ticks.hi - y_ticks.lo) * plot_h));
   };
 
   const Rgb black{0, 0, 0}, grey{232, 232, 232}, dark_grey{96, 96, 96};
