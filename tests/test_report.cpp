@@ -5,7 +5,6 @@
 
 #include <cmath>
 #include <filesystem>
-#include <regex>
 #include <string>
 
 #include "core/files.h"
@@ -32,9 +31,11 @@ std::vector<size_t> curve_points(const std::string& page, const std::string& plo
   if (begin == std::string::npos) return {};
   const std::string svg = page.substr(begin, page.find("</svg>", begin) - begin);
   std::vector<size_t> points;
-  static const std::regex kPath(R"re(<path class="curve[^"]*" stroke="[^"]*" d="([^"]*)")re");
-  for (std::sregex_iterator it(svg.begin(), svg.end(), kPath), end; it != end; ++it)
-    points.push_back(count((*it)[1].str(), "M") + count((*it)[1].str(), "L"));
+  for (size_t at = svg.find("<path class=\"curve"); at != std::string::npos; at = svg.find("<path class=\"curve", at + 1)) {
+    const size_t d = svg.find(" d=\"", at) + 4;
+    const std::string path = svg.substr(d, svg.find('"', d) - d);
+    points.push_back(count(path, "M") + count(path, "L"));
+  }
   return points;
 }
 
@@ -159,7 +160,9 @@ TEST_F(ReportTest, HostilePngsAreSkippedAndListed) {
   write_bytes("samples/step_000040.png", signature + std::string("\0\0\0\x0dIHDR\x7f\xff\xff\xff\x7f\xff\xff\xff\x08\x02\0\0\0", 21));
   write_bytes("samples/step_000050.png", std::string(kReportMaxGridBytes + 1, '\0'));  // too large to read at all
   fs::create_directories(dir_ / "samples" / "step_000060.png");                         // not a file
-  write_bytes("samples/notes.txt", "ignored: not a grid");
+  for (const char* name : {"samples/notes.txt", "samples/step_.png", "samples/step_12a.png", "samples/step_-3.png",
+                           "samples/step_99999999999999999999.png"})
+    write_bytes(name, "ignored: not a grid's name");
   write_bytes("samples.png", "truncated");
   std::string page;
   ASSERT_NO_THROW(page = render());
@@ -169,6 +172,10 @@ TEST_F(ReportTest, HostilePngsAreSkippedAndListed) {
   EXPECT_NE(page.find("over 4 MiB: samples/step_000050.png"), std::string::npos);
   EXPECT_NE(page.find("cannot be read: samples/step_000060.png"), std::string::npos);
   EXPECT_EQ(page.find("notes.txt"), std::string::npos);
+  EXPECT_EQ(page.find("step_.png"), std::string::npos);
+  EXPECT_EQ(page.find("step_12a"), std::string::npos);
+  EXPECT_EQ(page.find("step_-3"), std::string::npos);
+  EXPECT_EQ(page.find("step_9999"), std::string::npos);
 }
 
 TEST_F(ReportTest, BoundedGridsAndCurves) {

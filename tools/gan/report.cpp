@@ -11,7 +11,6 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <regex>
 
 #include "core/files.h"
 #include "tools/io/plot.h"
@@ -165,16 +164,23 @@ bool embed_png(const fs::path& run_dir, Grid& grid, Skipped& skipped) {
   }
 }
 
+// N for a file named step_N.png as the trainer names its grids (N of up to 15 digits, so it fits), else -1.
+int64_t step_of_grid(const std::string& name) {
+  if (name.size() <= 9 || name.rfind("step_", 0) != 0 || name.compare(name.size() - 4, 4, ".png") != 0) return -1;
+  const std::string digits = name.substr(5, name.size() - 9);
+  if (digits.size() > 15 || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return -1;
+  return std::stoll(digits);
+}
+
 // The grids over time: samples/step_N.png, at most kReportMaxGrids evenly spaced with the last one always shown;
 // samples.png too when it is none of them (a run's final grid has no step file).
 std::vector<Grid> load_grids(const fs::path& run_dir, int64_t step, Skipped& skipped) {
   std::vector<Grid> all;
   std::error_code ec;
-  static const std::regex kStepFile(R"(step_(\d{1,15})\.png)");
   for (fs::directory_iterator it(run_dir / "samples", ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
-    std::smatch match;
-    if (std::regex_match(name, match, kStepFile)) all.push_back({std::stoll(match[1].str()), "samples/" + name, 0, 0, ""});
+    if (const int64_t grid_step = step_of_grid(name); grid_step >= 0) all.push_back({grid_step, "samples/" + name, 0, 0, ""});
   }
   std::sort(all.begin(), all.end(), [](const Grid& a, const Grid& b) { return a.step < b.step; });
   if (fs::is_regular_file(run_dir / "samples.png", ec)) {
