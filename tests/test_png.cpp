@@ -188,7 +188,9 @@ TEST_F(PngTest, LossPlotDecodesToTheRequestedSize) {
     g_loss.push_back(0.7 + 0.3 * std::sin(i / 10.0));
   }
   g_loss[17] = std::nan("");  // gaps are tolerated
-  write_loss_plot(path("loss.png"), {{"loss_D", d_loss}, {"loss_G", g_loss}}, 640, 320);
+  std::vector<double> steps;
+  for (int i = 0; i < 300; ++i) steps.push_back(10.0 * (i + 1));
+  write_loss_plot(path("loss.png"), steps, {{"loss_D", d_loss}, {"loss_G", g_loss}}, 640, 320);
   const Image plot = read_png(path("loss.png"));
   EXPECT_EQ(plot.width, 640);
   EXPECT_EQ(plot.height, 320);
@@ -203,9 +205,10 @@ TEST_F(PngTest, LossPlotDecodesToTheRequestedSize) {
   EXPECT_GT(count_colour(31, 119, 180), 300);
   EXPECT_GT(count_colour(255, 127, 14), 300);
 
-  write_loss_plot(path("empty.png"), {}, 200, 100);  // no series: axes only, still a valid file
+  write_loss_plot(path("empty.png"), {}, {}, 200, 100);  // no series: axes only, still a valid file
   EXPECT_EQ(read_png(path("empty.png")).width, 200);
-  EXPECT_THROW(write_loss_plot(path("tiny.png"), {}, 10, 10), std::invalid_argument);
+  EXPECT_THROW(write_loss_plot(path("tiny.png"), {}, {}, 10, 10), std::invalid_argument);
+  EXPECT_THROW(write_loss_plot(path("short.png"), {1, 2}, {{"loss", {1.0}}}, 640, 320), std::invalid_argument);
 }
 
 }  // namespace

@@ -208,6 +208,9 @@ TEST_F(TrainProcess, ASignalStopsAtAStepBoundaryAndTheRunResumesBitIdentically) 
     const int64_t s = stopped_at.step();
     EXPECT_GE(s, 3);
     EXPECT_EQ(logged_steps(run_dir), one_to(s));
+    // The run report was refreshed with that checkpoint, and says why the run stopped.
+    const std::string report_status = "step " + std::to_string(s) + " of 1000000 · " + stopped.substr(11);
+    EXPECT_NE(text_of(run_dir / "report.html").find(report_status), std::string::npos) << report_status;
 
     const int64_t n = s + 3;
     ASSERT_EQ(run(train_args(data_, n) + std::vector<std::string>{"--resume", run_dir.string()}, name + "_resume.log"), 0);

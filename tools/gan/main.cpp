@@ -1,4 +1,4 @@
-// The `gan` command: train, sample, bench, eval, classifier. Every subcommand has --help; unknown flags and bad values are errors.
+// The `gan` command: train, sample, bench, eval, classifier, report. Every subcommand has --help; unknown flags and bad values are errors.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
@@ -7,6 +7,7 @@
 #include "tools/gan/classifier_command.h"
 #include "tools/gan/cli.h"
 #include "tools/gan/evaluate.h"
+#include "tools/gan/report.h"
 #include "tools/gan/sample.h"
 #include "tools/gan/train.h"
 
@@ -151,6 +152,9 @@ int main(int argc, char** argv) {
   eval->add_option("--seed", eo.seed, "Seed of the latent vectors and of the bounds' draws")->capture_default_str();
   eval->add_option("--device", eo.device, "cpu | cuda")->capture_default_str()->check(CLI::IsMember({"cpu", "cuda"}));
   eval->add_option("--json", eo.json, "Also write the results as JSON here");
+  std::string report_dir;
+  CLI::App* report = app.add_subcommand("report", "Rebuild RUN_DIR/report.html (samples, curves, configuration) from the folder alone");
+  report->add_option("RUN_DIR", report_dir, "A run folder (written by gan train)")->required();
 
   CLI11_PARSE(app, argc, argv);
   try {
@@ -170,6 +174,7 @@ int main(int argc, char** argv) {
       eo.bounds = !no_bounds;
       return run_eval(eo);
     }
+    if (*report) return run_report(report_dir);
     return run_sample(s);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gan: error: %s\n", e.what());

@@ -18,6 +18,7 @@
 #include "core/files.h"
 #include "engine/cuda_backend.h"
 #include "tools/gan/evaluate.h"
+#include "tools/gan/report.h"
 #include "tools/io/png.h"
 #include "tools/io/safetensors.h"
 
@@ -308,6 +309,13 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
     });
     return s;
   };
+  // report.html, refreshed at each checkpoint; a failure to write it warns once and training goes on.
+  RunReport report(o.out, {recipe.name(), trainer.config_json(), recipes::to_json(o.recorded_options()).dump(),
+                           data.source + ", " + std::to_string(data.count) + " images " + std::to_string(data.channels) +
+                               "x" + std::to_string(data.height) + "x" + std::to_string(data.width),
+                           o.device == "cuda" ? "cuda (" + o.kernels + " kernels, " + o.math + (o.cuda_graph ? ", CUDA graph)" : ")")
+                                              : o.device,
+                           trainer.plan().summary(), trainer.steps_done(), total, ""});
   const auto run_start = std::chrono::steady_clock::now();
   const int64_t first = trainer.steps_done();
 
@@ -385,7 +393,10 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
       std::fflush(stderr);
     }
     if (o.sample_every > 0 && m.step % o.sample_every == 0) write_samples(false);
-    if (o.checkpoint_every > 0 && m.step % o.checkpoint_every == 0) trainer.save_checkpoint(checkpoint_path);
+    if (o.checkpoint_every > 0 && m.step % o.checkpoint_every == 0) {
+      trainer.save_checkpoint(checkpoint_path);
+      report.refresh(m.step, "training");
+    }
     if (new_best) trainer.save_checkpoint(best_path);
     interval_start = std::chrono::steady_clock::now();  // file writes are not part of the step time
   }
@@ -399,6 +410,7 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
       if (!finite_or_report(m)) return 3;
     }
     trainer.save_checkpoint(checkpoint_path);
+    report.refresh(trainer.steps_done(), signo == SIGINT ? "stopped by SIGINT" : "stopped by SIGTERM");
     std::fprintf(stderr, "gan train: stopped by %s at step %lld of %lld; wrote %s; continue with: gan train --resume %s\n",
                  signo == SIGINT ? "SIGINT" : "SIGTERM", (long long)trainer.steps_done(), (long long)total,
                  checkpoint_path.c_str(), o.out.c_str());
@@ -407,20 +419,23 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
 
   write_samples(true);
   trainer.save_checkpoint(checkpoint_path);
-  std::string written = "samples.png, losses.png, metrics.jsonl, checkpoint.safetensors";
+  std::string written = "samples.png, losses.png, report.html, metrics.jsonl, checkpoint.safetensors";
   if (scorer && std::isfinite(best_fid)) written += ", best.safetensors";
   for (const recipes::Network& network : recipe.networks()) {
     trainer.save_state_dict((fs::path(o.out) / network.file).string(), network);
     written += ", " + network.file;
   }
   std::vector<std::pair<std::string, std::vector<double>>> losses;
+  std::vector<double> logged_steps;
+  for (const json& j : history) logged_steps.push_back(j["step"].get<double>());
   for (const recipes::Metric& metric : recipe_metrics) {
     if (metric.name.rfind("loss_", 0) != 0 || !metric.on_progress_line) continue;
     std::vector<double> series;
     for (const json& j : history) series.push_back(j.value(metric.name, NAN));
     losses.emplace_back(metric.name, std::move(series));
   }
-  write_loss_plot((fs::path(o.out) / "losses.png").string(), losses);
+  write_loss_plot((fs::path(o.out) / "losses.png").string(), logged_steps, losses);
+  report.refresh(trainer.steps_done(), "finished");
   if (o.profile) std::fprintf(stderr, "%s", trainer.profile_report().c_str());
   if (!history.empty()) {
     const json& last = history.back();

@@ -1,4 +1,7 @@
-// write_loss_plot: a small raster line plot, drawn pixel by pixel so no plotting or font library is needed.
+// write_loss_plot: a small raster line plot, drawn pixel by pixel so no plotting or font library is needed; and the
+// smoothing, ticks and thinning that it shares with the run report's SVG plots (plot.h).
+#include "tools/io/plot.h"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -11,10 +14,6 @@
 
 namespace gancu {
 namespace {
-
-struct Rgb {
-  uint8_t r, g, b;
-};
 
 // A 5x7 bitmap font: seven rows per glyph, bit 4 is the leftmost pixel. Lower case renders as upper case.
 struct Glyph {
@@ -44,6 +43,7 @@ constexpr Glyph kFont[] = {
     {'+', {0x00, 0x04, 0x04, 0x1F, 0x04, 0x04, 0x00}}, {'_', {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1F}},
     {':', {0x00, 0x0C, 0x0C, 0x00, 0x0C, 0x0C, 0x00}}, {'/', {0x01, 0x01, 0x02, 0x04, 0x08, 0x10, 0x10}},
     {'(', {0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02}}, {')', {0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08}},
+    {',', {0x00, 0x00, 0x00, 0x00, 0x0C, 0x04, 0x08}},
     {' ', {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}}, {'?', {0x0E, 0x11, 0x01, 0x02, 0x04, 0x00, 0x04}},
 };
 constexpr int kGlyphAdvance = 6;  // 5 pixels plus one of spacing
@@ -55,7 +55,72 @@ const Glyph& glyph_for(char c) {
   return kFont[std::size(kFont) - 1];  // '?'
 }
 
-// Ten well-separated colours first; after that, hues spaced by the golden angle stay distinct from their neighbours.
+class Canvas {
+ public:
+  Canvas(int width, int height) {
+    img_.width = width;
+    img_.height = height;
+    img_.channels = 3;
+    img_.pixels.assign(static_cast<size_t>(width) * height * 3, 255);
+  }
+  void set(int x, int y, Rgb c) {
+    if (x < 0 || y < 0 || x >= img_.width || y >= img_.height) return;
+    uint8_t* p = &img_.pixels[(static_cast<size_t>(y) * img_.width + x) * 3];
+    p[0] = c.r, p[1] = c.g, p[2] = c.b;
+  }
+  void fill_rect(int x0, int y0, int w, int h, Rgb c) {
+    for (int y = y0; y < y0 + h; ++y)
+      for (int x = x0; x < x0 + w; ++x) set(x, y, c);
+  }
+  // Bresenham, `thickness` pixels tall at each point.
+  void line(int x0, int y0, int x1, int y1, Rgb c, int thickness) {
+    const int dx = std::abs(x1 - x0), dy = -std::abs(y1 - y0);
+    const int sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1;
+    int err = dx + dy;
+    while (true) {
+      for (int t = 0; t < thickness; ++t) set(x0, y0 + t - thickness / 2, c);
+      if (x0 == x1 && y0 == y1) break;
+      const int e2 = 2 * err;
+      if (e2 >= dy) err += dy, x0 += sx;
+      if (e2 <= dx) err += dx, y0 += sy;
+    }
+  }
+  void text(int x, int y, const std::string& s, Rgb c) {
+    for (char ch : s) {
+      const Glyph& g = glyph_for(ch);
+      for (int row = 0; row < 7; ++row)
+        for (int col = 0; col < 5; ++col)
+          if (g.rows[row] & (0x10 >> col)) set(x + col, y + row, c);
+      x += kGlyphAdvance;
+    }
+  }
+  // Text read bottom to top (a y axis label), starting at (x, y) and going up.
+  void text_up(int x, int y, const std::string& s, Rgb c) {
+    for (char ch : s) {
+      const Glyph& g = glyph_for(ch);
+      for (int row = 0; row < 7; ++row)
+        for (int col = 0; col < 5; ++col)
+          if (g.rows[row] & (0x10 >> col)) set(x + row, y - col, c);
+      y -= kGlyphAdvance;
+    }
+  }
+  Image& image() { return img_; }
+
+ private:
+  Image img_;
+};
+
+
+int text_width(const std::string& s) { return kGlyphAdvance * static_cast<int>(s.size()) - 1; }
+
+// A faint version of a series' colour, for its raw values behind the smoothed line.
+Rgb faint(Rgb c) {
+  auto mix = [](uint8_t v) { return static_cast<uint8_t>(255 - (255 - v) * 30 / 100); };
+  return {mix(c.r), mix(c.g), mix(c.b)};
+}
+
+}  // namespace
+
 Rgb series_colour(size_t i) {
   static constexpr Rgb kPalette[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},  {214, 39, 40},
                                      {148, 103, 189}, {140, 86, 75},  {227, 119, 194}, {127, 127, 127},
@@ -76,127 +141,195 @@ Rgb series_colour(size_t i) {
   return {level(r), level(g), level(b)};
 }
 
-class Canvas {
- public:
-  Canvas(int width, int height) {
-    img_.width = width;
-    img_.height = height;
-    img_.channels = 3;
-    img_.pixels.assign(static_cast<size_t>(width) * height * 3, 255);
-  }
-  void set(int x, int y, Rgb c) {
-    if (x < 0 || y < 0 || x >= img_.width || y >= img_.height) return;
-    uint8_t* p = &img_.pixels[(static_cast<size_t>(y) * img_.width + x) * 3];
-    p[0] = c.r, p[1] = c.g, p[2] = c.b;
-  }
-  void fill_rect(int x0, int y0, int w, int h, Rgb c) {
-    for (int y = y0; y < y0 + h; ++y)
-      for (int x = x0; x < x0 + w; ++x) set(x, y, c);
-  }
-  // Bresenham, two pixels thick so thin lines stay visible.
-  void line(int x0, int y0, int x1, int y1, Rgb c) {
-    const int dx = std::abs(x1 - x0), dy = -std::abs(y1 - y0);
-    const int sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1;
-    int err = dx + dy;
-    while (true) {
-      set(x0, y0, c);
-      set(x0, y0 + 1, c);
-      if (x0 == x1 && y0 == y1) break;
-      const int e2 = 2 * err;
-      if (e2 >= dy) err += dy, x0 += sx;
-      if (e2 <= dx) err += dx, y0 += sy;
-    }
-  }
-  void text(int x, int y, const std::string& s, Rgb c) {
-    for (char ch : s) {
-      const Glyph& g = glyph_for(ch);
-      for (int row = 0; row < 7; ++row)
-        for (int col = 0; col < 5; ++col)
-          if (g.rows[row] & (0x10 >> col)) set(x + col, y + row, c);
-      x += kGlyphAdvance;
-    }
-  }
-  Image& image() { return img_; }
+double smoothing_weight(size_t points) {
+  return std::clamp(1.0 - 20.0 / static_cast<double>(std::max<size_t>(points, 1)), 0.6, 0.99);
+}
 
- private:
-  Image img_;
-};
+std::vector<double> smooth_ema(const std::vector<double>& values, double weight) {
+  std::vector<double> smoothed(values.size());
+  double last = 0;
+  int64_t finite = 0;
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (!std::isfinite(values[i])) {
+      smoothed[i] = values[i];
+      continue;
+    }
+    last = last * weight + (1 - weight) * values[i];
+    ++finite;
+    const double debias = weight == 1.0 ? 1.0 : 1.0 - std::pow(weight, static_cast<double>(finite));
+    smoothed[i] = last / debias;
+  }
+  return smoothed;
+}
 
-std::string format_value(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.4g", v);
+std::pair<double, double> outlier_free_range(std::vector<double> raw, const std::vector<double>& smoothed) {
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  for (double v : smoothed)
+    if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+  raw.erase(std::remove_if(raw.begin(), raw.end(), [](double v) { return !std::isfinite(v); }), raw.end());
+  if (raw.empty()) return {lo, hi};
+  std::sort(raw.begin(), raw.end());
+  const size_t cut = raw.size() / 100;
+  return {std::min(lo, raw[cut]), std::max(hi, raw[raw.size() - 1 - cut])};
+}
+
+AxisTicks nice_ticks(double lo, double hi, int target, bool expand) {
+  if (!std::isfinite(lo) || !std::isfinite(hi)) lo = 0, hi = 1;
+  if (lo > hi) std::swap(lo, hi);
+  if (!expand && lo > 0 && lo <= 0.1 * hi) lo = 0;  // a step axis that starts near 0 starts at 0
+  if (hi - lo <= 1e-12 * std::max(1.0, std::max(std::fabs(lo), std::fabs(hi)))) {  // one value: a range around it
+    const double half = std::max(0.5, std::fabs(lo) * 0.1);
+    lo -= half, hi += half;
+  }
+  // The step of 1, 2, 5 or 10 times the power of ten below the exact step whose tick count is nearest the target.
+  const double raw = (hi - lo) / std::max(target, 1);
+  const double power = std::pow(10.0, std::floor(std::log10(raw)));
+  double step = power;
+  for (double m : {2.0, 5.0, 10.0})
+    if (std::fabs((hi - lo) / (m * power) - target) < std::fabs((hi - lo) / step - target)) step = m * power;
+  AxisTicks t;
+  t.step = step;
+  // Tick k is k·step (not lo + k·step), so ticks are exact multiples; a little slack absorbs rounding in lo/step.
+  const double first = std::ceil(lo / step - 1e-9), last = std::floor(hi / step + 1e-9);
+  if (expand) {
+    t.lo = std::floor(lo / step + 1e-9) * step;
+    t.hi = std::ceil(hi / step - 1e-9) * step;
+  } else {
+    t.lo = lo, t.hi = hi;
+  }
+  const double from = expand ? std::round(t.lo / step) : first, to = expand ? std::round(t.hi / step) : last;
+  for (double k = from; k <= to && t.values.size() < 1000; ++k) t.values.push_back(k * step == 0 ? 0.0 : k * step);
+  return t;
+}
+
+std::string tick_label(double value, double step) {
+  if (std::fabs(value) < 1e-9 * step) value = 0;  // no "-0.00" from rounding
+  char buf[48];
+  const double magnitude = std::fabs(value);
+  if (magnitude >= 1e6 && std::fmod(step, 1e5) == 0) {
+    std::snprintf(buf, sizeof buf, "%gM", value / 1e6);
+  } else if (magnitude >= 1e4 && std::fmod(step, 1e3) == 0) {
+    std::snprintf(buf, sizeof buf, "%gk", value / 1e3);
+  } else {
+    const int decimals = std::clamp(static_cast<int>(-std::floor(std::log10(step) + 1e-9)), 0, 12);
+    std::snprintf(buf, sizeof buf, "%.*f", decimals, value);
+  }
   return buf;
 }
 
-}  // namespace
+std::vector<size_t> thin_curve(const std::vector<double>& values, size_t max_points) {
+  const size_t n = values.size();
+  std::vector<size_t> kept;
+  if (n <= max_points) {
+    for (size_t i = 0; i < n; ++i) kept.push_back(i);
+    return kept;
+  }
+  const size_t buckets = std::max<size_t>(max_points / 2, 2) - 1;  // two points each, plus the first and the last
+  kept.push_back(0);
+  for (size_t b = 0; b < buckets; ++b) {
+    const size_t begin = 1 + (n - 2) * b / buckets, end = 1 + (n - 2) * (b + 1) / buckets;
+    size_t low = end, high = end;
+    for (size_t i = begin; i < end; ++i) {
+      if (!std::isfinite(values[i])) continue;
+      if (low == end || values[i] < values[low]) low = i;
+      if (high == end || values[i] > values[high]) high = i;
+    }
+    if (low == end) {  // nothing finite here: keep one point so the gap stays a gap
+      if (begin < end) kept.push_back(begin);
+      continue;
+    }
+    kept.push_back(std::min(low, high));
+    if (low != high) kept.push_back(std::max(low, high));
+  }
+  kept.push_back(n - 1);
+  return kept;
+}
 
-void write_loss_plot(const std::string& path, const std::vector<std::pair<std::string, std::vector<double>>>& series,
-                     int width, int height) {
-  constexpr int kLeft = 64, kRight = 16, kTop = 16, kBottom = 28;
+void write_loss_plot(const std::string& path, const std::vector<double>& steps,
+                     const std::vector<std::pair<std::string, std::vector<double>>>& series, int width, int height) {
+  constexpr int kLeft = 64, kRight = 16, kTop = 24, kBottom = 34;
   if (width < kLeft + kRight + 32 || height < kTop + kBottom + 32)
     throw std::invalid_argument(path + ": plot size " + std::to_string(width) + "x" + std::to_string(height) +
                                 " is too small");
-  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
-  size_t steps = 0;
-  for (const auto& [name, values] : series) {
-    steps = std::max(steps, values.size());
-    for (double v : values)
-      if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
-  }
-  if (!(lo <= hi)) lo = 0, hi = 1;  // nothing finite to show
-  if (hi - lo < 1e-12 * std::max(1.0, std::fabs(hi))) lo -= 0.5, hi += 0.5;
-  const double pad = 0.05 * (hi - lo);
-  lo -= pad, hi += pad;
+  for (const auto& [name, values] : series)
+    if (values.size() != steps.size())
+      throw std::invalid_argument(path + ": series " + name + " has " + std::to_string(values.size()) + " values for " +
+                                  std::to_string(steps.size()) + " steps");
+  // The curves drawn: each series raw (faint) and smoothed (bold), in the same colour.
+  std::vector<std::vector<double>> smoothed;
+  for (const auto& [name, values] : series) smoothed.push_back(smooth_ema(values, smoothing_weight(values.size())));
+  double first = std::numeric_limits<double>::infinity(), last = -first;
+  std::vector<double> raw, all_smoothed;
+  for (size_t s = 0; s < series.size(); ++s)
+    for (size_t i = 0; i < steps.size(); ++i)
+      if (std::isfinite(series[s].second[i]) && std::isfinite(steps[i])) {
+        raw.push_back(series[s].second[i]), all_smoothed.push_back(smoothed[s][i]);
+        first = std::min(first, steps[i]), last = std::max(last, steps[i]);
+      }
+  auto [lo, hi] = outlier_free_range(std::move(raw), all_smoothed);
+  if (!(lo <= hi)) lo = 0, hi = 1, first = 0, last = 1;  // nothing finite to show
+  if (first == last) last = first + 1;
+  const AxisTicks y_ticks = nice_ticks(lo, hi, std::max(2, (height - kTop - kBottom) / 60), true);
+  const AxisTicks x_ticks = nice_ticks(first, last, std::max(2, (width - kLeft - kRight) / 110), false);
 
   Canvas canvas(width, height);
   const int plot_w = width - kLeft - kRight, plot_h = height - kTop - kBottom;
-  const int x_axis = kTop + plot_h, y_axis = kLeft;
-  auto px = [&](size_t step) {
-    return steps <= 1 ? kLeft : kLeft + static_cast<int>(std::lround(double(step) * plot_w / double(steps - 1)));
+  const int x_axis = kTop + plot_h;
+  auto px = [&](double step) {
+    return kLeft + static_cast<int>(std::lround((step - x_ticks.lo) / (x_ticks.hi - x_ticks.lo) * plot_w));
   };
-  auto py = [&](double v) { return kTop + static_cast<int>(std::lround((hi - v) / (hi - lo) * plot_h)); };
+  auto py = [&](double v) {  // the rare spikes outside the range are cut at the frame
+    const double clamped = std::clamp(v, y_ticks.lo, y_ticks.hi);
+    return kTop + static_cast<int>(std::lround((y_ticks.hi - clamped) / (y_ticks.hi - y_ticks.lo) * plot_h));
+  };
 
-  const Rgb black{0, 0, 0}, grey{225, 225, 225};
-  for (int i = 1; i < 4; ++i) canvas.fill_rect(kLeft, kTop + i * plot_h / 4, plot_w, 1, grey);  // guide lines
-  canvas.fill_rect(y_axis, kTop, 1, plot_h + 1, black);
-  canvas.fill_rect(y_axis, x_axis, plot_w + 1, 1, black);
-  const std::string top_label = format_value(hi), bottom_label = format_value(lo);
-  canvas.text(kLeft - 4 - kGlyphAdvance * static_cast<int>(top_label.size()), kTop, top_label, black);
-  canvas.text(kLeft - 4 - kGlyphAdvance * static_cast<int>(bottom_label.size()), x_axis - 7, bottom_label, black);
-  canvas.text(kLeft, x_axis + 6, "0", black);
-  const std::string last_step = std::to_string(steps ? steps - 1 : 0);
-  canvas.text(kLeft + plot_w - kGlyphAdvance * static_cast<int>(last_step.size()), x_axis + 6, last_step, black);
-  canvas.text(kLeft + plot_w / 2 - 2 * kGlyphAdvance, x_axis + 6, "STEP", black);
+  const Rgb black{0, 0, 0}, grey{232, 232, 232}, dark_grey{96, 96, 96};
+  for (double v : y_ticks.values) {
+    const int y = py(v);
+    if (y > kTop && y < x_axis) canvas.fill_rect(kLeft + 1, y, plot_w, 1, grey);
+    canvas.fill_rect(kLeft - 4, y, 4, 1, black);
+    const std::string label = tick_label(v, y_ticks.step);
+    canvas.text(kLeft - 7 - text_width(label), y - 3, label, black);
+  }
+  for (double v : x_ticks.values) {
+    const int x = px(v);
+    if (x > kLeft) canvas.fill_rect(x, kTop, 1, plot_h, grey);
+    canvas.fill_rect(x, x_axis + 1, 1, 4, black);
+    const std::string label = tick_label(v, x_ticks.step);
+    canvas.text(std::clamp(x - text_width(label) / 2, 0, width - text_width(label)), x_axis + 8, label, black);
+  }
+  canvas.fill_rect(kLeft, kTop, 1, plot_h + 1, black);
+  canvas.fill_rect(kLeft, x_axis, plot_w + 1, 1, black);
+  canvas.text(kLeft + plot_w / 2 - text_width("step") / 2, x_axis + 22, "step", black);
+  canvas.text_up(6, kTop + plot_h / 2 + text_width("loss") / 2, "loss", black);
 
-  for (size_t s = 0; s < series.size(); ++s) {
-    const Rgb colour = series_colour(s);
-    const std::vector<double>& values = series[s].second;
+  auto draw = [&](const std::vector<double>& values, Rgb colour, int thickness) {
     bool have_previous = false;
     int prev_x = 0, prev_y = 0;
     for (size_t i = 0; i < values.size(); ++i) {
-      if (!std::isfinite(values[i])) {
+      if (!std::isfinite(values[i]) || !std::isfinite(steps[i])) {
         have_previous = false;  // a gap, not a line through garbage
         continue;
       }
-      const int x = px(i), y = py(values[i]);
-      if (have_previous) canvas.line(prev_x, prev_y, x, y, colour);
+      const int x = px(steps[i]), y = py(values[i]);
+      if (have_previous) canvas.line(prev_x, prev_y, x, y, colour, thickness);
       else canvas.fill_rect(x - 1, y - 1, 3, 3, colour);
       prev_x = x, prev_y = y, have_previous = true;
     }
-  }
+  };
+  for (size_t s = 0; s < series.size(); ++s) draw(series[s].second, faint(series_colour(s)), 1);
+  for (size_t s = 0; s < series.size(); ++s) draw(smoothed[s], series_colour(s), 3);
 
-  // Legend in the top-right corner: a swatch and the name per series, on a white box so lines do not obscure it.
-  size_t longest = 0;
-  for (const auto& [name, values] : series) longest = std::max(longest, name.size());
-  const int legend_w = 12 + 6 + kGlyphAdvance * static_cast<int>(longest) + 8;
-  const int legend_x = kLeft + plot_w - legend_w - 4, legend_y = kTop + 4;
-  if (!series.empty()) {
-    canvas.fill_rect(legend_x, legend_y, legend_w, 12 * static_cast<int>(series.size()) + 4, {255, 255, 255});
-    for (size_t s = 0; s < series.size(); ++s) {
-      const int y = legend_y + 4 + 12 * static_cast<int>(s);
-      canvas.fill_rect(legend_x + 4, y, 12, 7, series_colour(s));
-      canvas.text(legend_x + 4 + 12 + 6, y, series[s].first, black);
-    }
+  // The legend above the plot, so it hides no line: a swatch and the name per series (wrapping to more rows would
+  // need a taller margin; names that do not fit are cut at the edge), and how the curves were drawn, on the right.
+  char note[64];
+  std::snprintf(note, sizeof note, "faint: raw, bold: ema %.2f", smoothing_weight(steps.size()));
+  if (!series.empty()) canvas.text(kLeft + plot_w - text_width(note), 6, note, dark_grey);
+  int legend_x = kLeft;
+  for (size_t s = 0; s < series.size(); ++s) {
+    canvas.fill_rect(legend_x, 8, 14, 3, series_colour(s));
+    canvas.text(legend_x + 14 + 5, 6, series[s].first, black);
+    legend_x += 14 + 5 + text_width(series[s].first) + 14;
   }
   write_png(path, canvas.image());
 }

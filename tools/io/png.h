@@ -36,9 +36,13 @@ uint8_t byte_from_unit(float v);
 // byte_from_unit.
 Image make_grid(const float* images, int n, int channels, int h, int w, int nrow, int padding = 2);
 
-// A line plot of each series against its step index, in distinct colours, with axes, min/max tick labels and a
-// legend (colour swatch + name in a built-in 5x7 bitmap font). Non-finite values are skipped.
-void write_loss_plot(const std::string& path, const std::vector<std::pair<std::string, std::vector<double>>>& series,
-                     int width = 800, int height = 400);
+// A line plot of each series (one value per entry of `steps`, the x axis) in distinct colours: the raw values faint,
+// smoothed by smooth_ema (tools/io/plot.h) in bold, the y axis over their outlier_free_range (rarer spikes are cut at
+// the frame); axes with round-number ticks and labels ("step", "loss") and a legend (colour swatch + name in a
+// built-in 5x7 bitmap font). Non-finite values leave gaps. Throws std::invalid_argument for a series whose length is
+// not that of `steps`, or a size too small to draw in.
+void write_loss_plot(const std::string& path, const std::vector<double>& steps,
+                     const std::vector<std::pair<std::string, std::vector<double>>>& series, int width = 800,
+                     int height = 400);
 
 }  // namespace gancu
