@@ -334,6 +334,7 @@ std::map<std::string, Tensor> train_small(const eval::LabelledSplit& split, uint
   t.epochs = 1;
   t.batch_size = 32;
   t.seed = seed;
+  t.max_shift = 2;  // the shifts are drawn from the seed too
   eval::train_classifier(split, file, t);
   return load_safetensors(file);
 }

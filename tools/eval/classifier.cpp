@@ -33,6 +33,7 @@ constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 // only 8s and 9s, classes the training split never shows. Each digit gives its last fifth (rounded) to the test split.
 constexpr int kMnistTestFifth = 5;
 constexpr int kMnistEpochs = 8;  // 8,000 images a pass: 62 steps of 128
+constexpr int kMnistMaxShift = 2;
 
 // The images of `set` for which keep(i) is true, in order, with their labels and the class names.
 template <class Keep> ImageSet select(const ImageSet& set, Keep keep, const std::string& what) {
@@ -210,7 +211,14 @@ LabelledSplit load_labelled_split(const std::string& spec, int channels) {
   return split;
 }
 
-int default_classifier_epochs(const std::string& split_name) { return split_name == "mnist" ? kMnistEpochs : 2; }
+ClassifierTraining default_classifier_training(const std::string& split_name) {
+  ClassifierTraining t;
+  if (split_name == "mnist") {
+    t.epochs = kMnistEpochs;
+    t.max_shift = kMnistMaxShift;
+  }
+  return t;
+}
 
 std::string default_classifier_path(const std::string& split_name) {
   return "data/classifiers/" + split_name + ".safetensors";

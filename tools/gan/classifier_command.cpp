@@ -26,11 +26,13 @@ int run_classifier(const ClassifierOptions& o) {
   const int channels = o.channels != 0 ? o.channels : (o.data == "fashion-mnist" || o.data == "mnist" ? 1 : 3);
   const eval::LabelledSplit split = eval::load_labelled_split(o.data, channels);
   const std::string path = o.out.empty() ? eval::default_classifier_path(split.name) : o.out;
-  eval::ClassifierTraining training;
-  training.epochs = o.epochs != 0 ? o.epochs : eval::default_classifier_epochs(split.name);
-  std::fprintf(stderr, "classifier: %s, %lld training and %lld test images, %dx32x32, %d classes, %d epochs on %s\n",
+  eval::ClassifierTraining training = eval::default_classifier_training(split.name);
+  if (o.epochs != 0) training.epochs = o.epochs;
+  std::fprintf(stderr,
+               "classifier: %s, %lld training and %lld test images, %dx32x32, %d classes, %d epochs, shifts up to %d "
+               "pixels, on %s\n",
                split.name.c_str(), static_cast<long long>(split.train.count), static_cast<long long>(split.test.count),
-               channels, split.train.num_classes(), training.epochs, o.device.c_str());
+               channels, split.train.num_classes(), training.epochs, training.max_shift, o.device.c_str());
   training.batch_size = o.batch_size;
   training.seed = o.seed;
   training.device = o.device;

@@ -11,7 +11,7 @@ struct ClassifierOptions {
   std::string data = "fashion-mnist";
   std::string out;   // default: eval::default_classifier_path(split name)
   int channels = 0;  // 0: 1 for fashion-mnist and mnist, 3 for CIFAR-10
-  int epochs = 0;    // 0: eval::default_classifier_epochs(split name)
+  int epochs = 0;    // 0: eval::default_classifier_training(split name)'s
   int batch_size = 128;
   uint64_t seed = 1;
   std::string device = "cpu";
