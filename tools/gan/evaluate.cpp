@@ -29,7 +29,7 @@ FidScorer::FidScorer(const std::string& data, const std::string& data_class, con
     if (!classifier_file.empty()) throw std::runtime_error(classifier_file + ": not found");
     std::fprintf(stderr, "gan: no %s classifier yet: training one (once) into %s\n", split_.name.c_str(),
                  classifier_path_.c_str());
-    eval::ClassifierTraining training;
+    eval::ClassifierTraining training = eval::default_classifier_training(split_.name);
     training.device = device;
     if (fs::path(classifier_path_).has_parent_path()) fs::create_directories(fs::path(classifier_path_).parent_path());
     eval::train_classifier(split_, classifier_path_, training);
