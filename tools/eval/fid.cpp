@@ -3,8 +3,8 @@
 #include <Eigen/Dense>
 #include <algorithm>
 #include <charconv>
-#include <limits>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 #include "core/rng.h"
@@ -39,10 +39,10 @@ void check_features(const char* who, const std::vector<double>& features, int64_
               " is not finite");
 }
 
-void check_stats(const FeatureStats& s, const char* which) {
+void check_stats(const FeatureStats& s, const std::string& which) {
   if (s.dim < 1 || s.n < 2 || s.mean.size() != static_cast<size_t>(s.dim) ||
       s.cov.size() != static_cast<size_t>(s.dim) * static_cast<size_t>(s.dim))
-    invalid(std::string("frechet_distance: stats ") + which + " are malformed (n " + std::to_string(s.n) + ", dim " +
+    invalid(which + " are malformed (n " + std::to_string(s.n) + ", dim " +
             std::to_string(s.dim) + ", " + std::to_string(s.mean.size()) + " means, " + std::to_string(s.cov.size()) +
             " covariances)");
 }
@@ -120,8 +120,8 @@ std::vector<std::complex<double>> matrix_sqrt(const std::vector<double>& matrix,
 }
 
 double frechet_distance(const FeatureStats& a, const FeatureStats& b) {
-  check_stats(a, "a");
-  check_stats(b, "b");
+  check_stats(a, "frechet_distance: stats a");
+  check_stats(b, "frechet_distance: stats b");
   if (a.dim != b.dim)
     invalid("frechet_distance: feature dimensions differ (" + std::to_string(a.dim) + " and " + std::to_string(b.dim) +
             ")");
@@ -207,7 +207,7 @@ Kid kernel_inception_distance(const std::vector<double>& a, int64_t na, const st
 
 void save_feature_stats(const std::string& path, const FeatureStats& stats,
                         const std::map<std::string, std::string>& metadata) {
-  check_stats(stats, "to save");
+  check_stats(stats, "save_feature_stats: the stats");
   if (metadata.count("n")) invalid("save_feature_stats: metadata key \"n\" is reserved for the row count");
   std::map<std::string, std::string> all = metadata;
   all["n"] = std::to_string(stats.n);
