@@ -5,8 +5,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <string>
 #include <nlohmann/json.hpp>
 
+#include "core/files.h"
 #include "recipes/recipe.h"
 #include "tests/temp_dir.h"
 #include "tests/train_test.h"
@@ -147,6 +149,51 @@ TEST_F(Eval, RefusesWhatItCannotScore) {
   }
   o.data = (*dir_ / "no-such-folder").string();
   EXPECT_THROW(run_eval(o), std::runtime_error);
+}
+
+// CIFAR-10 (not in Debian, so a synthetic folder in its format): the split is data_batch_1..5 / test_batch, the
+// classifier and the scorer work in 3 channels, and the bounds come out ordered.
+TEST_F(Eval, ACifar10FolderIsScoredInThreeChannels) {
+  const fs::path cifar = *dir_ / "cifar-10-batches-bin";
+  fs::create_directories(cifar);
+  // Class c is a colour gradient of its own slope, with per-image noise: learnable, and not constant.
+  auto records = [](int n, int first) {
+    std::string out;
+    uint32_t state = 12345u + uint32_t(first);
+    for (int i = 0; i < n; ++i) {
+      const int label = (first + i) % 10;
+      out += static_cast<char>(label);
+      for (int k = 0; k < 3072; ++k) {
+        state = state * 1664525u + 1013904223u;
+        const int value = (k % 1024) / 32 * (label + 1) + (k / 1024) * 20 + int(state >> 28);
+        out += static_cast<char>(value % 256);
+      }
+    }
+    return out;
+  };
+  for (int b = 1; b <= 5; ++b)
+    write_file_atomic((cifar / ("data_batch_" + std::to_string(b) + ".bin")).string(), records(40, 40 * (b - 1)));
+  write_file_atomic((cifar / "test_batch.bin").string(), records(50, 1000));
+  const eval::LabelledSplit split = eval::load_labelled_split(cifar.string(), 3);
+  EXPECT_EQ(split.name, "cifar10");
+  EXPECT_EQ(split.train.count, 200);
+  EXPECT_EQ(split.test.count, 50);
+  EXPECT_EQ(split.test.channels, 3);
+  const std::string classifier = (*dir_ / "cifar10.safetensors").string();
+  eval::ClassifierTraining training;
+  training.epochs = 1;
+  training.batch_size = 20;
+  EXPECT_EQ(eval::train_classifier(split, classifier, training).channels, 3);
+
+  EvalOptions o;
+  o.data = cifar.string();
+  o.classifier = classifier;
+  o.n = 50;
+  o.kid_subsets = 3;
+  const json bounds = eval_json(o);
+  EXPECT_EQ(bounds.at("data"), "cifar10");
+  EXPECT_EQ(bounds.at("reference_images"), 50);
+  EXPECT_LT(bounds.at("floor").at("fid").get<double>(), bounds.at("ceiling").at("fid").get<double>());
 }
 
 }  // namespace
