@@ -6,11 +6,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <set>
-
 #include <cmath>
 #include <complex>
 #include <cstring>
+#include <limits>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -160,6 +160,30 @@ TEST(FrechetDistance, TakesTheOffsetWhenTheRootFailsAndRefusesALargeImaginaryPar
   const std::vector<std::complex<double>> root = matrix_sqrt({0, 0, 1, 0}, 2);
   for (const std::complex<double>& v : root) EXPECT_TRUE(std::isnan(v.real()) && std::isnan(v.imag()));
   EXPECT_NE(error_of([&] { frechet_distance(a, b); }).find("imaginary component"), std::string::npos);
+}
+
+TEST(FrechetDistance, ScalesWithTheFeaturesWhateverTheirMagnitude) {
+  // Features scaled by c scale the FID by c². With c = 2^300 the product Σ1 Σ2 (~2^1200) overflows a double unless
+  // the covariances are scaled first; the crash the fid_stats fuzz target found came from such an overflow.
+  const FeatureStats a = feature_stats(correlated_features(300, 8, 21), 300, 8);
+  const FeatureStats b = feature_stats(correlated_features(300, 8, 22, 0.3, 5), 300, 8);
+  for (const int e : {-300, 300}) {
+    auto scaled = [&](FeatureStats s) {
+      for (double& v : s.mean) v = std::ldexp(v, e);
+      for (double& v : s.cov) v = std::ldexp(v, 2 * e);
+      return s;
+    };
+    const double want = std::ldexp(frechet_distance(a, b), 2 * e);
+    EXPECT_NEAR(frechet_distance(scaled(a), scaled(b)), want, 1e-12 * want) << "scale 2^" << e;
+  }
+}
+
+TEST(FrechetDistance, RefusesStatisticsWhoseDistanceOverflows) {
+  const FeatureStats huge = diagonal_stats({0, 0}, {1e308, 1e308}), unit = diagonal_stats({0, 0}, {1, 1});
+  EXPECT_NE(error_of([&] { frechet_distance(huge, unit); }).find("overflows a double"), std::string::npos);
+  // Finite entries whose product is not: the square root is refused before the Schur form, never computed on inf.
+  const std::vector<std::complex<double>> root = matrix_sqrt({1e200, 0, 0, std::numeric_limits<double>::infinity()}, 2);
+  for (const std::complex<double>& v : root) EXPECT_TRUE(std::isnan(v.real()));
 }
 
 // ---- matrix square root -------------------------------------------------------------------------------------------

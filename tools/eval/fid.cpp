@@ -59,8 +59,11 @@ bool all_finite(const Eigen::MatrixXcd& m) {
 // exactly 0 (a singular Σ1 Σ2, e.g. features on disjoint dimensions) and returns NaN; SciPy sets such an entry to 0
 // and fails (all NaN) only for a nonzero numerator over a zero denominator. Following SciPy keeps gancu's FID equal to
 // pytorch-fid's there too (the ε offset would otherwise change the FID by ~1e-3 relative).
+// A non-finite matrix has no root; it is refused before the Schur form, whose QR iteration indexes out of bounds on
+// infinities (found by the fid_stats fuzz target).
 Eigen::MatrixXcd complex_sqrt(const Eigen::MatrixXd& m) {
   const Eigen::Index n = m.rows();
+  if (!m.allFinite()) return Eigen::MatrixXcd::Constant(n, n, std::complex<double>(std::nan(""), std::nan("")));
   const Eigen::ComplexSchur<Eigen::MatrixXcd> schur(m.cast<std::complex<double>>());
   if (schur.info() != Eigen::Success)
     return Eigen::MatrixXcd::Constant(n, n, std::complex<double>(std::nan(""), std::nan("")));
@@ -79,6 +82,25 @@ Eigen::MatrixXcd complex_sqrt(const Eigen::MatrixXd& m) {
       }
     }
   return schur.matrixU() * r * schur.matrixU().adjoint();
+}
+
+// An even power of two near the largest |entry| of a finite matrix, 0 for a zero matrix. Dividing by it is exact, and
+// so is the square root of the factor: covariances of any magnitude then keep Σ1 Σ2 and the Schur iteration in range.
+int even_exponent(const Eigen::MatrixXd& m) {
+  const double largest = m.cwiseAbs().maxCoeff();
+  if (largest == 0 || !std::isfinite(largest)) return 0;
+  int exponent = 0;
+  std::frexp(largest, &exponent);
+  return exponent - (exponent & 1);
+}
+
+// (Σ1 Σ2)^½ of the scaled covariances, and the exponent e with (Σ1 Σ2)^½ = 2^e × the returned root.
+Eigen::MatrixXcd scaled_product_root(const Eigen::MatrixXd& sigma1, const Eigen::MatrixXd& sigma2, int& exponent) {
+  const int e1 = even_exponent(sigma1), e2 = even_exponent(sigma2);
+  exponent = (e1 + e2) / 2;
+  // Evaluated first: in a product of scaled operands Eigen moves the scalars out and multiplies the unscaled ones.
+  const Eigen::MatrixXd scaled1 = sigma1 * std::ldexp(1.0, -e1), scaled2 = sigma2 * std::ldexp(1.0, -e2);
+  return complex_sqrt(scaled1 * scaled2);
 }
 
 [[noreturn]] void bad_file(const std::string& path, const std::string& problem) {
@@ -129,10 +151,11 @@ double frechet_distance(const FeatureStats& a, const FeatureStats& b) {
   const Eigen::Map<const Eigen::VectorXd> mu1(a.mean.data(), d), mu2(b.mean.data(), d);
   const Eigen::MatrixXd sigma1 = ConstRowMap(a.cov.data(), d, d), sigma2 = ConstRowMap(b.cov.data(), d, d);
 
-  Eigen::MatrixXcd root = complex_sqrt(sigma1 * sigma2);
+  int exponent = 0;
+  Eigen::MatrixXcd root = scaled_product_root(sigma1, sigma2, exponent);
   if (!all_finite(root)) {
     const Eigen::MatrixXd offset = kSingularOffset * Eigen::MatrixXd::Identity(d, d);
-    root = complex_sqrt((sigma1 + offset) * (sigma2 + offset));
+    root = scaled_product_root(sigma1 + offset, sigma2 + offset, exponent);
     if (!all_finite(root))
       throw std::runtime_error("frechet_distance: the square root of the covariance product is not finite, even with "
                                "an offset of 1e-6 on the diagonals");
@@ -142,10 +165,16 @@ double frechet_distance(const FeatureStats& a, const FeatureStats& b) {
     max_imaginary = std::max(max_imaginary, std::abs(root(i, i).imag()));
     trace_root += root(i, i).real();
   }
+  max_imaginary = std::ldexp(max_imaginary, exponent);
+  trace_root = std::ldexp(trace_root, exponent);
   if (max_imaginary > kMaxImaginary)
     throw std::runtime_error("frechet_distance: the square root of the covariance product has an imaginary component "
                              "of " + std::to_string(max_imaginary) + " on its diagonal (above 1e-3)");
-  return (mu1 - mu2).squaredNorm() + sigma1.trace() + sigma2.trace() - 2.0 * trace_root;
+  const double fid = (mu1 - mu2).squaredNorm() + sigma1.trace() + sigma2.trace() - 2.0 * trace_root;
+  if (!std::isfinite(fid))
+    throw std::runtime_error("frechet_distance: the distance of these statistics overflows a double (means or "
+                             "covariances near 1e154 or above)");
+  return fid;
 }
 
 double polynomial_mmd2_unbiased(const double* x, const double* y, int64_t m, int dim) {
