@@ -186,6 +186,19 @@ TEST(FrechetDistance, RefusesStatisticsWhoseDistanceOverflows) {
   for (const std::complex<double>& v : root) EXPECT_TRUE(std::isnan(v.real()));
 }
 
+TEST(FrechetDistance, RefusesAMatrixThatIsNoCovariance) {
+  const FeatureStats a = diagonal_stats({0, 0}, {1, 2});
+  FeatureStats asymmetric = a, negative = a;
+  asymmetric.cov = {1, 0.5, 0.25, 2};
+  negative.cov = {1, 0, 0, -2};
+  EXPECT_NE(error_of([&] { frechet_distance(a, asymmetric); }).find("not symmetric"), std::string::npos);
+  EXPECT_NE(error_of([&] { frechet_distance(negative, a); }).find("variance 1 is negative"), std::string::npos);
+  // Rounding-level asymmetry, as np.cov's product may leave, is accepted.
+  FeatureStats rounded = a;
+  rounded.cov = {1, 0.5, 0.5 * (1 + 1e-15), 2};
+  EXPECT_NO_THROW(frechet_distance(a, rounded));
+}
+
 // ---- matrix square root -------------------------------------------------------------------------------------------
 
 TEST(MatrixSqrt, SquaresBackToAProductOfCovariances) {
@@ -352,6 +365,9 @@ TEST_F(FeatureStatsFile, RefusesTruncatedGarbageAndMisshapenFilesWithOneLine) {
   save_safetensors_f64(path("nan.safetensors"), {{"mean", f64({1}, {0})}, {"cov", f64({1, 1}, {std::nan("")})}},
                        {{"n", "5"}});
   expect_refused(path("nan.safetensors"), "\"cov\" holds a non-finite value");
+  save_safetensors_f64(path("asymmetric.safetensors"), {{"mean", f64({2}, {0, 0})}, {"cov", f64({2, 2}, {1, 3, 0, 1})}},
+                       {{"n", "5"}});
+  expect_refused(path("asymmetric.safetensors"), "\"cov\" is not a covariance matrix: entries (1, 0) and (0, 1) differ");
   save_safetensors_f64(path("no-cov.safetensors"), {{"mean", f64({1}, {0})}}, {{"n", "5"}});
   expect_refused(path("no-cov.safetensors"), "missing tensor \"cov\"");
   // float32 tensors of the right names: a checkpoint-like file, not stats.

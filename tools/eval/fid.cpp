@@ -39,12 +39,37 @@ void check_features(const char* who, const std::vector<double>& features, int64_
               " is not finite");
 }
 
+// Why `cov` (d × d, finite) cannot be a covariance matrix, or "" if it can: a negative variance, or an asymmetry beyond
+// rounding (np.cov's product need not be bitwise symmetric). Such a matrix is refused before any square root is taken.
+std::string covariance_problem(const std::vector<double>& cov, int64_t d) {
+  double largest_variance = 0;
+  for (int64_t i = 0; i < d; ++i) {
+    const double variance = cov[static_cast<size_t>(i * d + i)];
+    if (variance < 0) return "variance " + std::to_string(i) + " is negative";
+    largest_variance = std::max(largest_variance, variance);
+  }
+  for (int64_t i = 0; i < d; ++i)
+    for (int64_t j = 0; j < i; ++j) {
+      const double a = cov[static_cast<size_t>(i * d + j)], b = cov[static_cast<size_t>(j * d + i)];
+      const double tolerance = std::max(1e-8 * std::max(std::abs(a), std::abs(b)), 1e-12 * largest_variance);
+      if (!(std::abs(a - b) <= tolerance))
+        return "entries (" + std::to_string(i) + ", " + std::to_string(j) + ") and (" + std::to_string(j) + ", " +
+               std::to_string(i) + ") differ: not symmetric";
+    }
+  return "";
+}
+
 void check_stats(const FeatureStats& s, const std::string& which) {
   if (s.dim < 1 || s.n < 2 || s.mean.size() != static_cast<size_t>(s.dim) ||
       s.cov.size() != static_cast<size_t>(s.dim) * static_cast<size_t>(s.dim))
     invalid(which + " are malformed (n " + std::to_string(s.n) + ", dim " +
             std::to_string(s.dim) + ", " + std::to_string(s.mean.size()) + " means, " + std::to_string(s.cov.size()) +
             " covariances)");
+  for (const std::vector<double>* values : {&s.mean, &s.cov})
+    for (double v : *values)
+      if (!std::isfinite(v)) invalid(which + " hold a non-finite value");
+  const std::string problem = covariance_problem(s.cov, s.dim);
+  if (!problem.empty()) invalid(which + ": the covariance matrix is not one (" + problem + ")");
 }
 
 bool all_finite(const Eigen::MatrixXcd& m) {
@@ -53,17 +78,30 @@ bool all_finite(const Eigen::MatrixXcd& m) {
   return true;
 }
 
+// An even power of two near the largest |entry| of a finite matrix, 0 for a zero matrix. Dividing by it is exact, and
+// so is the square root of the factor: covariances of any magnitude then keep Σ1 Σ2 and the Schur iteration in range.
+int even_exponent(const Eigen::MatrixXd& m) {
+  const double largest = m.cwiseAbs().maxCoeff();
+  if (largest == 0 || !std::isfinite(largest)) return 0;
+  int exponent = 0;
+  std::frexp(largest, &exponent);
+  return exponent - (exponent & 1);
+}
+
 // The principal square root as scipy.linalg.sqrtm takes it: a complex Schur form A = U T U*, then R = T^½ by the
 // Björck–Hammarling recurrence R_ii = √T_ii, R_ij = (T_ij − Σ_{i<k<j} R_ik R_kj) / (R_ii + R_jj), column by column,
 // and U R U*. Eigen's own MatrixFunctions sqrt runs the same recurrence but divides 0 by 0 where two eigenvalues are
 // exactly 0 (a singular Σ1 Σ2, e.g. features on disjoint dimensions) and returns NaN; SciPy sets such an entry to 0
 // and fails (all NaN) only for a nonzero numerator over a zero denominator. Following SciPy keeps gancu's FID equal to
 // pytorch-fid's there too (the ε offset would otherwise change the FID by ~1e-3 relative).
-// A non-finite matrix has no root; it is refused before the Schur form, whose QR iteration indexes out of bounds on
-// infinities (found by the fid_stats fuzz target).
-Eigen::MatrixXcd complex_sqrt(const Eigen::MatrixXd& m) {
-  const Eigen::Index n = m.rows();
-  if (!m.allFinite()) return Eigen::MatrixXcd::Constant(n, n, std::complex<double>(std::nan(""), std::nan("")));
+// A non-finite matrix has no root; it is refused before the Schur form, whose QR iteration reads out of bounds once
+// an infinity or NaN appears in it (found by the fid_stats fuzz target). The matrix is scaled to entries of at most 1
+// first (exactly, by an even power of two, see even_exponent), so no norm inside the iteration can overflow either.
+Eigen::MatrixXcd complex_sqrt(const Eigen::MatrixXd& unscaled) {
+  const Eigen::Index n = unscaled.rows();
+  if (!unscaled.allFinite()) return Eigen::MatrixXcd::Constant(n, n, std::complex<double>(std::nan(""), std::nan("")));
+  const int exponent = even_exponent(unscaled);
+  const Eigen::MatrixXd m = unscaled * std::ldexp(1.0, -exponent);
   const Eigen::ComplexSchur<Eigen::MatrixXcd> schur(m.cast<std::complex<double>>());
   if (schur.info() != Eigen::Success)
     return Eigen::MatrixXcd::Constant(n, n, std::complex<double>(std::nan(""), std::nan("")));
@@ -81,17 +119,7 @@ Eigen::MatrixXcd complex_sqrt(const Eigen::MatrixXd& m) {
         return Eigen::MatrixXcd::Constant(n, n, std::complex<double>(std::nan(""), std::nan("")));
       }
     }
-  return schur.matrixU() * r * schur.matrixU().adjoint();
-}
-
-// An even power of two near the largest |entry| of a finite matrix, 0 for a zero matrix. Dividing by it is exact, and
-// so is the square root of the factor: covariances of any magnitude then keep Σ1 Σ2 and the Schur iteration in range.
-int even_exponent(const Eigen::MatrixXd& m) {
-  const double largest = m.cwiseAbs().maxCoeff();
-  if (largest == 0 || !std::isfinite(largest)) return 0;
-  int exponent = 0;
-  std::frexp(largest, &exponent);
-  return exponent - (exponent & 1);
+  return (schur.matrixU() * r * schur.matrixU().adjoint()) * std::ldexp(1.0, exponent / 2);
 }
 
 // (Σ1 Σ2)^½ of the scaled covariances, and the exponent e with (Σ1 Σ2)^½ = 2^e × the returned root.
@@ -265,6 +293,8 @@ FeatureStats load_feature_stats(const std::string& path, std::map<std::string, s
     for (double v : array->values)
       if (!std::isfinite(v)) bad_file(path, std::string("tensor \"") + (array == &mean ? "mean" : "cov") +
                                                 "\" holds a non-finite value");
+  const std::string problem = covariance_problem(cov.values, d);
+  if (!problem.empty()) bad_file(path, "tensor \"cov\" is not a covariance matrix: " + problem);
   FeatureStats stats;
   stats.n = n;
   stats.dim = static_cast<int>(d);
