@@ -114,38 +114,37 @@ void linear_backward_bias(const C& c, S&, const B&) {
 }
 // A batch norm may carry a fused activation (engine/fusion.h). On the host it is the plain composition: the
 // activation in place after the batch norm; backward recomputes the pre-activation z = γ·(x − mean)·invstd + β from
-// the saved statistics (beta is the node's sixth input), masks the incoming gradient with it into the scratch, and
-// hands that to the batch norm's backward.
-void apply_fused_activation(const Attrs& a, int64_t n, float* y) {
-  if (a.fused_activation == FusedActivation::kRelu) ref::relu_forward(n, y, y);
-  if (a.fused_activation == FusedActivation::kLeakyRelu) ref::leaky_relu_forward(n, a.slope, y, y);
+// the saved statistics (beta is the node's sixth input), masks the incoming gradient with it into the scratch
+// (ref::batch_norm2d_activation_backward), and hands that to the batch norm's backward. A fused PReLU's slope is the
+// last input of both nodes, and its gradient the backward's fourth output.
+void apply_fused_activation(const C& c, const Shape& shape, float* y) {
+  const Attrs& a = c.node->attrs;
+  if (a.fused_activation == FusedActivation::kRelu) ref::relu_forward(shape.numel(), y, y);
+  if (a.fused_activation == FusedActivation::kLeakyRelu) ref::leaky_relu_forward(shape.numel(), a.slope, y, y);
+  if (a.fused_activation == FusedActivation::kPRelu) {
+    const BatchNorm2dParams p = batch_norm2d_params(shape, a);
+    ref::prelu_forward(p.batch, p.channels, p.spatial, y, c.in[5], y);
+  }
 }
 void batch_norm2d_train(const C& c, S&, const B&) {
   ref::batch_norm2d_forward_train(batch_norm2d_params(c.in_shape(0), c.node->attrs), c.in[0], c.in[1], c.in[2], c.in[3],
                                   c.in[4], c.out[0], c.out[1], c.out[2]);
-  apply_fused_activation(c.node->attrs, c.out_shape(0).numel(), c.out[0]);
+  apply_fused_activation(c, c.out_shape(0), c.out[0]);
 }
 void batch_norm2d_infer(const C& c, S&, const B&) {
   ref::batch_norm2d_forward_infer(batch_norm2d_params(c.in_shape(0), c.node->attrs), c.in[0], c.in[1], c.in[2], c.in[3],
                                   c.in[4], c.out[0]);
-  apply_fused_activation(c.node->attrs, c.out_shape(0).numel(), c.out[0]);
+  apply_fused_activation(c, c.out_shape(0), c.out[0]);
 }
 void batch_norm2d_backward(const C& c, S&, const B&) {
   const BatchNorm2dParams p = batch_norm2d_params(c.in_shape(1), c.node->attrs);
   const float* dy = c.in[0];
   const Attrs& a = c.node->attrs;
   if (a.fused_activation != FusedActivation::kNone) {
-    const float *x = c.in[1], *gamma = c.in[2], *mean = c.in[3], *invstd = c.in[4], *beta = c.in[5];
-    const bool relu = a.fused_activation == FusedActivation::kRelu;  // masked to +0, as relu_backward does
-    for (int n = 0; n < p.batch; ++n)
-      for (int ch = 0; ch < p.channels; ++ch) {
-        const int64_t base = (int64_t(n) * p.channels + ch) * p.spatial;
-        const double g = double(gamma[ch]), m = double(mean[ch]), r = double(invstd[ch]), b = double(beta[ch]);
-        for (int s = 0; s < p.spatial; ++s) {
-          const double z = g * (double(x[base + s]) - m) * r + b;  // as the forward computed it
-          c.scratch[base + s] = z > 0 ? dy[base + s] : relu ? 0.0f : a.slope * dy[base + s];
-        }
-      }
+    const bool prelu = a.fused_activation == FusedActivation::kPRelu;
+    const float negative_slope = a.fused_activation == FusedActivation::kLeakyRelu ? a.slope : 0.0f;
+    ref::batch_norm2d_activation_backward(p, negative_slope, prelu ? c.in[6] : nullptr, c.in[0], c.in[1], c.in[2],
+                                          c.in[5], c.in[3], c.in[4], c.scratch, prelu ? c.out[3] : nullptr);
     dy = c.scratch;
   }
   ref::batch_norm2d_backward(p, dy, c.in[1], c.in[2], c.in[3], c.in[4], c.out[0], c.out[1], c.out[2]);

@@ -264,35 +264,42 @@ void linear_backward_bias(const C& c, S&, const CudaContext& ctx) {
   cuda::linear_backward_bias(linear_params(c.in_shape(0), c.in_shape(0)), c.in[0], c.out[0], ctx.stream);
 }
 
-// ---- batch norm: the custom kernels without a fused activation (the graph has separate activation nodes) -------
+// ---- batch norm: the custom kernels, with or without a fused activation -----------------------------------------
 // train {x, gamma, beta, running_mean, running_var} → {y, save_mean, save_invstd}; infer: the same inputs → {y};
 // backward {dy, x, gamma, save_mean, save_invstd} → {dx, dgamma, dbeta}.
-// A fused ReLU/LeakyReLU (engine/fusion.h; this backend asks for it) runs inside the batch-norm kernels.
-cuda::BnActivation bn_activation(const Attrs& a) {
+// A fused ReLU/LeakyReLU/PReLU (engine/fusion.h; this backend asks for it) runs inside the batch-norm kernels; the
+// backward then also reads beta (input 5). A fused PReLU's slope is the last input of both nodes (forward 5,
+// backward 6), and the backward writes its gradient as a fourth output.
+cuda::BnActivation bn_activation(const C& c, int prelu_slope_input) {
+  const Attrs& a = c.node->attrs;
   cuda::BnActivation act;
   if (a.fused_activation == FusedActivation::kRelu) act.kind = cuda::Activation::kRelu;
   if (a.fused_activation == FusedActivation::kLeakyRelu) {
     act.kind = cuda::Activation::kLeakyRelu;
     act.leaky_slope = a.slope;
   }
+  if (a.fused_activation == FusedActivation::kPRelu) {
+    act.kind = cuda::Activation::kPrelu;
+    act.prelu_slope = c.in[static_cast<size_t>(prelu_slope_input)];
+  }
   return act;
 }
 void batch_norm2d_train(const C& c, S&, const CudaContext& ctx) {
   const Attrs& a = c.node->attrs;
-  cuda::batch_norm2d_forward_train(batch_norm2d_params(c.in_shape(0), a), bn_activation(a), c.in[0], c.in[1], c.in[2],
-                                   c.in[3], c.in[4], c.out[0], c.out[1], c.out[2], c.scratch, ctx.stream);
+  cuda::batch_norm2d_forward_train(batch_norm2d_params(c.in_shape(0), a), bn_activation(c, 5), c.in[0], c.in[1],
+                                   c.in[2], c.in[3], c.in[4], c.out[0], c.out[1], c.out[2], c.scratch, ctx.stream);
 }
 void batch_norm2d_infer(const C& c, S&, const CudaContext& ctx) {
   const Attrs& a = c.node->attrs;
-  cuda::batch_norm2d_forward_infer(batch_norm2d_params(c.in_shape(0), a), bn_activation(a), c.in[0], c.in[1], c.in[2],
-                                   c.in[3], c.in[4], c.out[0], ctx.stream);
+  cuda::batch_norm2d_forward_infer(batch_norm2d_params(c.in_shape(0), a), bn_activation(c, 5), c.in[0], c.in[1],
+                                   c.in[2], c.in[3], c.in[4], c.out[0], ctx.stream);
 }
 void batch_norm2d_backward(const C& c, S&, const CudaContext& ctx) {
-  // beta is read only to recompute a fused activation's pre-activation; then it is the node's sixth input.
   const Attrs& a = c.node->attrs;
   const float* beta = a.fused_activation == FusedActivation::kNone ? nullptr : c.in[5];
-  cuda::batch_norm2d_backward(batch_norm2d_params(c.in_shape(1), a), bn_activation(a), c.in[0], c.in[1], c.in[2], beta,
-                              c.in[3], c.in[4], c.out[0], c.out[1], c.out[2], /*dprelu_slope=*/nullptr, c.scratch,
+  float* dprelu_slope = a.fused_activation == FusedActivation::kPRelu ? c.out[3] : nullptr;
+  cuda::batch_norm2d_backward(batch_norm2d_params(c.in_shape(1), a), bn_activation(c, 6), c.in[0], c.in[1], c.in[2],
+                              beta, c.in[3], c.in[4], c.out[0], c.out[1], c.out[2], dprelu_slope, c.scratch,
                               ctx.stream);
 }
 // Channels split over several blocks leave per-block partial sums in the scratch: ask the split plan for its size.

@@ -10,11 +10,30 @@ bool is_batch_norm(OpKind op) { return op == OpKind::kBatchNorm2dTrain || op == 
 FusedActivation activation_of(OpKind op) {
   if (op == OpKind::kRelu) return FusedActivation::kRelu;
   if (op == OpKind::kLeakyRelu) return FusedActivation::kLeakyRelu;
+  if (op == OpKind::kPRelu) return FusedActivation::kPRelu;
   return FusedActivation::kNone;
 }
 
 OpKind backward_of(FusedActivation a) {
-  return a == FusedActivation::kRelu ? OpKind::kReluBackward : OpKind::kLeakyReluBackward;
+  if (a == FusedActivation::kRelu) return OpKind::kReluBackward;
+  if (a == FusedActivation::kLeakyRelu) return OpKind::kLeakyReluBackward;
+  return OpKind::kPReluBackward;
+}
+
+bool is_activation_backward(OpKind op) {
+  return op == OpKind::kReluBackward || op == OpKind::kLeakyReluBackward || op == OpKind::kPReluBackward;
+}
+
+// The activation's output gradient among its backward's inputs: {x, gz} for (leaky) relu, {x, slope, gz} for prelu.
+ValueId output_gradient_of(const Node& act_backward) {
+  return act_backward.op == OpKind::kPReluBackward ? act_backward.inputs[2] : act_backward.inputs[1];
+}
+
+// The same activation: the same leaky slope, or the same learned slope parameter.
+bool same_activation(const Node& act, const Node& act_backward) {
+  if (act_backward.op != backward_of(activation_of(act.op))) return false;
+  if (act.op == OpKind::kPRelu) return act_backward.inputs[1] == act.inputs[1];
+  return act_backward.attrs.slope == act.attrs.slope;
 }
 
 }  // namespace
@@ -44,15 +63,14 @@ int fuse_batch_norm_activations(Graph& graph) {
     for (size_t r : readers[static_cast<size_t>(y)]) {
       const Node& n = nodes[r];
       if (activation_of(n.op) != FusedActivation::kNone && n.inputs[0] == y && act == nodes.size()) act = r;
-      else if ((n.op == OpKind::kReluBackward || n.op == OpKind::kLeakyReluBackward) && n.inputs[0] == y &&
-               act_backward == nodes.size()) act_backward = r;
+      else if (is_activation_backward(n.op) && n.inputs[0] == y && act_backward == nodes.size()) act_backward = r;
       else other_reader = true;
     }
     if (other_reader || act == nodes.size()) continue;
     const FusedActivation kind = activation_of(nodes[act].op);
-    if (act_backward != nodes.size() && (nodes[act_backward].op != backward_of(kind) ||
-                                         nodes[act_backward].attrs.slope != nodes[act].attrs.slope))
-      continue;
+    if (act_backward != nodes.size() && !same_activation(nodes[act], nodes[act_backward])) continue;
+    // PReLU's slope: a parameter the fused nodes read (forward input 5, backward input 6).
+    const ValueId prelu_slope = kind == FusedActivation::kPRelu ? nodes[act].inputs[1] : kNoValue;
     // With the activation's backward, the batch norm's backward must be the only reader of its output gy, and must
     // belong to this batch norm (it reads the statistics this node saved).
     size_t bn_backward = nodes.size();
@@ -66,25 +84,31 @@ int fuse_batch_norm_activations(Graph& graph) {
           n.inputs[3] != bn.outputs[1] || n.inputs[4] != bn.outputs[2])
         continue;
       bn_backward = r;
-      // The fused backward reads beta when it runs; an optimiser step on beta in between would change the mask.
-      bool beta_updated = false;
+      // The fused backward reads beta (and PReLU's slope) when it runs; an optimiser step on either in between would
+      // change the mask (and the slope's factor).
+      bool updated = false;
       for (size_t k = b + 1; k < bn_backward; ++k)
         if (nodes[k].op == OpKind::kAdamStep)
-          for (ValueId v : nodes[k].inputs) beta_updated = beta_updated || v == bn.inputs[2];
-      if (beta_updated) continue;
+          for (ValueId v : nodes[k].inputs) updated = updated || v == bn.inputs[2] || v == prelu_slope;
+      if (updated) continue;
     }
 
     bn.attrs.fused_activation = kind;
     bn.attrs.slope = nodes[act].attrs.slope;
     bn.outputs[0] = nodes[act].outputs[0];
     bn.name.append("+").append(op_name(nodes[act].op));
+    if (prelu_slope != kNoValue) bn.inputs.push_back(prelu_slope);
     removed[act] = true;
     if (bn_backward != nodes.size()) {
       Node& back = nodes[bn_backward];
-      back.inputs[0] = nodes[act_backward].inputs[1];  // the activation's output gradient
-      back.inputs.push_back(bn.inputs[2]);             // beta, to recompute the pre-activation
+      back.inputs[0] = output_gradient_of(nodes[act_backward]);
+      back.inputs.push_back(bn.inputs[2]);  // beta, to recompute the pre-activation
       back.attrs.fused_activation = kind;
       back.attrs.slope = bn.attrs.slope;
+      if (prelu_slope != kNoValue) {
+        back.inputs.push_back(prelu_slope);
+        back.outputs.push_back(nodes[act_backward].outputs[1]);  // the slope's gradient, now made here
+      }
       removed[act_backward] = true;
     }
     ++fused;

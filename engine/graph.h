@@ -71,8 +71,9 @@ enum class OpKind {
 const char* op_name(OpKind op);
 
 // An activation folded into a batch-norm node by fuse_batch_norm_activations (engine/fusion.h): the node's output is
-// act(batch_norm(x)), and its backward takes the gradient of that output.
-enum class FusedActivation { kNone, kRelu, kLeakyRelu };
+// act(batch_norm(x)), and its backward takes the gradient of that output. kPRelu's per-channel slope is an input of
+// the fused nodes (and its gradient an output of the fused backward).
+enum class FusedActivation { kNone, kRelu, kLeakyRelu, kPRelu };
 
 // Attributes of every op kind in one record; each op reads the fields it needs.
 struct Attrs {

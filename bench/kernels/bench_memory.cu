@@ -75,7 +75,9 @@ struct BnCase {
 };
 
 // Every batch norm of DCGAN-64 at batch 128: the generator's BN+ReLU and the discriminator's BN+LeakyReLU (its first
-// conv has no BN), then SRGAN BN+PReLU.
+// conv has no BN); then SRGAN's at batch 16 (models/srgan.h): SRResNet's BN+PReLU pairs, all in the residual blocks at
+// the 24x24 LR size (the trunk's other batch norms feed an add and stay unfused), and the discriminator's
+// BN+LeakyReLU on 96x96 crops.
 const BnCase kBnCases[] = {
     {"dcgan64.G 128x512x4x4", 128, 512, 16, cuda::Activation::kRelu},
     {"dcgan64.G 128x256x8x8", 128, 256, 64, cuda::Activation::kRelu},
@@ -85,8 +87,13 @@ const BnCase kBnCases[] = {
     {"dcgan64.D 128x256x8x8", 128, 256, 64, cuda::Activation::kLeakyRelu},
     {"dcgan64.D 128x512x4x4", 128, 512, 16, cuda::Activation::kLeakyRelu},
     {"srgan.G 16x64x24x24", 16, 64, 576, cuda::Activation::kPrelu},
-    {"srgan.G 16x64x48x48", 16, 64, 2304, cuda::Activation::kPrelu},
-    {"srgan.G 16x64x96x96", 16, 64, 9216, cuda::Activation::kPrelu},
+    {"srgan.D 16x64x48x48", 16, 64, 2304, cuda::Activation::kLeakyRelu},
+    {"srgan.D 16x128x48x48", 16, 128, 2304, cuda::Activation::kLeakyRelu},
+    {"srgan.D 16x128x24x24", 16, 128, 576, cuda::Activation::kLeakyRelu},
+    {"srgan.D 16x256x24x24", 16, 256, 576, cuda::Activation::kLeakyRelu},
+    {"srgan.D 16x256x12x12", 16, 256, 144, cuda::Activation::kLeakyRelu},
+    {"srgan.D 16x512x12x12", 16, 512, 144, cuda::Activation::kLeakyRelu},
+    {"srgan.D 16x512x6x6", 16, 512, 36, cuda::Activation::kLeakyRelu},
 };
 
 const char* suffix(cuda::Activation act) {

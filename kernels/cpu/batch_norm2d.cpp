@@ -100,13 +100,38 @@ void batch_norm2d_backward(const BatchNorm2dParams& p, const T* dy, const T* x, 
   }
 }
 
+template <class T>
+void batch_norm2d_activation_backward(const BatchNorm2dParams& p, T negative_slope, const T* prelu_slope, const T* dz,
+                                      const T* x, const T* gamma, const T* beta, const T* save_mean,
+                                      const T* save_invstd, T* dy, T* dprelu_slope) {
+  for (int c = 0; c < p.channels; ++c) {
+    const double g = double(gamma[c]), m = double(save_mean[c]), r = double(save_invstd[c]), b = double(beta[c]);
+    const T slope = prelu_slope != nullptr ? prelu_slope[c] : negative_slope;
+    double slope_grad = 0;
+    for (int n = 0; n < p.batch; ++n)
+      for (int s = 0; s < p.spatial; ++s) {
+        const int64_t i = at(p, n, c, s);
+        const double z = g * (double(x[i]) - m) * r + b;  // as the forward computed it
+        if (z > 0) {
+          dy[i] = dz[i];
+        } else {
+          dy[i] = slope == T(0) ? T(0) : slope * dz[i];
+          slope_grad += z * double(dz[i]);
+        }
+      }
+    if (dprelu_slope != nullptr) dprelu_slope[c] = T(slope_grad);
+  }
+}
+
 #define GANCU_INSTANTIATE_BATCH_NORM2D(T)                                                                          \
   template void batch_norm2d_forward_train<T>(const BatchNorm2dParams&, const T*, const T*, const T*, T*, T*, T*,  \
                                               T*, T*);                                                            \
   template void batch_norm2d_forward_infer<T>(const BatchNorm2dParams&, const T*, const T*, const T*, const T*,    \
                                               const T*, T*);                                                      \
   template void batch_norm2d_backward<T>(const BatchNorm2dParams&, const T*, const T*, const T*, const T*,         \
-                                         const T*, T*, T*, T*);
+                                         const T*, T*, T*, T*);                                               \
+  template void batch_norm2d_activation_backward<T>(const BatchNorm2dParams&, T, const T*, const T*, const T*,    \
+                                                    const T*, const T*, const T*, const T*, T*, T*);
 GANCU_INSTANTIATE_BATCH_NORM2D(float)
 GANCU_INSTANTIATE_BATCH_NORM2D(double)
 #undef GANCU_INSTANTIATE_BATCH_NORM2D

@@ -18,4 +18,15 @@ template <class T>
 void batch_norm2d_backward(const BatchNorm2dParams& p, const T* dy, const T* x, const T* gamma, const T* save_mean,
                            const T* save_invstd, T* dx, T* dgamma, T* dbeta);
 
+// The gradient through an activation applied to the training forward's output (a batch norm fused with its
+// activation): with the pre-activation z = γ·(x − mean)·invstd + β recomputed in double from the saved statistics,
+// dy = dz where z > 0, else slope_c·dz (+0 when slope_c is 0: relu's mask), slope_c = prelu_slope[c] when prelu_slope
+// is given, else negative_slope (0 for relu, the leaky slope). dprelu_slope [channels], when given, is overwritten with
+// Σ over z ≤ 0 of z·dz per channel, summed in double, images then positions in order (as ref::prelu_backward sums).
+// dy then feeds batch_norm2d_backward.
+template <class T>
+void batch_norm2d_activation_backward(const BatchNorm2dParams& p, T negative_slope, const T* prelu_slope, const T* dz,
+                                      const T* x, const T* gamma, const T* beta, const T* save_mean,
+                                      const T* save_invstd, T* dy, T* dprelu_slope);
+
 }  // namespace gancu::ref
