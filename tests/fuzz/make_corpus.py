@@ -253,6 +253,9 @@ def jpeg():
     write(t, "bad-declared-3000x3000-truncated", with_size(baseline, 3000, 3000))
     write(t, "bad-progressive-declared-30000x30000", with_size(jpeg_bytes(rgb, progressive=True), 30000, 30000))
     write(t, "bad-zero-width", with_size(baseline, 7, 0))
+    # Under both pixel limits (4,000,000 < 2^22), but more blocks than the file has bits: refused before libjpeg
+    # allocates its whole-image coefficient arrays.
+    write(t, "bad-progressive-declared-2000x2000", with_size(jpeg_bytes(rgb, progressive=True), 2000, 2000))
 
 
 def floats(n):

@@ -78,6 +78,22 @@ bool decode_into(const unsigned char* data, size_t size, uint64_t max_pixels, Im
                   cinfo.image_height, static_cast<unsigned long long>(max_pixels));
     fail(&cinfo, problem);
   }
+  // A progressive file's coefficients are all held until its last scan, allocated when decoding starts. Its first
+  // scan codes every block of some component, at least one bit a block with Huffman codes: a header declaring more
+  // blocks than the rest of the file has bits is refused before that allocation. (Arithmetic coding has no such
+  // bound; the memory cap below still holds for it.)
+  if (cinfo.progressive_mode && !cinfo.arith_code) {
+    uint64_t fewest_blocks = UINT64_MAX;
+    for (int c = 0; c < cinfo.num_components; ++c)
+      fewest_blocks = std::min<uint64_t>(
+          fewest_blocks, uint64_t{cinfo.comp_info[c].width_in_blocks} * cinfo.comp_info[c].height_in_blocks);
+    if (fewest_blocks > 8 * uint64_t{cinfo.src->bytes_in_buffer}) {
+      char problem[160];
+      std::snprintf(problem, sizeof problem, "a progressive %ux%u image, more than the %llu bytes after the header can code",
+                    cinfo.image_width, cinfo.image_height, static_cast<unsigned long long>(cinfo.src->bytes_in_buffer));
+      fail(&cinfo, problem);
+    }
+  }
   if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK)
     fail(&cinfo, "CMYK JPEGs are not supported (convert it to RGB)");
   if (cinfo.num_components != 1 && cinfo.num_components != 3) fail(&cinfo, "not a grey or RGB JPEG");

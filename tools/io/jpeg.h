@@ -11,8 +11,9 @@ namespace gancu {
 
 // The most pixels a JPEG may have (100 megapixels), checked against the header before the decoder sizes anything.
 // Below it, memory still follows the bytes decoded: the image grows row by row as libjpeg delivers rows, so a short
-// file that declares a large image fails at its end without having claimed the whole image; and libjpeg's own
-// buffers are capped (its whole-image coefficient arrays, progressive files only, at 6 bytes a pixel).
+// file that declares a large image fails at its end without having claimed the whole image. Progressive files, whose
+// coefficients libjpeg holds whole (up to 6 bytes a pixel), are refused when the header declares more blocks than the
+// rest of the file could code (Huffman-coded ones; libjpeg's memory is capped for all).
 inline constexpr uint64_t kMaxJpegPixels = 100'000'000;
 
 // Baseline, progressive and arithmetic-coded JPEGs, 8 bits per sample, decoded to 8-bit RGB (channels 3): colour

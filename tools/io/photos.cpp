@@ -1,6 +1,7 @@
 #include "tools/io/photos.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
