@@ -25,6 +25,9 @@ class Differentiator {
         depends_on_wrt_(g.num_values(), false), needed_(g.num_values(), false), contributions_(g.num_values()) {}
 
   std::vector<ValueId> run() {
+    for (ValueId v : wrt_)
+      if (g_.value(v).kind == ValueKind::kFrozen)
+        throw std::invalid_argument("append_backward: " + g_.value(v).name + " is frozen and has no gradient");
     mark_dependencies();
     mark_needed();
     for (int i = forward_end_ - 1; i >= 0; --i) {
@@ -182,6 +185,7 @@ class Differentiator {
       }
       case OpKind::kDropout: simple(OpKind::kDropoutBackward, n, x, {n.outputs[1], gy}); return;
       case OpKind::kPixelShuffle: simple(OpKind::kPixelShuffleBackward, n, x, {gy}); return;
+      case OpKind::kMaxPool2d: simple(OpKind::kMaxPool2dBackward, n, x, {x, gy}); return;
       case OpKind::kConcat: {
         // Each input's gradient is its channel slice of gy, one node per input that wants it: a data batch or a label
         // map joined to a network's input gets none. (One node writing every input's gradient, as batch norm's

@@ -25,7 +25,11 @@ ValueId Builder::find_or_add(const std::string& full_name, const Shape& shape, V
 }
 
 ValueId Builder::parameter(const std::string& name, const Shape& shape, Init init) {
+  if (frozen_) return frozen(name, shape);
   return persistent(name, shape, ValueKind::kParameter, init);
+}
+ValueId Builder::frozen(const std::string& name, const Shape& shape) {
+  return persistent(name, shape, ValueKind::kFrozen, {});
 }
 ValueId Builder::buffer(const std::string& name, const Shape& shape, Init init) {
   return persistent(name, shape, ValueKind::kBuffer, init);
@@ -240,6 +244,25 @@ ValueId Builder::pixel_shuffle(ValueId x, int upscale) {
   return y;
 }
 
+ValueId Builder::max_pool2d(ValueId x, int kernel, int stride, int pad) {
+  const std::string node = auto_name("max_pool2d");
+  const Shape s = expect_rank(x, 4, node);
+  if (kernel < 1 || stride < 1 || pad < 0 || 2 * pad > kernel)
+    shape_error(node, "invalid kernel " + std::to_string(kernel) + ", stride " + std::to_string(stride) + " or padding " +
+                          std::to_string(pad) + " (pad must be at most kernel/2)");
+  const int64_t h = s[2] + 2 * pad - kernel, w = s[3] + 2 * pad - kernel;
+  if (h < 0 || w < 0)
+    shape_error(node, "a " + std::to_string(kernel) + "x" + std::to_string(kernel) + " window with padding " +
+                          std::to_string(pad) + " does not fit the input " + s.str());
+  Attrs a;
+  a.kernel = kernel;
+  a.stride = stride;
+  a.pad = pad;
+  ValueId y = temp(node, Shape{s[0], s[1], h / stride + 1, w / stride + 1});
+  emit(OpKind::kMaxPool2d, node, {x}, {y}, a);
+  return y;
+}
+
 ValueId Builder::concat(const std::vector<ValueId>& xs) {
   const std::string node = auto_name("concat");
   if (xs.size() < 2) shape_error(node, "concat needs two or more values, got " + std::to_string(xs.size()));
@@ -309,6 +332,7 @@ void Builder::adam_step(const std::string& name, const std::vector<ValueId>& par
   for (size_t i = 0; i < params.size(); ++i) {
     const std::string param = g_.value(params[i]).name;  // copies: adding values below may move the value list
     const Shape shape = g_.shape(params[i]);
+    if (g_.value(params[i]).kind != ValueKind::kParameter) shape_error(node, param + " is not a trainable parameter");
     if (grads[i] == kNoValue) shape_error(node, "parameter " + param + " has no gradient");
     if (g_.shape(grads[i]) != shape) shape_error(node, "gradient of " + param + " has the wrong shape");
     ValueId m = find_or_add(node + "." + param + ".exp_avg", shape, ValueKind::kOptState, {});

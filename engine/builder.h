@@ -21,9 +21,17 @@ class Builder {
   // Training mode: batch norm uses batch statistics and updates running ones; dropout drops.
   void set_training(bool training) { training_ = training; }
   bool training() const { return training_; }
+  // Frozen mode: the weights layers declare (parameter() below) are ValueKind::kFrozen instead of kParameter, loaded
+  // and never trained (ParameterStore::load_frozen). A flag rather than a per-layer argument, so that one network
+  // function declares the trainable and the frozen variant alike, and every layer (conv2d, linear, prelu, batch norm's
+  // affine) takes frozen weights with no new signature. Batch-norm running statistics stay buffers.
+  void set_frozen(bool frozen) { frozen_ = frozen; }
+  bool frozen() const { return frozen_; }
 
   // Persistent values. A second call with the same name returns the first value (same shape required).
+  // parameter() makes a kFrozen value in frozen mode (set_frozen), with no initialisation: it is loaded.
   ValueId parameter(const std::string& name, const Shape& shape, Init init);
+  ValueId frozen(const std::string& name, const Shape& shape);  // kFrozen, prefix + name, whatever the mode
   ValueId buffer(const std::string& name, const Shape& shape, Init init);
   ValueId input(const std::string& name, const Shape& shape);
 
@@ -57,6 +65,9 @@ class Builder {
   ValueId reshape(ValueId x, const Shape& shape);
   ValueId dropout(ValueId x, double p);
   ValueId pixel_shuffle(ValueId x, int upscale);
+  // torch.nn.MaxPool2d(kernel, stride, pad) on [N, C, H, W] → [N, C, ⌊(H + 2·pad − kernel)/stride⌋ + 1, ...] (floor
+  // mode, padding never picked, ties to the first maximum in row-major order). pad ≤ kernel/2, as PyTorch requires.
+  ValueId max_pool2d(ValueId x, int kernel, int stride, int pad = 0);
   // torch.cat(xs, 1): two or more values of one rank ≥ 2 that agree on every dim but dim 1 (channels or features).
   // Each input's gradient is its channel slice of the output's, made only for inputs that need one.
   ValueId concat(const std::vector<ValueId>& xs);
@@ -105,6 +116,7 @@ class Builder {
   Graph& g_;
   std::string prefix_;
   bool training_ = true;
+  bool frozen_ = false;
   int next_stream_ = 1;
   int anonymous_ = 0;
 };

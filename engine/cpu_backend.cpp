@@ -21,6 +21,7 @@
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/losses.h"
+#include "kernels/cpu/pooling.h"
 
 namespace gancu {
 namespace {
@@ -197,6 +198,13 @@ void pixel_shuffle_backward(const C& c, S&, const B&) {
   const int r = c.node->attrs.upscale;
   ref::pixel_shuffle_backward(i32(dy[0]), i32(dy[1]), i32(dy[2] / r), i32(dy[3] / r), r, c.in[0], c.out[0]);
 }
+// max_pool2d {x} → {y}; its backward {x, dy} → {dx}.
+void max_pool2d(const C& c, S&, const B&) {
+  ref::max_pool2d_forward(max_pool2d_params(c.in_shape(0), c.node->attrs), c.in[0], c.out[0]);
+}
+void max_pool2d_backward(const C& c, S&, const B&) {
+  ref::max_pool2d_backward(max_pool2d_params(c.in_shape(0), c.node->attrs), c.in[0], c.in[1], c.out[0]);
+}
 // concat {x0, x1, ...} → {y}; channel_slice {x} → {y} from channel attrs.channel_begin; one_hot {labels} → {y}.
 void concat(const C& c, S&, const B&) {
   std::vector<const float*> xs(c.in.begin(), c.in.end());
@@ -305,6 +313,8 @@ DispatchTable make_table(bool use_blas) {
   set(OpKind::kDropoutBackward, dropout_backward);
   set(OpKind::kPixelShuffle, pixel_shuffle);
   set(OpKind::kPixelShuffleBackward, pixel_shuffle_backward);
+  set(OpKind::kMaxPool2d, max_pool2d);
+  set(OpKind::kMaxPool2dBackward, max_pool2d_backward);
   set(OpKind::kConcat, concat);
   set(OpKind::kChannelSlice, channel_slice);
   set(OpKind::kOneHot, one_hot);

@@ -20,6 +20,7 @@
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/linear.h"
 #include "kernels/cuda/losses.h"
+#include "kernels/cuda/pooling.h"
 #include "kernels/cuda/random.h"
 #include "kernels/cudnn/conv2d.h"
 #include "kernels/cudnn/conv_transpose2d.h"
@@ -365,6 +366,14 @@ void pixel_shuffle_backward(const C& c, S&, const CudaContext& ctx) {
                                ctx.stream);
 }
 
+// max_pool2d {x} → {y}; its backward {x, dy} → {dx}.
+void max_pool2d(const C& c, S&, const CudaContext& ctx) {
+  cuda::max_pool2d_forward(max_pool2d_params(c.in_shape(0), c.node->attrs), c.in[0], c.out[0], ctx.stream);
+}
+void max_pool2d_backward(const C& c, S&, const CudaContext& ctx) {
+  cuda::max_pool2d_backward(max_pool2d_params(c.in_shape(0), c.node->attrs), c.in[0], c.in[1], c.out[0], ctx.stream);
+}
+
 // concat {x0, x1, ...} → {y}; channel_slice {x} → {y} from channel attrs.channel_begin; one_hot {labels} → {y}.
 void concat(const C& c, S&, const CudaContext& ctx) {
   std::vector<const float*> xs(c.in.begin(), c.in.end());
@@ -516,6 +525,8 @@ DispatchTable make_cuda_dispatch_table(CudaBackendOptions::Kernels conv_kernels)
   set(OpKind::kDropoutBackward, entry<dropout_backward>);
   set(OpKind::kPixelShuffle, entry<pixel_shuffle>);
   set(OpKind::kPixelShuffleBackward, entry<pixel_shuffle_backward>);
+  set(OpKind::kMaxPool2d, entry<max_pool2d>);
+  set(OpKind::kMaxPool2dBackward, entry<max_pool2d_backward>);
   set(OpKind::kConcat, entry<concat>);
   set(OpKind::kChannelSlice, entry<channel_slice>);
   set(OpKind::kOneHot, entry<one_hot>);

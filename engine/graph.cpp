@@ -30,6 +30,7 @@ const char* op_name(OpKind op) {
     case OpKind::kConcat: return "concat";
     case OpKind::kOneHot: return "one_hot";
     case OpKind::kChannelSlice: return "channel_slice";
+    case OpKind::kMaxPool2d: return "max_pool2d";
     case OpKind::kConv2dBackwardInput: return "conv2d_backward_input";
     case OpKind::kConv2dBackwardWeight: return "conv2d_backward_weight";
     case OpKind::kBias2dBackward: return "bias2d_backward";
@@ -50,6 +51,7 @@ const char* op_name(OpKind op) {
     case OpKind::kMseBackward: return "mse_backward";
     case OpKind::kL1Backward: return "l1_backward";
     case OpKind::kCrossEntropyBackward: return "cross_entropy_backward";
+    case OpKind::kMaxPool2dBackward: return "max_pool2d_backward";
     case OpKind::kAdamStep: return "adam_step";
     case OpKind::kCount: break;
   }

@@ -21,6 +21,8 @@ enum class ValueKind {
   kOptState,   // Adam moments; persistent; checkpointed with the training state
   kInput,      // written by the host before each step (a data batch)
   kTemporary,  // activations and gradients: planned into the arena by liveness
+  kFrozen,     // loaded weights of a fixed network (VGG19 for a content loss): persistent, never updated, never given a
+               // gradient, never checkpointed or exported; gradients still flow through its ops to their inputs
 };
 
 // How a persistent value starts out. kUniform draws from U(low, high]: PyTorch's nn.Linear default is
@@ -58,12 +60,14 @@ enum class OpKind {
   kOneHot,       // labels [N] (class indices as floats) → [N, K, H, W]; no gradient
   kChannelSlice, // y = x[:, begin : begin + y.shape[1]]: the gradient of one concat input
   kCrossEntropy, // logits [N, K], labels [N] (class indices as floats) → mean softmax cross-entropy; no label gradient
+  kMaxPool2d,    // torch.nn.MaxPool2d (kernel, stride, pad)
   // backward
   kConv2dBackwardInput, kConv2dBackwardWeight, kBias2dBackward, kConvTranspose2dBackwardInput,
   kConvTranspose2dBackwardWeight, kBatchNorm2dBackward, kReluBackward, kLeakyReluBackward, kPReluBackward,
   kTanhBackward, kSigmoidBackward, kLinearBackwardInput, kLinearBackwardWeight, kLinearBackwardBias,
   kDropoutBackward, kPixelShuffleBackward, kBceWithLogitsBackward, kMseBackward, kL1Backward,
   kCrossEntropyBackward,
+  kMaxPool2dBackward,  // {x, dy} → {dx}: recomputes each window's argmax from x (no index tensor to plan or store)
   // optimiser: one node updates a whole parameter list (inputs: p0, g0, m0, v0, p1, g1, ...)
   kAdamStep,
   kCount

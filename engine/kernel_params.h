@@ -72,6 +72,19 @@ inline int per_channel_size(const Shape& x) {
   return to_int(size);
 }
 
+// x: the forward input (input 0 of a max_pool2d node {x} → {y} and of its backward {x, dy} → {dx}).
+inline MaxPool2dParams max_pool2d_params(const Shape& x, const Attrs& a) {
+  MaxPool2dParams p;
+  p.batch = to_int(x[0]);
+  p.channels = to_int(x[1]);
+  p.in_h = to_int(x[2]);
+  p.in_w = to_int(x[3]);
+  p.kernel = a.kernel;
+  p.stride = a.stride;
+  p.pad = a.pad;
+  return p;
+}
+
 // x [batch, in_features], y [batch, out_features].
 inline LinearParams linear_params(const Shape& x, const Shape& y) {
   LinearParams p;

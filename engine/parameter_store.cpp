@@ -40,6 +40,7 @@ const char* kind_name(ValueKind kind) {
     case ValueKind::kOptState: return "optimiser state";
     case ValueKind::kInput: return "input";
     case ValueKind::kTemporary: return "temporary";
+    case ValueKind::kFrozen: return "frozen weight";
   }
   return "?";
 }
@@ -53,7 +54,8 @@ ParameterStore::~ParameterStore() {
 }
 
 ParameterStore::Handle ParameterStore::bind(const std::string& name, const Shape& shape, ValueKind kind, const Init& init) {
-  if (kind != ValueKind::kParameter && kind != ValueKind::kBuffer && kind != ValueKind::kOptState)
+  if (kind != ValueKind::kParameter && kind != ValueKind::kBuffer && kind != ValueKind::kOptState &&
+      kind != ValueKind::kFrozen)
     throw std::invalid_argument(name + ": a " + kind_name(kind) + " does not live in the parameter store");
   if (Handle h = find(name); h != kNoHandle) {
     const Entry& e = entries_[static_cast<size_t>(h)];
@@ -94,6 +96,28 @@ Tensor ParameterStore::read(Handle h) const {
 void ParameterStore::write(Handle h, const float* host) {
   const Entry& e = entry(h);
   backend_.upload(e.data, host, e.shape.numel());
+}
+
+std::map<std::string, Shape> frozen_shapes(const Graph& graph, const std::string& prefix) {
+  std::map<std::string, Shape> shapes;
+  for (const Value& v : graph.values())
+    if (v.kind == ValueKind::kFrozen && v.name.rfind(prefix, 0) == 0) shapes.emplace(v.name.substr(prefix.size()), v.shape);
+  return shapes;
+}
+
+int load_frozen(ParameterStore& store, const Graph& graph, const std::string& prefix,
+                const std::map<std::string, Tensor>& tensors, const std::string& source) {
+  const std::map<std::string, Shape> shapes = frozen_shapes(graph, prefix);
+  for (const auto& [name, shape] : shapes) {  // every check before the first write: a bad source changes nothing
+    const auto it = tensors.find(name);
+    if (it == tensors.end()) throw std::runtime_error(source + ": missing tensor \"" + name + "\" (" + shape.str() + ")");
+    if (it->second.shape() != shape)
+      throw std::runtime_error(source + ": tensor \"" + name + "\" has shape " + it->second.shape().str() + ", expected " +
+                               shape.str());
+  }
+  for (const auto& [name, shape] : shapes)
+    store.write(store.bind(prefix + name, shape, ValueKind::kFrozen, {}), tensors.at(name).data());
+  return static_cast<int>(shapes.size());
 }
 
 int ParameterStore::counter(const std::string& name) {

@@ -4,6 +4,7 @@
 // Values are created on first request and then addressed by handle; names are only looked up when a plan binds.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -58,5 +59,16 @@ class ParameterStore {
   std::vector<Entry> entries_;
   std::vector<std::string> counter_names_;
 };
+
+// Frozen weights (ValueKind::kFrozen: declared under Builder::set_frozen or by Builder::frozen) are loaded, never
+// initialised: until load_frozen writes them they hold zeros. Names are the graph's minus `prefix`, as in a PyTorch
+// state dict ("VGG." + "features.0.weight" is loaded from "features.0.weight").
+// The tensors load_frozen needs, by name without the prefix, with their shapes (what to ask a file reader for).
+std::map<std::string, Shape> frozen_shapes(const Graph& graph, const std::string& prefix);
+// Binds every frozen value of `graph` under `prefix` in `store` and writes it from `tensors`. A missing tensor or a
+// wrong shape throws one-line std::runtime_error("<source>: missing tensor \"<name>\" ...") before anything is
+// written. Returns the number of tensors loaded. The file-level loaders (models/vgg19.h) check dtypes as they read.
+int load_frozen(ParameterStore& store, const Graph& graph, const std::string& prefix,
+                const std::map<std::string, Tensor>& tensors, const std::string& source);
 
 }  // namespace gancu

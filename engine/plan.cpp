@@ -16,7 +16,8 @@ Graph prepared_for(Graph graph, const Backend& backend) {
 }
 
 bool stored(ValueKind kind) {
-  return kind == ValueKind::kParameter || kind == ValueKind::kBuffer || kind == ValueKind::kOptState;
+  return kind == ValueKind::kParameter || kind == ValueKind::kBuffer || kind == ValueKind::kOptState ||
+         kind == ValueKind::kFrozen;
 }
 
 }  // namespace

@@ -48,6 +48,17 @@ struct LinearParams {
   int batch = 1, in_features = 1, out_features = 1;
 };
 
+// max_pool2d: x [batch, channels, in_h, in_w] → y [batch, channels, out_h, out_w] (torch.nn.MaxPool2d, floor mode,
+// dilation 1). Padding is −∞ (never chosen); pad ≤ kernel / 2 as PyTorch requires, so every window holds an element.
+struct MaxPool2dParams {
+  int batch = 1, channels = 1, in_h = 1, in_w = 1;
+  int kernel = 1, stride = 1, pad = 0;
+  int out_h() const { return (in_h + 2 * pad - kernel) / stride + 1; }
+  int out_w() const { return (in_w + 2 * pad - kernel) / stride + 1; }
+  int64_t x_size() const { return int64_t(batch) * channels * in_h * in_w; }
+  int64_t y_size() const { return int64_t(batch) * channels * out_h() * out_w(); }
+};
+
 // Adam with PyTorch semantics: L2 weight decay added to the gradient (torch.optim.Adam, not AdamW), bias correction.
 struct AdamParams {
   double lr = 2e-4, beta1 = 0.5, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;

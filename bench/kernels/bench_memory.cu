@@ -20,6 +20,7 @@
 #include "kernels/cuda/activations.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/losses.h"
+#include "kernels/cuda/pooling.h"
 #include "kernels/cudnn/batch_norm2d.h"
 
 namespace gancu::bench {
@@ -301,6 +302,46 @@ GANCU_BENCH("pixel_shuffle") {
       cuda::pixel_shuffle_backward(c.batch, c.channels, c.h, c.w, c.r, in.set(k, n), out.set(k, n), ctx.stream);
     });
     backward.baseline_ms = copy_ms;
+    ctx.rows.push_back(backward);
+  }
+}
+
+// VGG19's 2×2/2 max pools on SRGAN's 96×96 crops (batch 16), forward and backward, against a device-to-device copy
+// of the same bytes. Compulsory traffic: forward reads x and writes y (1.25·|x|); backward reads x and dy and writes
+// dx (2.25·|x|): the argmax is recomputed from x, so x is read again rather than a stored index tensor.
+GANCU_BENCH("max_pool2d") {
+  struct PoolCase {
+    const char* shape;
+    int batch, channels, h, w;
+  };
+  const PoolCase cases[] = {{"vgg19 pool1 16x64x96x96", 16, 64, 96, 96},
+                            {"vgg19 pool2 16x128x48x48", 16, 128, 48, 48},
+                            {"vgg19 pool4 16x512x12x12", 16, 512, 12, 12}};
+  for (const PoolCase& c : cases) {
+    MaxPool2dParams p;
+    p.batch = c.batch;
+    p.channels = c.channels;
+    p.in_h = c.h;
+    p.in_w = c.w;
+    p.kernel = p.stride = 2;
+    const int64_t nx = p.x_size(), ny = p.y_size();
+    const int sets = rotation_sets(size_t(2 * nx + ny) * sizeof(float));
+    DeviceFloats x(nx * sets, ctx.stream, 1), y(ny * sets, ctx.stream, 2), dx(nx * sets, ctx.stream, 3);
+    Row forward{"max_pool2d_forward", c.shape, "-"};
+    forward.bytes = double(nx + ny) * sizeof(float);
+    forward.custom_ms = time_median_ms(ctx, [&](int r) {
+      const int k = r % sets;
+      cuda::max_pool2d_forward(p, x.set(k, nx), y.set(k, ny), ctx.stream);
+    });
+    forward.baseline_ms = copy_baseline_ms(ctx, forward.bytes);
+    ctx.rows.push_back(forward);
+    Row backward{"max_pool2d_backward", c.shape, "-"};
+    backward.bytes = double(2 * nx + ny) * sizeof(float);
+    backward.custom_ms = time_median_ms(ctx, [&](int r) {
+      const int k = r % sets;
+      cuda::max_pool2d_backward(p, x.set(k, nx), y.set(k, ny), dx.set(k, nx), ctx.stream);
+    });
+    backward.baseline_ms = copy_baseline_ms(ctx, backward.bytes);
     ctx.rows.push_back(backward);
   }
 }

@@ -198,15 +198,18 @@ void Trainer::load_checkpoint(const std::string& path) {
     throw std::runtime_error(path + ": a " + recipe + " checkpoint, but this run trains " + recipe_.name());
   // Every tensor of the store by name and shape: a missing one or a wrong shape is refused before its data is
   // allocated. Validate everything before changing anything, so a bad file leaves the run untouched.
+  // Frozen weights (a content loss's VGG19) are not checkpointed: they stay as loaded from their own file.
   std::map<std::string, Shape> expected;
-  for (ParameterStore::Handle h = 0; h < store_->size(); ++h) expected.emplace(store_->entry(h).name, store_->entry(h).shape);
+  for (ParameterStore::Handle h = 0; h < store_->size(); ++h)
+    if (store_->entry(h).kind != ValueKind::kFrozen) expected.emplace(store_->entry(h).name, store_->entry(h).shape);
   const std::map<std::string, Tensor> tensors = load_safetensors(path, expected);
   require_finite(tensors, path);  // a diverged or damaged run is not continued
   const int64_t step = meta_int(meta, "step", path);
   const int64_t epoch = meta_int(meta, "loader.epoch", path), position = meta_int(meta, "loader.position", path);
   std::vector<int64_t> counters;
   for (const std::string& name : store_->counter_names()) counters.push_back(meta_int(meta, "counter." + name, path));
-  for (ParameterStore::Handle h = 0; h < store_->size(); ++h) store_->write(h, tensors.at(store_->entry(h).name).data());
+  for (ParameterStore::Handle h = 0; h < store_->size(); ++h)
+    if (store_->entry(h).kind != ValueKind::kFrozen) store_->write(h, tensors.at(store_->entry(h).name).data());
   plan_->set_step(step);
   store_->state().counters = counters;
   loader_.restore(epoch, position);
