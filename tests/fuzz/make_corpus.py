@@ -203,6 +203,61 @@ def npy(descr, shape, data, version=(1, 0), fortran=False, header=None):
     return b"\x93NUMPY" + bytes(version) + length + header + b"\n" + data
 
 
+# ---- JPEG ----------------------------------------------------------------------------------------------------------
+def jpeg_bytes(image, **options):
+    import io
+    out = io.BytesIO()
+    image.save(out, format="JPEG", **options)
+    return out.getvalue()
+
+
+def with_size(data, height, width):
+    """The same JPEG with the frame header (SOF0/SOF2) declaring another size."""
+    b = bytearray(data)
+    i = 2
+    while i + 4 < len(b):
+        marker, length = b[i + 1], struct.unpack(">H", b[i + 2:i + 4])[0]
+        if marker in (0xC0, 0xC1, 0xC2):
+            b[i + 5:i + 9] = struct.pack(">HH", height, width)
+            return bytes(b)
+        i += 2 + length
+    raise ValueError("no frame header")
+
+
+def jpeg():
+    """Seeds made by PIL (Debian's python3-pil, libjpeg-turbo inside), and by cjpeg where installed (arithmetic)."""
+    import subprocess
+    from PIL import Image
+    t = "jpeg"
+    rgb = Image.frombytes("RGB", (9, 7), bytes((k * 37 + 11) % 256 for k in range(9 * 7 * 3)))
+    grey = Image.frombytes("L", (5, 3), bytes((k * 53) % 256 for k in range(15)))
+    baseline = jpeg_bytes(rgb, quality=90)
+    write(t, "ok-rgb-9x7", baseline)
+    write(t, "ok-rgb-420-9x7", jpeg_bytes(rgb, quality=75, subsampling=2))
+    write(t, "ok-progressive-9x7", jpeg_bytes(rgb, quality=90, progressive=True))
+    write(t, "ok-grey-5x3", jpeg_bytes(grey, quality=90))
+    write(t, "ok-1x1", jpeg_bytes(Image.new("RGB", (1, 1), (200, 100, 50))))
+    write(t, "ok-restart-markers-40x24", jpeg_bytes(rgb.resize((40, 24)), quality=80, restart_marker_blocks=1))
+    if shutil.which("cjpeg"):
+        ppm = b"P6 9 7 255\n" + rgb.tobytes()
+        write(t, "ok-arithmetic-9x7", subprocess.run(["cjpeg", "-arithmetic"], input=ppm, capture_output=True,
+                                                     check=True).stdout)
+    write(t, "bad-empty", b"")
+    write(t, "bad-soi-only", b"\xff\xd8\xff")
+    write(t, "bad-png-signature", b"\x89PNG\r\n\x1a\n" + bytes(40))
+    write(t, "bad-truncated-half", baseline[: len(baseline) // 2])
+    write(t, "bad-truncated-before-eoi", baseline[:-2] + b"")
+    write(t, "bad-garbage-after-soi", b"\xff\xd8\xff" + bytes((k * 97 + 5) % 256 for k in range(200)))
+    write(t, "bad-cmyk", jpeg_bytes(Image.new("CMYK", (4, 4), (10, 20, 30, 40))))
+    write(t, "bad-huge-declared-65500x65500", with_size(baseline, 65500, 65500))
+    write(t, "bad-declared-3000x3000-truncated", with_size(baseline, 3000, 3000))
+    write(t, "bad-progressive-declared-30000x30000", with_size(jpeg_bytes(rgb, progressive=True), 30000, 30000))
+    write(t, "bad-zero-width", with_size(baseline, 7, 0))
+    # Under both pixel limits (4,000,000 < 2^22), but more blocks than the file has bits: refused before libjpeg
+    # allocates its whole-image coefficient arrays.
+    write(t, "bad-progressive-declared-2000x2000", with_size(jpeg_bytes(rgb, progressive=True), 2000, 2000))
+
+
 def floats(n):
     return struct.pack("<%df" % n, *[(k - n / 2) * 0.25 for k in range(n)])
 
@@ -387,6 +442,7 @@ def main():
     cifar10()
     cifar10_meta()
     png()
+    jpeg()
     npy_corpus()
     recipe_config()
     safetensors_corpora()

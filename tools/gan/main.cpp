@@ -1,4 +1,4 @@
-// The `gan` command: train, sample, bench, eval, classifier, report. Every subcommand has --help; unknown flags and bad values are errors.
+// The `gan` command: train, sample, bench, eval, classifier, report, sr-eval. Every subcommand has --help; unknown flags and bad values are errors.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
@@ -9,6 +9,7 @@
 #include "tools/gan/evaluate.h"
 #include "tools/gan/report.h"
 #include "tools/gan/sample.h"
+#include "tools/gan/sr_eval.h"
 #include "tools/gan/train.h"
 
 int main(int argc, char** argv) {
@@ -152,6 +153,8 @@ int main(int argc, char** argv) {
   eval->add_option("--seed", eo.seed, "Seed of the latent vectors and of the bounds' draws")->capture_default_str();
   eval->add_option("--device", eo.device, "cpu | cuda")->capture_default_str()->check(CLI::IsMember({"cpu", "cuda"}));
   eval->add_option("--json", eo.json, "Also write the results as JSON here");
+  SrEvalOptions sro;
+  CLI::App* sr_eval = add_sr_eval_command(app, sro);
   std::string report_dir;
   CLI::App* report = app.add_subcommand("report", "Rebuild RUN_DIR/report.html (samples, curves, configuration) from the folder alone");
   report->add_option("RUN_DIR", report_dir, "A run folder (written by gan train)")->required();
@@ -175,6 +178,7 @@ int main(int argc, char** argv) {
       return run_eval(eo);
     }
     if (*report) return run_report(report_dir);
+    if (*sr_eval) return run_sr_eval(sro);
     return run_sample(s);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gan: error: %s\n", e.what());
