@@ -100,7 +100,8 @@ def main():
                 failures.append("p%d: gancu's decode of %s differs from PIL's" % (i, p["path"]))
             lr = raw("p%d-lr-unit.f64" % i, np.float64, (3, 16, 24))
             worst_lr64 = max(worst_lr64, rel(lr, torch_resize(wide / 255.0, (16, 24))))
-            worst_lr32 = max(worst_lr32, rel(lr, torch_resize((wide / 255.0).astype(np.float32), (16, 24), torch.float32)))
+            lr32 = torch_resize((wide / 255.0).astype(np.float32), (16, 24), torch.float32)
+            worst_lr32 = max(worst_lr32, rel(lr, lr32))
             base = raw("p%d-crop-sym0.u8" % i, np.uint8, (3, 64, 64))
             if not np.array_equal(base, wide[:, :, :64]):
                 failures.append("p%d: the 64x64 crop is not the wide crop's left part" % i)

@@ -2,14 +2,13 @@
 // oracle. tests/sr_against_pytorch_skimage.py checks the numbers against PyTorch and scikit-image on real photos.
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
+#include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -52,13 +51,15 @@ Image smooth_image(int w, int h, uint64_t seed) {
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x)
       for (int c = 0; c < 3; ++c) {
-        const double v = 128 + 60 * std::sin(0.07 * x + c) + 50 * std::cos(0.05 * y - c) + (img.pixels[(size_t(y) * w + x) * 3 + c] % 9) - 4;
+        const double v = 128 + 60 * std::sin(0.07 * x + c) + 50 * std::cos(0.05 * y - c) +
+                         (img.pixels[(size_t(y) * w + x) * 3 + c] % 9) - 4;
         img.pixels[(size_t(y) * w + x) * 3 + c] = static_cast<uint8_t>(std::clamp(v, 0.0, 255.0));
       }
   return img;
 }
 
-template <class F> std::string error_of(F f) {
+template <class F>
+std::string error_of(F f) {
   try {
     f();
   } catch (const std::runtime_error& e) {
@@ -155,7 +156,8 @@ TEST_F(PhotosTest, FolderHoldsItsPngsAndJpegsSortedAtTheirOwnSizes) {
   EXPECT_EQ(set.min_side(), 5);
   EXPECT_EQ(load_photo_folder(path("val")).photos.size(), 1u);
   fs::create_directories(dir_ / "empty");
-  EXPECT_NE(error_of([&] { load_photo_folder(path("empty")); }).find("no .png, .jpg or .jpeg files"), std::string::npos);
+  EXPECT_NE(error_of([&] { load_photo_folder(path("empty")); }).find("no .png, .jpg or .jpeg files"),
+            std::string::npos);
   EXPECT_NE(error_of([&] { load_photo_folder(path("missing")); }).find("not a folder"), std::string::npos);
 }
 
@@ -163,8 +165,9 @@ TEST_F(PhotosTest, SamplerRefusesPhotosSmallerThanTheCrop) {
   write_png(path("big.png"), random_image(100, 100, 4));
   write_png(path("small.png"), random_image(100, 95, 5));
   const PhotoSet set = load_photo_folder(dir_.string());
-  EXPECT_NE(error_of([&] { SrCropSampler(set, 96, 4); }).find("small.png: a 100x95 photo is smaller than the 96x96 HR crop"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { SrCropSampler(set, 96, 4); }).find("small.png: a 100x95 photo is smaller than the 96x96 HR crop"),
+      std::string::npos);
   EXPECT_NE(error_of([&] { SrCropSampler(set, 90, 4); }).find("multiple of the scale"), std::string::npos);
   EXPECT_EQ(error_of([&] { SrCropSampler(set, 92, 4); }), "");
 }
@@ -232,23 +235,26 @@ TEST_F(PhotosTest, ValidationPairsAreCentreCropsOrModcroppedPhotos) {
   EXPECT_EQ(crops[0].hr.width, 64);
   EXPECT_EQ(crops[0].lr.width, 16);
   EXPECT_EQ(crops[0].hr.pixels[0], img.pixels[((3 * 103) + 19) * 3]);  // (70 − 64) / 2 = 3, (103 − 64) / 2 = 19
-  EXPECT_NE(error_of([&] { validation_pairs(set, 4, 72); }).find("smaller than the 72x72 validation crop"), std::string::npos);
+  EXPECT_NE(error_of([&] { validation_pairs(set, 4, 72); }).find("smaller than the 72x72 validation crop"),
+            std::string::npos);
 }
 
 TEST_F(PhotosTest, ManifestListsASplitAndNamesTheMissingPackage) {
   write_png(path("a.png"), random_image(8, 8, 10));
   write_png(path("b.png"), random_image(8, 8, 11));
-  const std::string manifest = write_bytes("photos.txt", "# comment\n\ntrain " + path("a.png") + " pkg-a Someone\nval " +
-                                                              path("b.png") + " pkg-b\n");
+  const std::string manifest = write_bytes(
+      "photos.txt", "# comment\n\ntrain " + path("a.png") + " pkg-a Someone\nval " + path("b.png") + " pkg-b\n");
   EXPECT_EQ(photo_manifest_files("train", manifest), std::vector<std::string>{path("a.png")});
   EXPECT_EQ(photo_manifest_files("val", manifest), std::vector<std::string>{path("b.png")});
   const std::string missing = write_bytes("missing.txt", "val " + path("gone.jpg") + " lomiri-wallpapers-16.04 X\n");
-  EXPECT_NE(error_of([&] { photo_manifest_files("val", missing); }).find("gone.jpg: missing (listed in"), std::string::npos);
+  EXPECT_NE(error_of([&] { photo_manifest_files("val", missing); }).find("gone.jpg: missing (listed in"),
+            std::string::npos);
   EXPECT_NE(error_of([&] { photo_manifest_files("val", missing); }).find("install Debian's lomiri-wallpapers-16.04"),
             std::string::npos);
   const std::string bad = write_bytes("bad.txt", "train a.png pkg\n");
   EXPECT_NE(error_of([&] { photo_manifest_files("train", bad); }).find("bad.txt:1: expected"), std::string::npos);
-  EXPECT_NE(error_of([&] { photo_manifest_files("test", manifest); }).find("lists no \"test\" photos"), std::string::npos);
+  EXPECT_NE(error_of([&] { photo_manifest_files("test", manifest); }).find("lists no \"test\" photos"),
+            std::string::npos);
 }
 
 // The repository's own manifest: both splits, disjoint, absolute paths of photos from the packages named.

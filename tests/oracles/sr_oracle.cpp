@@ -20,7 +20,8 @@
 
 namespace {
 
-template <class T> void write_raw(const std::string& path, const T* data, size_t count) {
+template <class T>
+void write_raw(const std::string& path, const T* data, size_t count) {
   std::ofstream out(path, std::ios::binary);
   out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(count * sizeof(T)));
   if (!out) throw std::runtime_error(path + ": cannot write");
@@ -49,8 +50,7 @@ int main(int argc, char** argv) {
       // crop_with_symmetry takes squares: the 96x96 window, of which the first 64 rows make the wide crop.
       std::vector<uint8_t> square(3 * 96 * 96);
       crop_with_symmetry(img, top, left, 96, 0, square.data());
-      for (int c = 0; c < 3; ++c)
-        std::copy_n(square.begin() + c * 96 * 96, 64 * 96, crop.begin() + c * 64 * 96);
+      for (int c = 0; c < 3; ++c) std::copy_n(square.begin() + c * 96 * 96, 64 * 96, crop.begin() + c * 64 * 96);
       write_raw(prefix + "crop-wide.u8", crop.data(), crop.size());
       const std::vector<double> lr_unit = downsample_unit(crop.data(), 64, 96, 4);
       write_raw(prefix + "lr-unit.f64", lr_unit.data(), lr_unit.size());

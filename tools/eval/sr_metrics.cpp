@@ -17,7 +17,8 @@ constexpr int kSsimWindow = 2 * kSsimRadius + 1;
 std::array<double, kSsimWindow> gaussian_window() {
   std::array<double, kSsimWindow> w{};
   double sum = 0;
-  for (int i = 0; i < kSsimWindow; ++i) sum += w[i] = std::exp(-0.5 * (i - kSsimRadius) * (i - kSsimRadius) / (1.5 * 1.5));
+  for (int i = 0; i < kSsimWindow; ++i)
+    sum += w[i] = std::exp(-0.5 * (i - kSsimRadius) * (i - kSsimRadius) / (1.5 * 1.5));
   for (double& v : w) v /= sum;
   return w;
 }
@@ -75,7 +76,8 @@ std::vector<double> luma_bt601(const Image& rgb) {
     throw std::invalid_argument("luma_bt601: not an RGB image");
   std::vector<double> y(size_t(rgb.width) * rgb.height);
   for (size_t i = 0; i < y.size(); ++i)
-    y[i] = 16.0 + (65.481 * rgb.pixels[3 * i] + 128.553 * rgb.pixels[3 * i + 1] + 24.966 * rgb.pixels[3 * i + 2]) / 255.0;
+    y[i] =
+        16.0 + (65.481 * rgb.pixels[3 * i] + 128.553 * rgb.pixels[3 * i + 1] + 24.966 * rgb.pixels[3 * i + 2]) / 255.0;
   return y;
 }
 

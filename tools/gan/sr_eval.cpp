@@ -11,13 +11,15 @@ namespace gancu::app {
 
 CLI::App* add_sr_eval_command(CLI::App& app, SrEvalOptions& o) {
   CLI::App* c = app.add_subcommand(
-      "sr-eval", "PSNR and SSIM of x4 super-resolution (Y channel, scale pixels of border cut; SSIM with the Gaussian "
-                 "11x11 window), per image and as a mean, with bicubic alongside");
+      "sr-eval",
+      "PSNR and SSIM of x4 super-resolution (Y channel, scale pixels of border cut; SSIM with the Gaussian "
+      "11x11 window), per image and as a mean, with bicubic alongside");
   c->add_option("--data", o.data, "A folder of HR photos (PNG/JPEG), debian-photos-val or debian-photos")
       ->capture_default_str();
   c->add_option("--scale", o.scale, "Upscaling factor")->capture_default_str()->check(CLI::Range(2, 8));
   c->add_option("--crop", o.crop, "Score centre crops of N x N pixels (a multiple of --scale; 0: whole photos)")
-      ->capture_default_str()->check(CLI::Range(0, 1 << 16));
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 16));
   c->add_option("--json", o.json, "Also write the results as JSON here");
   return c;
 }
@@ -43,9 +45,9 @@ int run_sr_eval(const SrEvalOptions& o, const eval::Upscaler& upscale, const std
   }
   std::printf("%-44s %11s %8.3f %8.4f %8.3f %8.4f\n", ("mean of " + std::to_string(pairs.size())).c_str(), "",
               scores.method_mean.psnr, scores.method_mean.ssim, scores.bicubic_mean.psnr, scores.bicubic_mean.ssim);
-  std::printf("method: %s; x%d, Y channel (BT.601), %d pixels of border cut; %s\n", method.c_str(), o.scale, o.scale,
-              o.crop ? ("centre crops of " + std::to_string(o.crop) + "x" + std::to_string(o.crop)).c_str()
-                     : "whole photos");
+  std::printf(
+      "method: %s; x%d, Y channel (BT.601), %d pixels of border cut; %s\n", method.c_str(), o.scale, o.scale,
+      o.crop ? ("centre crops of " + std::to_string(o.crop) + "x" + std::to_string(o.crop)).c_str() : "whole photos");
   if (!o.json.empty()) {
     const json result{{"data", o.data},
                       {"method", method},

@@ -20,6 +20,7 @@ struct SrEvalOptions {
 CLI::App* add_sr_eval_command(CLI::App& app, SrEvalOptions& options);
 // Prints a table (one line per image, then the mean) and writes --json; returns the exit code. `method` names the
 // upscaler ("bicubic" when it is empty). Errors throw (one line).
-int run_sr_eval(const SrEvalOptions& options, const eval::Upscaler& upscale = {}, const std::string& method = "bicubic");
+int run_sr_eval(const SrEvalOptions& options, const eval::Upscaler& upscale = {},
+                const std::string& method = "bicubic");
 
 }  // namespace gancu::app

@@ -3,6 +3,7 @@
 // jpeglib.h needs size_t and FILE declared first.
 #include <cstddef>
 #include <cstdio>
+
 #include <jpeglib.h>
 
 #include <algorithm>
@@ -89,8 +90,9 @@ bool decode_into(const unsigned char* data, size_t size, uint64_t max_pixels, Im
           fewest_blocks, uint64_t{cinfo.comp_info[c].width_in_blocks} * cinfo.comp_info[c].height_in_blocks);
     if (fewest_blocks > 8 * uint64_t{cinfo.src->bytes_in_buffer}) {
       char problem[160];
-      std::snprintf(problem, sizeof problem, "a progressive %ux%u image, more than the %llu bytes after the header can code",
-                    cinfo.image_width, cinfo.image_height, static_cast<unsigned long long>(cinfo.src->bytes_in_buffer));
+      std::snprintf(problem, sizeof problem,
+                    "a progressive %ux%u image, more than the %llu bytes after the header can code", cinfo.image_width,
+                    cinfo.image_height, static_cast<unsigned long long>(cinfo.src->bytes_in_buffer));
       fail(&cinfo, problem);
     }
   }

@@ -154,7 +154,8 @@ std::vector<double> downsample_unit(const uint8_t* hr, int h, int w, int scale) 
 std::vector<uint8_t> make_lr(const uint8_t* hr, int h, int w, int scale) {
   const std::vector<double> unit = downsample_unit(hr, h, w, scale);
   std::vector<uint8_t> lr(unit.size());
-  for (size_t i = 0; i < unit.size(); ++i) lr[i] = static_cast<uint8_t>(std::lround(std::clamp(unit[i] * 255.0, 0.0, 255.0)));
+  for (size_t i = 0; i < unit.size(); ++i)
+    lr[i] = static_cast<uint8_t>(std::lround(std::clamp(unit[i] * 255.0, 0.0, 255.0)));
   return lr;
 }
 
@@ -242,7 +243,8 @@ std::vector<SrPair> validation_pairs(const PhotoSet& photos, int scale, int crop
         for (int c = 0; c < 3; ++c)
           planar[c * plane + size_t(y) * w + x] = img.pixels[(size_t(top + y) * img.width + left + x) * 3 + c];
     const std::vector<uint8_t> lr = make_lr(planar.data(), h, w, scale);
-    pairs.push_back({p.path, image_from_planar(planar.data(), h, w), image_from_planar(lr.data(), h / scale, w / scale)});
+    pairs.push_back(
+        {p.path, image_from_planar(planar.data(), h, w), image_from_planar(lr.data(), h / scale, w / scale)});
   }
   return pairs;
 }
