@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/graph.h"
+#include "engine/parameter_store.h"
 #include "recipes/options.h"
 
 namespace gancu::recipes {
@@ -24,6 +25,9 @@ struct DataRequest {
   int image_size = 0;
   int channels = 0;
   bool labels = false;
+  // > 0: a super-resolution recipe. The data are photos (tools/io/photos.h); each step takes random HR crops of
+  // image_size and their LR twins, image_size / sr_scale, made by antialiased bicubic downsampling.
+  int sr_scale = 0;
 };
 
 // Where the trainer takes each input of a step from, before every step, in the recipe's order.
@@ -31,6 +35,8 @@ enum class InputSource {
   kImages,        // the next batch of real images, [B, C, H, W] in [-1, 1]
   kLabels,        // the class labels of the batch the previous kImages input took, [B] (float class indices)
   kRandomLabels,  // uniformly drawn class labels, [B], from the run's seed and the step (a resumed run redraws the same)
+  kHighRes,       // super-resolution: the step's HR crops [B, 3, S, S] in [-1, 1], a pure function of (seed, step)
+  kLowRes,        // their LR twins [B, 3, S / scale, S / scale] (the crops the previous kHighRes input took)
 };
 struct StepInput {
   ValueId value = kNoValue;
@@ -78,6 +84,19 @@ class Recipe {
   virtual TrainingGraph training_step(const DataShape& data, int batch_size) const = 0;
   virtual SamplerGraph sampler(const DataShape& data, int n) const = 0;
   virtual std::vector<Network> networks() const = 0;
+
+  // Frozen weights the recipe's graphs declare (ValueKind::kFrozen: SRGAN's VGG19), loaded into `store` once `graph`
+  // is bound to it; they come from their own file, never from checkpoints. Default: none.
+  virtual void load_frozen(ParameterStore& store, const Graph& graph) const {
+    (void)store;
+    (void)graph;
+  }
+  // A fresh run's starting weights where they do not come from the initialisers (SRGAN's G from an SRResNet run).
+  // Not called on resume. Default: nothing.
+  virtual void initialise(ParameterStore& store, const Graph& graph) const {
+    (void)store;
+    (void)graph;
+  }
 };
 
 // The recipes gancu ships, by name ("dcgan", "mlp-gan", "conditional-dcgan"). Throws std::invalid_argument listing

@@ -8,7 +8,9 @@
 
 namespace gancu::app {
 
-LoadedGenerator::LoadedGenerator(const std::string& file, const std::string& device, int batch) : batch_(batch) {
+LoadedGenerator::LoadedGenerator(const std::string& file, const std::string& device, int batch,
+                                 const recipes::DataShape* shape)
+    : batch_(batch) {
   namespace fs = std::filesystem;
   if (batch < 1) throw std::invalid_argument("generator batch must be positive");
   path_ = fs::is_directory(file) ? (fs::path(file) / "checkpoint.safetensors").string() : file;
@@ -24,7 +26,7 @@ LoadedGenerator::LoadedGenerator(const std::string& file, const std::string& dev
     file_prefix.clear();
   }
   backend_ = make_backend(device, "custom", "fp32", false);
-  recipes::SamplerGraph g = recorded_.recipe->sampler(recorded_.shape, batch);
+  recipes::SamplerGraph g = recorded_.recipe->sampler(shape ? *shape : recorded_.shape, batch);
   z_ = g.z;
   labels_ = g.labels;
   images_ = g.images;

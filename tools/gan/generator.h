@@ -16,7 +16,10 @@ class LoadedGenerator {
  public:
   // `file`: checkpoint.safetensors, generator.safetensors or a run folder (its checkpoint). `batch`: images per run of
   // the inference plan (generate() takes any count). Throws std::runtime_error("<file>: ...") for a bad file.
-  LoadedGenerator(const std::string& file, const std::string& device, int batch);
+  // `shape`: the data shape the inference plan is built for (super-resolution: the HR size of one input tile);
+  // default: the recorded one.
+  LoadedGenerator(const std::string& file, const std::string& device, int batch,
+                  const recipes::DataShape* shape = nullptr);
   ~LoadedGenerator();
 
   const std::string& path() const { return path_; }

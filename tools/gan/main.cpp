@@ -10,6 +10,7 @@
 #include "tools/gan/report.h"
 #include "tools/gan/sample.h"
 #include "tools/gan/sr_eval.h"
+#include "tools/gan/upscale.h"
 #include "tools/gan/train.h"
 
 int main(int argc, char** argv) {
@@ -79,6 +80,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t(1), int64_t(1) << 40));
   train->add_option("--eval-samples", t.eval_samples, "--eval-every: images scored (the same latent vectors each time)")
       ->capture_default_str()->check(CLI::Range(int64_t(2), int64_t(1) << 20))->needs(eval_every);
+  train->add_option("--val-data", t.val_data,
+                    "srresnet/srgan: held-out photos of the progress grid and --eval-every (PSNR/SSIM against bicubic)")
+      ->capture_default_str();
+  train->add_option("--val-crop", t.val_crop, "srresnet/srgan: validation centre crops of N pixels (0: whole photos)")
+      ->capture_default_str()->check(CLI::Range(0, 4096));
   train->add_option("--classifier", t.classifier,
                     "--eval-every: the classifier file (default: data/classifiers/<data>.safetensors, trained on first use)")
       ->needs(eval_every);
@@ -155,6 +161,8 @@ int main(int argc, char** argv) {
   eval->add_option("--json", eo.json, "Also write the results as JSON here");
   SrEvalOptions sro;
   CLI::App* sr_eval = add_sr_eval_command(app, sro);
+  UpscaleOptions uo;
+  CLI::App* upscale = add_upscale_command(app, uo);
   std::string report_dir;
   CLI::App* report = app.add_subcommand("report", "Rebuild RUN_DIR/report.html (samples, curves, configuration) from the folder alone");
   report->add_option("RUN_DIR", report_dir, "A run folder (written by gan train)")->required();
@@ -178,7 +186,15 @@ int main(int argc, char** argv) {
       return run_eval(eo);
     }
     if (*report) return run_report(report_dir);
-    if (*sr_eval) return run_sr_eval(sro);
+    if (*sr_eval) {
+      if (sro.checkpoint.empty()) return run_sr_eval(sro);
+      LoadedUpscaler upscaler(sro.checkpoint, sro.device, sro.tile);
+      if (upscaler.scale() != sro.scale)
+        throw std::invalid_argument("--scale " + std::to_string(sro.scale) + ": " + sro.checkpoint + " upscales x" +
+                                    std::to_string(upscaler.scale()));
+      return run_sr_eval(sro, [&](const gancu::Image& lr) { return upscaler.upscale(lr); }, "gancu");
+    }
+    if (*upscale) return run_upscale(uo);
     return run_sample(s);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gan: error: %s\n", e.what());

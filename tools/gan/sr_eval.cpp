@@ -21,6 +21,12 @@ CLI::App* add_sr_eval_command(CLI::App& app, SrEvalOptions& o) {
       ->capture_default_str()
       ->check(CLI::Range(0, 1 << 16));
   c->add_option("--json", o.json, "Also write the results as JSON here");
+  c->add_option("--checkpoint", o.checkpoint, "A srresnet/srgan checkpoint, generator.safetensors or run folder to "
+                                              "score (default: bicubic alone)");
+  c->add_option("--device", o.device, "cpu | cuda | reference")->capture_default_str()
+      ->check(CLI::IsMember({"cpu", "reference", "cuda"}));
+  c->add_option("--tile", o.tile, "--checkpoint: LR pixels per tile side (as gan upscale)")->capture_default_str()
+      ->check(CLI::Range(8, 4096));
   return c;
 }
 

@@ -1,6 +1,6 @@
 // `gan sr-eval`: PSNR and SSIM of x4 super-resolution on a folder of HR photos (or the default validation photos), each
-// image and the mean, by the SR papers' protocol (tools/eval/sr_metrics.h), with bicubic alongside. Until a generator
-// can be loaded the method scored is bicubic itself; run_sr_eval takes the upscaler to plug one in.
+// image and the mean, by the SR papers' protocol (tools/eval/sr_metrics.h), with bicubic alongside: of a trained
+// generator (--checkpoint, run on whole photos tile by tile as gan upscale runs it), or of bicubic itself.
 #pragma once
 #include <CLI/CLI.hpp>
 #include <string>
@@ -14,6 +14,10 @@ struct SrEvalOptions {
   int scale = 4;
   int crop = 0;      // 0: whole photos (modcrop to a multiple of scale); else centre crops of crop x crop
   std::string json;  // also write the results here
+  // A srresnet/srgan checkpoint (or its generator.safetensors, or run folder) to score against bicubic; "": bicubic.
+  std::string checkpoint;
+  std::string device = "cpu";
+  int tile = 256;
 };
 
 // Adds the subcommand and its flags, bound to `options`.

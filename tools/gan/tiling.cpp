@@ -28,15 +28,14 @@ std::vector<TileSpan> tile_spans(int length, int tile, int halo) {
   return spans;
 }
 
-std::vector<float> run_tiled(const float* image, int channels, int height, int width, int scale, int tile, int halo,
-                             const TileNetwork& network) {
+void run_tiled(const float* image, int channels, int height, int width, int scale, int tile, int halo,
+               const TileNetwork& network, const TileSink& sink) {
   if (channels < 1 || scale < 1) throw std::invalid_argument("run_tiled: bad channels or scale");
   const std::vector<TileSpan> rows = tile_spans(height, tile, halo), cols = tile_spans(width, tile, halo);
   const int th = rows.front().size, tw = cols.front().size;
-  const int64_t out_h = int64_t(height) * scale, out_w = int64_t(width) * scale;
-  std::vector<float> out(static_cast<size_t>(channels * out_h * out_w));
   std::vector<float> in_tile(static_cast<size_t>(channels) * th * tw);
   std::vector<float> out_tile(static_cast<size_t>(channels) * th * scale * tw * scale);
+  const int64_t tile_w = int64_t(tw) * scale, plane = int64_t(th) * scale * tile_w;
   for (const TileSpan& r : rows)
     for (const TileSpan& c : cols) {
       for (int ch = 0; ch < channels; ++ch)
@@ -44,17 +43,24 @@ std::vector<float> run_tiled(const float* image, int channels, int height, int w
           std::copy_n(image + (int64_t(ch) * height + r.start + y) * width + c.start, tw,
                       in_tile.begin() + (int64_t(ch) * th + y) * tw);
       network(in_tile.data(), th, tw, out_tile.data());
-      // The owned input rectangle, scaled: output rows [own_begin·scale, own_end·scale) of this tile's window.
-      const int64_t tile_w = int64_t(tw) * scale;
-      for (int ch = 0; ch < channels; ++ch)
-        for (int64_t y = int64_t(r.own_begin) * scale; y < int64_t(r.own_end) * scale; ++y) {
-          const int64_t ty = y - int64_t(r.start) * scale;
-          const float* src = out_tile.data() + (int64_t(ch) * th * scale + ty) * tile_w +
-                             (int64_t(c.own_begin) - c.start) * scale;
-          std::copy_n(src, int64_t(c.own_end - c.own_begin) * scale,
-                      out.begin() + (int64_t(ch) * out_h + y) * out_w + int64_t(c.own_begin) * scale);
-        }
+      // The owned input rectangle, scaled, inside this tile's output.
+      const int64_t y0 = int64_t(r.own_begin - r.start) * scale, x0 = int64_t(c.own_begin - c.start) * scale;
+      sink({out_tile.data() + y0 * tile_w + x0, plane, tile_w, int64_t(r.own_begin) * scale,
+            int64_t(c.own_begin) * scale, int64_t(r.own_end - r.own_begin) * scale,
+            int64_t(c.own_end - c.own_begin) * scale});
     }
+}
+
+std::vector<float> run_tiled(const float* image, int channels, int height, int width, int scale, int tile, int halo,
+                             const TileNetwork& network) {
+  const int64_t out_h = int64_t(height) * scale, out_w = int64_t(width) * scale;
+  std::vector<float> out(static_cast<size_t>(channels * out_h * out_w));
+  run_tiled(image, channels, height, width, scale, tile, halo, network, [&](const TileBlock& b) {
+    for (int ch = 0; ch < channels; ++ch)
+      for (int64_t i = 0; i < b.rows; ++i)
+        std::copy_n(b.block + ch * b.channel_stride + i * b.row_stride, b.cols,
+                    out.begin() + (ch * out_h + b.y + i) * out_w + b.x);
+  });
   return out;
 }
 

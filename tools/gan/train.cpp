@@ -19,6 +19,7 @@
 #include "engine/cuda_backend.h"
 #include "tools/gan/evaluate.h"
 #include "tools/gan/report.h"
+#include "tools/gan/sr_train.h"
 #include "tools/io/png.h"
 #include "tools/io/safetensors.h"
 
@@ -211,14 +212,28 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
   remove_stale_temp_files((fs::path(o.out) / "samples").string());
 
   const recipes::DataRequest request = recipe.data_request();
-  const int channels = o.channels ? o.channels : request.channels ? request.channels : native_channels(o.data);
-  DatasetOptions data_options;
-  data_options.require_labels = request.labels || !o.data_class.empty();
-  ImageSet data = load_dataset(o.data, channels, request.image_size, data_options);
-  if (!o.data_class.empty()) data = select_class(std::move(data), o.data_class);
-  if (data.count < o.batch_size)
-    throw std::runtime_error(data.source + ": " + std::to_string(data.count) + " images, fewer than one batch of " +
-                             std::to_string(o.batch_size));
+  // Super-resolution trains on random crops of photos: the default photo set where --data was left at its default.
+  const bool super_resolution = request.sr_scale > 0;
+  PhotoSet photos;
+  ImageSet data;
+  std::unique_ptr<SrValidation> validation;
+  if (super_resolution) {
+    if (o.data == TrainOptions().data) o.data = kDebianPhotos;
+    if (!o.data_class.empty()) throw std::invalid_argument("--class: " + recipe.name() + " trains on unlabelled photos");
+    if (o.epochs > 0) throw std::invalid_argument("--epochs: " + recipe.name() + " draws random crops; give --steps");
+    photos = load_photos(o.data);
+    data = sr_crop_shape(photos, request.image_size);
+    validation = std::make_unique<SrValidation>(o.val_data, o.val_crop, request.sr_scale);
+  } else {
+    const int channels = o.channels ? o.channels : request.channels ? request.channels : native_channels(o.data);
+    DatasetOptions data_options;
+    data_options.require_labels = request.labels || !o.data_class.empty();
+    data = load_dataset(o.data, channels, request.image_size, data_options);
+    if (!o.data_class.empty()) data = select_class(std::move(data), o.data_class);
+    if (data.count < o.batch_size)
+      throw std::runtime_error(data.source + ": " + std::to_string(data.count) + " images, fewer than one batch of " +
+                               std::to_string(o.batch_size));
+  }
   // --kernels auto measures each convolution shape once on this device and keeps the choices with the run. A run
   // resumed into another folder takes its choices along, so it continues with the same kernels.
   if (o.kernel_choice_file.empty()) {
@@ -231,8 +246,9 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
       }());
   }
 
-  Trainer trainer(o, recipe, data);
+  Trainer trainer(o, recipe, data, super_resolution ? &photos : nullptr);
   if (!resume_file.empty()) trainer.load_checkpoint(resume_file);
+  else recipe.initialise(trainer.store(), trainer.plan().graph());
   const std::vector<recipes::Metric>& recipe_metrics = trainer.metrics();
   int64_t total = o.steps;
   if (total == 0 && o.epochs > 0)
@@ -267,9 +283,14 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
   Tensor grid_labels(Shape{grid_n});
   for (int i = 0; i < grid_n; ++i) grid_labels[i] = static_cast<float>(i / 8);
   auto write_samples = [&](bool final_grid) {
-    Tensor images = trainer.sample(noise, conditional ? &grid_labels : nullptr);
-    const Shape& s = images.shape();
-    Image grid = make_grid(images.data(), int(s[0]), int(s[1]), int(s[2]), int(s[3]), 8);
+    Image grid;
+    if (validation) {
+      grid = validation->progress_grid(trainer, 4);
+    } else {
+      Tensor images = trainer.sample(noise, conditional ? &grid_labels : nullptr);
+      const Shape& s = images.shape();
+      grid = make_grid(images.data(), int(s[0]), int(s[1]), int(s[2]), int(s[3]), 8);
+    }
     char name[64];
     std::snprintf(name, sizeof name, "step_%06lld.png", (long long)trainer.steps_done());
     if (!final_grid) write_png((fs::path(o.out) / "samples" / name).string(), grid);
@@ -279,11 +300,17 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
   // batches of the progress grid's size so the sampler plan is shared. The best checkpoint by FID is best.safetensors.
   std::unique_ptr<FidScorer> scorer;
   const std::string best_path = (fs::path(o.out) / "best.safetensors").string();
-  double best_fid = INFINITY;
-  for (const json& j : history)
-    if (j.contains("fid") && j["fid"].is_number()) best_fid = std::min(best_fid, j["fid"].get<double>());
+  double best_score = INFINITY;  // lower is better: FID, or −PSNR for super-resolution
+  for (const json& j : history) {
+    if (j.contains("fid") && j["fid"].is_number()) best_score = std::min(best_score, j["fid"].get<double>());
+    if (j.contains("psnr") && j["psnr"].is_number()) best_score = std::min(best_score, -j["psnr"].get<double>());
+  }
   Tensor eval_z, eval_labels;
-  if (o.eval_every > 0) {
+  if (o.eval_every > 0 && validation) {
+    std::fprintf(stderr, "gan train: every %lld steps, PSNR and SSIM (Y, %d-pixel border) on %zu crops of %s, bicubic "
+                 "alongside\n", (long long)o.eval_every, request.sr_scale, validation->pairs().size(),
+                 validation->source().c_str());
+  } else if (o.eval_every > 0) {
     scorer = std::make_unique<FidScorer>(o.data, o.data_class, o.classifier, o.device == "reference" ? "cpu" : o.device, 20);
     std::fprintf(stderr, "gan train: every %lld steps, FID of %lld images; %s\n", (long long)o.eval_every,
                  (long long)o.eval_samples, scorer->caveat().c_str());
@@ -361,18 +388,29 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
         return 3;
       }
     }
-    const double epoch = double(m.step) * trainer.images_per_step() / double(data.count);
-    json line{{"step", m.step}, {"epoch", epoch}};
+    json line{{"step", m.step}};
+    if (data.count > 0) line["epoch"] = double(m.step) * trainer.images_per_step() / double(data.count);
     for (const auto& [name, value] : m.values) line[name] = value;
     line["step_ms"] = m.step_ms;
     line["images_per_s"] = m.images_per_s;
     bool new_best = false;
-    if (eval_due) {
+    if (eval_due && validation) {
+      const eval::SrSetScore score = validation->score(trainer);
+      line["psnr"] = score.method_mean.psnr;
+      line["ssim"] = score.method_mean.ssim;
+      line["psnr_bicubic"] = score.bicubic_mean.psnr;
+      line["ssim_bicubic"] = score.bicubic_mean.ssim;
+      new_best = -score.method_mean.psnr < best_score;  // the best checkpoint by PSNR
+      if (new_best) best_score = -score.method_mean.psnr;
+      std::fprintf(stderr, "%sgan train: step %lld: PSNR %.2f dB, SSIM %.4f (bicubic %.2f dB, %.4f)%s\n",
+                   on_terminal ? "\n" : "", (long long)m.step, score.method_mean.psnr, score.method_mean.ssim,
+                   score.bicubic_mean.psnr, score.bicubic_mean.ssim, new_best ? " (best so far: best.safetensors)" : "");
+    } else if (eval_due) {
       const FidScore score = evaluate();
       line["fid"] = score.fid;
       line["kid"] = score.kid.mean;
-      new_best = score.fid < best_fid;
-      if (new_best) best_fid = score.fid;
+      new_best = score.fid < best_score;
+      if (new_best) best_score = score.fid;
       std::fprintf(stderr, "%sgan train: step %lld: FID %.3f, KID %.5f%s\n", on_terminal ? "\n" : "", (long long)m.step,
                    score.fid, score.kid.mean, new_best ? " (best so far: best.safetensors)" : "");
     }
@@ -420,7 +458,7 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
   write_samples(true);
   trainer.save_checkpoint(checkpoint_path);
   std::string written = "samples.png, losses.png, report.html, metrics.jsonl, checkpoint.safetensors";
-  if (scorer && std::isfinite(best_fid)) written += ", best.safetensors";
+  if ((scorer || (validation && o.eval_every > 0)) && std::isfinite(best_score)) written += ", best.safetensors";
   for (const recipes::Network& network : recipe.networks()) {
     trainer.save_state_dict((fs::path(o.out) / network.file).string(), network);
     written += ", " + network.file;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "engine/engine.h"
 #include "recipes/recipe.h"
 #include "tools/io/dataset.h"
+#include "tools/io/photos.h"
 
 namespace gancu::app {
 
@@ -42,6 +44,10 @@ struct TrainOptions {
   int64_t eval_every = 0;
   int64_t eval_samples = 2000;
   std::string classifier;
+  // Super-resolution recipes: the held-out photos of the progress grid and of --eval-every's PSNR/SSIM, as centre
+  // crops of val_crop pixels (0: whole photos).
+  std::string val_data = kDebianPhotosVal;
+  int val_crop = 256;
   bool progress = true;          // one progress line on a terminal
   bool profile = false;          // print time per op kind at the end
   // The recipe options the command line set: a resumed run keeps its checkpoint's values and refuses other ones.
@@ -73,7 +79,10 @@ recipes::DataShape data_shape(const ImageSet& data);
 class Trainer {
  public:
   // `recipe` and `data` must outlive the trainer; `data` has been conformed to the recipe's request (run_train does it).
-  Trainer(const TrainOptions& options, const recipes::Recipe& recipe, const ImageSet& data);
+  // A super-resolution recipe (DataRequest::sr_scale > 0) trains on random crops of `photos` instead, and `data` is
+  // empty but for its shape (sr_crop_shape).
+  Trainer(const TrainOptions& options, const recipes::Recipe& recipe, const ImageSet& data,
+          const PhotoSet* photos = nullptr);
   ~Trainer();
 
   // One training step: uploads the step's inputs and runs the plan (on the GPU, without waiting for it).
@@ -99,6 +108,9 @@ class Trainer {
   // The generator in inference mode over the run's own weights (no copy): images [n, C, H, W] in [-1, 1] from latent
   // vectors z [n, latent...] and, for a conditional recipe, class labels [n].
   Tensor sample(const Tensor& z, const Tensor* labels = nullptr);
+  // A super-resolution recipe's generator in inference mode: LR images [n, 3, h, w] in [-1, 1] → SR images
+  // [n, 3, h·scale, w·scale]. One inference plan per LR shape, kept for the next call.
+  Tensor upscale(const Tensor& lr);
   // "" if every parameter, buffer and optimiser state is finite, else where the first NaN/Inf is ("G.main.0.weight
   // holds NaN at element 12"). A non-finite gradient shows here at once: Adam folds it into its parameter's moments.
   std::string first_non_finite() const;
@@ -122,11 +134,18 @@ class Trainer {
   std::vector<recipes::StepInput> inputs_;
   std::vector<recipes::Metric> metrics_;
   int images_per_step_ = 0;
-  BatchLoader loader_;
+  std::optional<BatchLoader> loader_;        // image sets
+  std::optional<SrCropSampler> crops_;       // photos (super-resolution)
+  SrBatch crop_batch_;
   std::vector<float> batch_, labels_;
   std::vector<int32_t> batch_labels_;
   std::unique_ptr<Sampler> sampler_;
+  std::map<std::vector<int64_t>, std::unique_ptr<Sampler>> upscalers_;  // by LR shape
 };
+
+// The data shape a super-resolution recipe trains on: no images, only the crops' shape (3 × crop × crop), and the
+// photos' description as its source.
+ImageSet sr_crop_shape(const PhotoSet& photos, int crop);
 
 // The whole command: load data, train, write samples/metrics/checkpoints/plot. Returns the process exit code.
 int run_train(const TrainOptions& options, recipes::Recipe& recipe);

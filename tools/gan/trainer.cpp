@@ -90,8 +90,24 @@ struct Trainer::Sampler {
   ValueId z = kNoValue, labels = kNoValue, images = kNoValue;
 };
 
-Trainer::Trainer(const TrainOptions& options, const recipes::Recipe& recipe, const ImageSet& data)
-    : options_(options), recipe_(recipe), data_(data), shape_(data_shape(data)), loader_(data, options.batch_size, options.seed) {
+ImageSet sr_crop_shape(const PhotoSet& photos, int crop) {
+  ImageSet shape;
+  shape.channels = 3;
+  shape.height = shape.width = crop;
+  shape.source = photos.source + " (" + std::to_string(photos.photos.size()) + " photos, " +
+                 std::to_string(photos.total_pixels() / 1000000) + " megapixels)";
+  return shape;
+}
+
+Trainer::Trainer(const TrainOptions& options, const recipes::Recipe& recipe, const ImageSet& data, const PhotoSet* photos)
+    : options_(options), recipe_(recipe), data_(data), shape_(data_shape(data)) {
+  const int sr_scale = recipe.data_request().sr_scale;
+  if (sr_scale > 0) {
+    if (!photos) throw std::invalid_argument(recipe.name() + " trains on photos, and none were given");
+    crops_.emplace(*photos, data.height, sr_scale);
+  } else {
+    loader_.emplace(data, options.batch_size, options.seed);
+  }
   try {
     recipe_.check(shape_);
   } catch (const std::invalid_argument& e) {
@@ -102,6 +118,7 @@ Trainer::Trainer(const TrainOptions& options, const recipes::Recipe& recipe, con
   store_ = std::make_unique<ParameterStore>(*backend_, options.seed);
   recipes::TrainingGraph step = recipe_.training_step(shape_, options.batch_size);
   plan_ = std::make_unique<Plan>(std::move(step.graph), *store_);
+  recipe_.load_frozen(*store_, plan_->graph());  // frozen weights come from their own files, never from checkpoints
   inputs_ = std::move(step.inputs);
   metrics_ = std::move(step.metrics);
   images_per_step_ = step.images_per_step;
@@ -118,7 +135,7 @@ void Trainer::run_step() {
     const recipes::StepInput& in = inputs_[i];
     switch (in.source) {
       case recipes::InputSource::kImages:
-        loader_.next(batch_.data(), data_.labelled() ? batch_labels_.data() : nullptr);
+        loader_->next(batch_.data(), data_.labelled() ? batch_labels_.data() : nullptr);
         plan_->write_async(in.value, batch_.data());
         break;
       case recipes::InputSource::kLabels:
@@ -132,6 +149,13 @@ void Trainer::run_step() {
         plan_->write_async(in.value, labels_.data());
         break;
       }
+      case recipes::InputSource::kHighRes:
+        crop_batch_ = crops_->sample(options_.seed, step, options_.batch_size);
+        plan_->write_async(in.value, crop_batch_.hr.data());
+        break;
+      case recipes::InputSource::kLowRes:
+        plan_->write_async(in.value, crop_batch_.lr.data());
+        break;
     }
   }
   plan_->run();
@@ -180,9 +204,11 @@ void Trainer::save_checkpoint(const std::string& path) const {
       {"recipe", recipe_.name()},
       {"config", config_json()},
       {"run", recipes::to_json(recorded.recorded_options()).dump()},
-      {"step", std::to_string(plan_->step())},
-      {"loader.epoch", std::to_string(loader_.epoch())},
-      {"loader.position", std::to_string(loader_.position())}};
+      {"step", std::to_string(plan_->step())}};
+  if (loader_) {  // crops of photos are a function of (seed, step): nothing to record
+    meta["loader.epoch"] = std::to_string(loader_->epoch());
+    meta["loader.position"] = std::to_string(loader_->position());
+  }
   if (data_.labelled()) meta["class_names"] = json(data_.class_names).dump();
   const std::vector<std::string>& names = store_->counter_names();
   for (size_t k = 0; k < names.size(); ++k) meta["counter." + names[k]] = std::to_string(store_->state().counters[k]);
@@ -205,14 +231,15 @@ void Trainer::load_checkpoint(const std::string& path) {
   const std::map<std::string, Tensor> tensors = load_safetensors(path, expected);
   require_finite(tensors, path);  // a diverged or damaged run is not continued
   const int64_t step = meta_int(meta, "step", path);
-  const int64_t epoch = meta_int(meta, "loader.epoch", path), position = meta_int(meta, "loader.position", path);
+  const int64_t epoch = loader_ ? meta_int(meta, "loader.epoch", path) : 0;
+  const int64_t position = loader_ ? meta_int(meta, "loader.position", path) : 0;
   std::vector<int64_t> counters;
   for (const std::string& name : store_->counter_names()) counters.push_back(meta_int(meta, "counter." + name, path));
   for (ParameterStore::Handle h = 0; h < store_->size(); ++h)
     if (store_->entry(h).kind != ValueKind::kFrozen) store_->write(h, tensors.at(store_->entry(h).name).data());
   plan_->set_step(step);
   store_->state().counters = counters;
-  loader_.restore(epoch, position);
+  if (loader_) loader_->restore(epoch, position);
 }
 
 std::string Trainer::first_non_finite() const {
@@ -277,6 +304,28 @@ Tensor Trainer::sample(const Tensor& z, const Tensor* labels) {
   }
   sampler_->plan->run();
   return sampler_->plan->read(sampler_->images);
+}
+
+Tensor Trainer::upscale(const Tensor& lr) {
+  const int scale = recipe_.data_request().sr_scale;
+  if (scale <= 0) throw std::invalid_argument("upscale: " + recipe_.name() + " is not a super-resolution recipe");
+  const Shape& s = lr.shape();
+  if (s.rank() != 4 || s[1] != 3) throw std::invalid_argument("upscale: LR images must be [n, 3, h, w], not " + s.str());
+  std::unique_ptr<Sampler>& upscaler = upscalers_[{s[0], s[2], s[3]}];
+  if (!upscaler) {
+    recipes::DataShape hr = shape_;
+    hr.height = static_cast<int>(s[2]) * scale;
+    hr.width = static_cast<int>(s[3]) * scale;
+    recipes::SamplerGraph g = recipe_.sampler(hr, static_cast<int>(s[0]));
+    upscaler = std::make_unique<Sampler>();
+    upscaler->n = static_cast<int>(s[0]);
+    upscaler->z = g.z;
+    upscaler->images = g.images;
+    upscaler->plan = std::make_unique<Plan>(std::move(g.graph), *store_, StepAdvance::kKeep);
+  }
+  upscaler->plan->write(upscaler->z, lr.data());
+  upscaler->plan->run();
+  return upscaler->plan->read(upscaler->images);
 }
 
 RecordedRecipe recorded_recipe(const std::map<std::string, std::string>& meta, const std::string& file) {
