@@ -51,6 +51,9 @@ const char* op_name(OpKind op) {
     case OpKind::kL1Backward: return "l1_backward";
     case OpKind::kCrossEntropyBackward: return "cross_entropy_backward";
     case OpKind::kAdamStep: return "adam_step";
+    case OpKind::kAllReduceMean: return "all_reduce_mean";
+    case OpKind::kSyncBatchNorm2dTrain: return "sync_batch_norm2d_train";
+    case OpKind::kSyncBatchNorm2dBackward: return "sync_batch_norm2d_backward";
     case OpKind::kCount: break;
   }
   return "?";
