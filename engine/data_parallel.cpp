@@ -188,10 +188,16 @@ int make_data_parallel(Graph& graph, const DataParallelOptions& options) {
   std::map<int, std::vector<Node>> after;  // node index -> all-reduce nodes that follow it, in order
   int inserted = 0;
   std::set<ValueId> averaged;
+  std::map<std::string, int> updates;  // per optimiser: its k D updates get distinct node names
   for (int i = 0; i < static_cast<int>(nodes.size()); ++i) {
     const Node& step = nodes[static_cast<size_t>(i)];
     if (step.op != OpKind::kAdamStep) continue;
     const std::string& optimiser = graph.optimisers().at(static_cast<size_t>(step.attrs.counter));
+    const int update = updates[optimiser]++;
+    // Built by append: GCC 12 warns falsely (-Wrestrict) on "#" + std::to_string(update).
+    std::string prefix = std::string("data_parallel.").append(optimiser);
+    if (update > 0) prefix.append("#").append(std::to_string(update));
+    prefix.append(".bucket");
     int index = 0;
     for (Bucket& bucket : buckets_of(graph, i, options.bucket_bytes)) {
       for (ValueId v : bucket.grads)
@@ -199,7 +205,7 @@ int make_data_parallel(Graph& graph, const DataParallelOptions& options) {
           throw std::invalid_argument("make_data_parallel: gradient " + graph.value(v).name + " feeds two optimiser steps");
       Node n;
       n.op = OpKind::kAllReduceMean;
-      n.name = "data_parallel." + optimiser + ".bucket" + std::to_string(index++);
+      n.name = prefix + std::to_string(index++);
       n.inputs = std::move(bucket.grads);
       after[bucket.after].push_back(std::move(n));
       ++inserted;

