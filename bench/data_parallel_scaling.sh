@@ -12,7 +12,8 @@ gan=$(realpath "$build/gan")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mpirun=(mpirun --allow-run-as-root --oversubscribe -x OMP_NUM_THREADS=1 -x OPENBLAS_NUM_THREADS=1)
-flags=(--data fashion-mnist --seed 1 --no-progress --sample-every 0 --checkpoint-every 0 --steps "$steps")
+common=(--data fashion-mnist --seed 1 --no-progress --sample-every 0 --checkpoint-every 0)
+flags=("${common[@]}" --steps "$steps")
 
 median_images_per_s() {
   python3 - "$1" <<'PY'
@@ -22,11 +23,18 @@ print(f"{statistics.median(r['images_per_s'] for r in rows):.1f} img/s (median s
 PY
 }
 
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  commit: $(git rev-parse --short HEAD)  machine: $(nproc) cores"
 echo "DCGAN-32 (defaults), Fashion-MNIST, $steps steps, one thread per rank"
 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$gan" train "${flags[@]}" --batch-size "$batch" --out "$work/one" 2>/dev/null
 echo "1 rank,  batch $batch:               $(median_images_per_s "$work/one/metrics.jsonl")"
+OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$gan" train "${flags[@]}" --batch-size $((batch / 2)) --out "$work/one_half" 2>/dev/null
+echo "1 rank,  batch $((batch / 2)):                $(median_images_per_s "$work/one_half/metrics.jsonl")"
 "${mpirun[@]}" -np 2 "$gan" train "${flags[@]}" --batch-size "$batch" --out "$work/two" 2>/dev/null
 echo "2 ranks, batch $batch per rank (weak): $(median_images_per_s "$work/two/metrics.jsonl")"
 "${mpirun[@]}" -np 2 "$gan" train "${flags[@]}" --batch-size $((batch / 2)) --out "$work/two_strong" 2>/dev/null
 echo "2 ranks, batch $((batch / 2)) per rank (strong): $(median_images_per_s "$work/two_strong/metrics.jsonl")"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+# Where a 2-rank step goes: rank 0's op profile (the all-reduce's time includes waiting for the other rank).
+"${mpirun[@]}" -np 2 "$gan" train "${common[@]}" --batch-size "$batch" --steps 10 --profile --out "$work/two_profile" 2>&1 |
+  grep -E "^op |all_reduce_mean|^total"
