@@ -6,8 +6,9 @@
                                                     run, bit for bit
   data_parallel.py resume      GAN WORKDIR MPIRUN   a two-rank run resumed halfway equals the uninterrupted one bit for
                                                     bit; resuming with another number of ranks is refused
-  data_parallel.py kill        GAN WORKDIR MPIRUN   SIGKILL of rank 1 mid-training: mpirun exits non-zero within 30 s
-                                                    and no rank is left running
+  data_parallel.py kill        GAN WORKDIR MPIRUN   SIGTERM to mpirun: the ranks stop together, rank 0 checkpoints, the
+                                                    run resumes; SIGKILL of rank 1 mid-training: mpirun exits non-zero
+                                                    within 30 s and no rank is left running
   data_parallel.py launch      GAN WORKDIR MPIRUN   torchrun-style WORLD_SIZE=2 without mpirun is refused with a clear
                                                     message; WORLD_SIZE=1 trains as a group of one
 
@@ -22,7 +23,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from crash_safety import DATA, Failure, check, expect_same_run  # noqa: E402  (the same run comparison)
+from crash_safety import DATA, Failure, check, expect_same_run, read_safetensors  # noqa: E402  (the same run comparison)
 
 FLAGS = ["--data", DATA, "--image-size", "16", "--nz", "8", "--ngf", "8", "--ndf", "8", "--batch-size", "8",
          "--seed", "11", "--no-progress", "--sample-every", "0"]
@@ -110,20 +111,52 @@ def rank_of(pid):
     return None
 
 
-def kill(gan, work, mpirun):
-    out = os.path.join(work, "killed")
+def start_long_run(gan, mpirun, out):
+    """A 2-rank run of a million steps, returned once both ranks are past their first steps."""
     log = open(out + ".log", "w")
     job = subprocess.Popen(mpirun_cmd(mpirun, 2) + [gan, "train", *FLAGS, "--out", out, "--steps", "1000000",
                                                     "--checkpoint-every", "0"],
                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    metrics = os.path.join(out, "metrics.jsonl")
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline:
+        if os.path.exists(metrics) and sum(1 for _ in open(metrics)) >= 3:
+            break
+        if job.poll() is not None:
+            log.close()
+            raise Failure(f"the job ended before it was signalled (exit {job.returncode})")
+        time.sleep(0.1)
+    return job, log
+
+
+def kill(gan, work, mpirun):
+    # SIGTERM to mpirun (what SIGINT becomes too: mpirun forwards SIGTERM): every rank stops at the same step, rank 0
+    # writes a checkpoint, and the run resumes on 2 ranks.
+    out = os.path.join(work, "stopped")
+    job, log = start_long_run(gan, mpirun, out)
     try:
-        metrics = os.path.join(out, "metrics.jsonl")
-        deadline = time.monotonic() + TIMEOUT_S
-        while time.monotonic() < deadline:  # both ranks are past their first steps
-            if os.path.exists(metrics) and sum(1 for _ in open(metrics)) >= 3:
-                break
-            check(job.poll() is None, f"the job ended before the kill (exit {job.returncode})")
-            time.sleep(0.1)
+        job.send_signal(signal.SIGTERM)
+        try:
+            job.wait(timeout=KILL_DEADLINE_S)
+        except subprocess.TimeoutExpired:
+            raise Failure(f"SIGTERM to mpirun, but the job still runs after {KILL_DEADLINE_S} s")
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait()
+        log.close()
+    text = open(out + ".log").read()
+    check("stopped by SIGTERM" in text and os.path.exists(os.path.join(out, "checkpoint.safetensors")),
+          f"SIGTERM: no checkpoint written\n{text}")
+    stopped_at = int(read_safetensors(os.path.join(out, "checkpoint.safetensors"))[0]["step"])
+    rc, text = run(mpirun_cmd(mpirun, 2) + [gan, "train", "--resume", out, "--steps", str(stopped_at + 2),
+                                            "--no-progress", "--sample-every", "0"], out + ".resume.log")
+    check(rc == 0 and "identical on all 2 ranks" in text, f"resume after SIGTERM: exit {rc}\n{text}")
+
+    # SIGKILL of rank 1: mpirun ends rank 0 too, non-zero, within the deadline.
+    out = os.path.join(work, "killed")
+    job, log = start_long_run(gan, mpirun, out)
+    try:
         ranks = {rank_of(p): p for p in descendants(job.pid) if rank_of(p) is not None}
         check(sorted(ranks) == [0, 1], f"expected ranks 0 and 1 under mpirun, found {ranks}")
         os.kill(ranks[1], signal.SIGKILL)

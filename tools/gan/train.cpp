@@ -445,9 +445,10 @@ static int run_train_on_rank(const TrainOptions& given, recipes::Recipe& recipe)
     if (!lead) return 128 + signo;
     trainer.save_checkpoint(checkpoint_path);
     report->refresh(trainer.steps_done(), signo == SIGINT ? "stopped by SIGINT" : "stopped by SIGTERM");
-    std::fprintf(stderr, "gan train: stopped by %s at step %lld of %lld; wrote %s; continue with: gan train --resume %s\n",
+    const std::string launcher = group.size() > 1 ? "mpirun -np " + std::to_string(group.size()) + " " : "";
+    std::fprintf(stderr, "gan train: stopped by %s at step %lld of %lld; wrote %s; continue with: %sgan train --resume %s\n",
                  signo == SIGINT ? "SIGINT" : "SIGTERM", (long long)trainer.steps_done(), (long long)total,
-                 checkpoint_path.c_str(), o.out.c_str());
+                 checkpoint_path.c_str(), launcher.c_str(), o.out.c_str());
     return 128 + signo;
   }
 

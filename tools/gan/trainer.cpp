@@ -81,7 +81,7 @@ std::vector<recipes::Option> TrainOptions::recorded_options() {
       {"data", "fashion-mnist | mnist | IDX file | CIFAR-10 batch/folder | PNG folder (sub-folders: classes)", &data},
       {"class", "Train on one class of a labelled set (its index or name, e.g. 7, sneaker, frog)", &data_class},
       {"channels", "1 or 3 (0: as the data)", &channels, 0, 3},
-      {"batch-size", "Batch size", &batch_size, 2, 65536},
+      {"batch-size", "Batch size (per rank under mpirun)", &batch_size, 2, 65536},
       {"seed", "Seed of every random stream", &seed},
   };
 }
