@@ -8,7 +8,8 @@
                                                     bit; resuming with another number of ranks is refused
   data_parallel.py kill        GAN WORKDIR MPIRUN   SIGTERM to mpirun: the ranks stop together, rank 0 checkpoints, the
                                                     run resumes; SIGKILL of rank 1 mid-training: mpirun exits non-zero
-                                                    within 30 s and no rank is left running
+                                                    within 30 s and no rank is left running; an error on rank 0
+                                                    alone (ENOSPC) ends the job with that error
   data_parallel.py launch      GAN WORKDIR MPIRUN   torchrun-style WORLD_SIZE=2 without mpirun is refused with a clear
                                                     message; WORLD_SIZE=1 trains as a group of one
 
@@ -176,6 +177,18 @@ def kill(gan, work, mpirun):
             os.killpg(job.pid, signal.SIGKILL)
             job.wait()
         log.close()
+
+    # An error on one rank alone (a full disk under rank 0's first checkpoint; rank 1 writes nothing) ends the whole
+    # job with that error instead of leaving rank 1 waiting in the next all-reduce.
+    out = os.path.join(work, "disk_full")
+    started = time.monotonic()
+    rc, text = run(mpirun_cmd(mpirun, 2) + ["-x", "GANCU_FAULT_WRITE=ENOSPC@0:checkpoint", gan, "train", *FLAGS,
+                                            "--out", out, "--steps", "1000000", "--checkpoint-every", "2"],
+                   out + ".log")
+    elapsed = time.monotonic() - started
+    check(rc != 0 and "rank 0: gan: error:" in text and "checkpoint" in text,
+          f"a write error on rank 0: exit {rc}\n{text}")
+    check(elapsed < KILL_DEADLINE_S, f"a write error on rank 0 took {elapsed:.0f} s to end the job")
 
 
 def launch(gan, work, _mpirun):
