@@ -10,6 +10,7 @@
 #include "core/memory.h"
 #include "core/philox.h"
 #include "engine/backend.h"
+#include "engine/data_parallel.h"
 #include "engine/kernel_params.h"
 #include "engine/op_profile.h"
 #include "kernels/cpu/activations.h"
@@ -329,6 +330,7 @@ DispatchTable make_table(bool use_blas) {
   set(OpKind::kNormalFill, normal_fill);
   set(OpKind::kTargetFill, target_fill);
   set(OpKind::kAdamStep, adam_step);
+  set_host_data_parallel_kernels(t);
   return t;
 }
 

@@ -17,6 +17,7 @@
 #include "kernels/cuda/conv2d.h"
 #include "kernels/cuda/conv_transpose2d.h"
 #include "kernels/cuda/activations.h"
+#include "engine/comm_nccl.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/linear.h"
 #include "kernels/cuda/losses.h"
@@ -541,6 +542,7 @@ DispatchTable make_cuda_dispatch_table(CudaBackendOptions::Kernels conv_kernels)
   set(OpKind::kNormalFill, entry<normal_fill>);
   set(OpKind::kTargetFill, entry<target_fill>);
   set(OpKind::kAdamStep, entry<adam_step>);
+  set_cuda_data_parallel_kernels(t);  // kAllReduceMean over NCCL (engine/comm_nccl.cu); no synchronised batch norm
   // kReshape stays null: a view, no kernel.
   return t;
 }

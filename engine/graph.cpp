@@ -53,6 +53,9 @@ const char* op_name(OpKind op) {
     case OpKind::kCrossEntropyBackward: return "cross_entropy_backward";
     case OpKind::kMaxPool2dBackward: return "max_pool2d_backward";
     case OpKind::kAdamStep: return "adam_step";
+    case OpKind::kAllReduceMean: return "all_reduce_mean";
+    case OpKind::kSyncBatchNorm2dTrain: return "sync_batch_norm2d_train";
+    case OpKind::kSyncBatchNorm2dBackward: return "sync_batch_norm2d_backward";
     case OpKind::kCount: break;
   }
   return "?";

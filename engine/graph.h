@@ -70,6 +70,10 @@ enum class OpKind {
   kMaxPool2dBackward,  // {x, dy} → {dx}: recomputes each window's argmax from x (no index tensor to plan or store)
   // optimiser: one node updates a whole parameter list (inputs: p0, g0, m0, v0, p1, g1, ...)
   kAdamStep,
+  // data parallel (engine/data_parallel.h): inserted by its pass, never by a model
+  kAllReduceMean,            // averages its inputs (gradients) over the process group in place; no outputs
+  kSyncBatchNorm2dTrain,     // kBatchNorm2dTrain with the batch statistics of the whole group
+  kSyncBatchNorm2dBackward,  // its gradient: the group's sums of dy and dy·x̂ (dgamma, dbeta stay per rank)
   kCount
 };
 const char* op_name(OpKind op);

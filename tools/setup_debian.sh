@@ -4,7 +4,8 @@
 # features test, tests/vgg19_against_torchvision.py; python3-scipy that of the FID test, tests/fid_against_scipy.py;
 # python3-skimage that of PSNR and SSIM, tests/sr_metrics_against_skimage.py; python3-pil writes the JPEG seeds of
 # tests/fuzz/make_corpus.py; clang and its libFuzzer runtime build the fuzz targets of tests/fuzz/; chromium opens the
-# run report headless in tests/report_in_chromium.py), and prepares the real data sets:
+# run report headless in tests/report_in_chromium.py; OpenMPI is data-parallel training's process group and launcher,
+# mpirun), and prepares the real data sets:
 #   the photos of super-resolution (tools/sr_photos.txt lists the files used: --data debian-photos and
 #   debian-photos-val), from mate-backgrounds, plasma-workspace-wallpapers, lxqt-themes, tuxpaint-data (training) and
 #   lomiri-wallpapers-16.04 (validation);
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build pkg-config libgtest-dev libopenblas-dev libcli11-dev nlohmann-json3-dev
           libpng-dev libjpeg62-turbo-dev zlib1g-dev libeigen3-dev dataset-fashion-mnist python3-torch python3-torchvision
-          python3-numpy python3-scipy python3-skimage python3-pil clang libclang-rt-dev chromium
+          python3-numpy python3-scipy python3-skimage python3-pil clang libclang-rt-dev chromium libopenmpi-dev openmpi-bin
           mate-backgrounds plasma-workspace-wallpapers lxqt-themes tuxpaint-data lomiri-wallpapers-16.04)
 missing=()
 for p in "${packages[@]}"; do

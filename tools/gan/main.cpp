@@ -71,6 +71,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t(1), int64_t(1) << 40));
   train->add_flag("--profile", t.profile,
                   "Print the time, FLOPs and bytes per op kind at the end (on cuda: launches call by call, no graph)");
+  train->add_flag("--sync-bn", t.sync_bn,
+                  "Data parallel (mpirun -np N gan train): batch-norm statistics over all ranks' batches (cpu only); "
+                  "default: per rank, as PyTorch DDP");
+  train->add_option("--bucket-mb", t.bucket_mb, "Data parallel: gradients are averaged in buckets of this many MiB")
+      ->capture_default_str()->check(CLI::Range(1, 1 << 20));
   bool no_progress = false;
   train->add_flag("--no-progress", no_progress, "No progress line on the terminal");
   auto* eval_every = train->add_option(

@@ -180,8 +180,21 @@ void restore_recorded(TrainOptions& o, recipes::Recipe& recipe, const std::map<s
 
 }  // namespace
 
-int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
+// Data parallel: whether any rank of the group says yes (a collective; every rank asks at the same point), so that
+// every rank takes the same branch and none is left waiting in a collective the others skipped.
+static bool any_rank(Communicator& group, bool yes) {
+  if (group.size() == 1) return yes;
+  double votes = yes ? 1.0 : 0.0;
+  group.all_reduce_sum(&votes, 1);
+  return votes > 0;
+}
+
+static int run_train_on_rank(const TrainOptions& given, recipes::Recipe& recipe) {
   TrainOptions o = given;
+  // Data parallel (under mpirun): every rank trains; rank 0 alone owns the run folder and writes checkpoints,
+  // samples, metrics and the report (the others read only: the data and, on resume, the checkpoint).
+  Communicator& group = process_group();
+  const bool lead = group.rank() == 0;
   std::unique_ptr<FolderLock> lock;  // held until the run ends (or the process dies)
   std::string resume_file;
   std::map<std::string, std::string> resume_meta;
@@ -191,14 +204,16 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
     if (!o.out_given) o.out = fs::path(resume_file).parent_path().empty() ? "." : fs::path(resume_file).parent_path().string();
     // Locked first, so that a run in progress (which may not have written a checkpoint yet) is named as the reason;
     // but a mistyped --resume creates no folder.
-    if (fs::is_directory(o.out) || fs::is_regular_file(resume_file)) lock = lock_run_folder(o.out);
+    if (lead && (fs::is_directory(o.out) || fs::is_regular_file(resume_file))) lock = lock_run_folder(o.out);
     if (!fs::is_regular_file(resume_file)) throw std::runtime_error(resume_file + ": no such checkpoint");
     resume_meta = load_safetensors_metadata(resume_file);  // validates the whole file before anything is written
     restore_recorded(o, recipe, resume_meta, resume_file, given);
   }
   // One writer per run folder, locked before anything in it is read or written; a fresh run never overwrites an
   // earlier run's checkpoint by surprise.
-  if (resume_file.empty() && (o.out_given || o.overwrite)) {
+  if (!lead) {
+    // rank 0 owns the folder
+  } else if (resume_file.empty() && (o.out_given || o.overwrite)) {
     lock = lock_run_folder(o.out);
     if (!o.overwrite && fs::exists(fs::path(o.out) / "checkpoint.safetensors"))
       throw std::runtime_error(o.out + ": already holds a run (checkpoint.safetensors); continue it with --resume " + o.out +
@@ -206,10 +221,12 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
   } else if (resume_file.empty()) {
     lock = lock_default_run_folder(o.out);
   }
-  fs::create_directories(fs::path(o.out) / "samples");
-  // What a process killed while writing left behind (its targets are intact); no one else writes here now.
-  remove_stale_temp_files(o.out);
-  remove_stale_temp_files((fs::path(o.out) / "samples").string());
+  if (lead) {
+    fs::create_directories(fs::path(o.out) / "samples");
+    // What a process killed while writing left behind (its targets are intact); no one else writes here now.
+    remove_stale_temp_files(o.out);
+    remove_stale_temp_files((fs::path(o.out) / "samples").string());
+  }
 
   const recipes::DataRequest request = recipe.data_request();
   // Super-resolution trains on random crops of photos: the default photo set where --data was left at its default.
@@ -230,13 +247,14 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
     data_options.require_labels = request.labels || !o.data_class.empty();
     data = load_dataset(o.data, channels, request.image_size, data_options);
     if (!o.data_class.empty()) data = select_class(std::move(data), o.data_class);
-    if (data.count < o.batch_size)
+    if (data.count < int64_t(o.batch_size) * group.size())
       throw std::runtime_error(data.source + ": " + std::to_string(data.count) + " images, fewer than one batch of " +
-                               std::to_string(o.batch_size));
+                               std::to_string(int64_t(o.batch_size) * group.size()) +
+                               (group.size() > 1 ? " (--batch-size per rank x " + std::to_string(group.size()) + " ranks)" : ""));
   }
   // --kernels auto measures each convolution shape once on this device and keeps the choices with the run. A run
   // resumed into another folder takes its choices along, so it continues with the same kernels.
-  if (o.kernel_choice_file.empty()) {
+  if (o.kernel_choice_file.empty() && lead) {  // other ranks keep their choices in memory
     o.kernel_choice_file = (fs::path(o.out) / "kernel_choices.json").string();
     const fs::path earlier = fs::path(resume_file).parent_path() / "kernel_choices.json";
     if (!resume_file.empty() && !fs::exists(o.kernel_choice_file) && fs::exists(earlier))
@@ -249,25 +267,35 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
   Trainer trainer(o, recipe, data, super_resolution ? &photos : nullptr);
   if (!resume_file.empty()) trainer.load_checkpoint(resume_file);
   else recipe.initialise(trainer.store(), trainer.plan().graph());
+  trainer.broadcast_store_from_rank0();
   const std::vector<recipes::Metric>& recipe_metrics = trainer.metrics();
   int64_t total = o.steps;
   if (total == 0 && o.epochs > 0)
     total = static_cast<int64_t>(std::ceil(o.epochs * double(data.count) / double(trainer.images_per_step())));
   if (total == 0) total = TrainOptions::kDefaultSteps;
   const std::string metrics_path = (fs::path(o.out) / "metrics.jsonl").string();
-  std::vector<json> history = read_metrics(metrics_path, trainer.steps_done());
-  {
+  std::vector<json> history;
+  std::unique_ptr<AppendFile> metrics;  // rank 0's; a failed append stops the run with "<path>: write failed (<errno text>)"
+  if (lead) {
+    history = read_metrics(metrics_path, trainer.steps_done());
     std::string kept;
     for (const json& j : history) kept += j.dump() + "\n";
     write_file_atomic(metrics_path, kept);
+    metrics = std::make_unique<AppendFile>(metrics_path);
   }
-  AppendFile metrics(metrics_path);  // a failed append stops the run with "<path>: write failed (<errno text>)"
 
   const std::string checkpoint_path = (fs::path(o.out) / "checkpoint.safetensors").string();
-  const bool on_terminal = o.progress && ::isatty(STDERR_FILENO);
+  const bool on_terminal = lead && o.progress && ::isatty(STDERR_FILENO);
   // From here on SIGINT/SIGTERM stop the run at a step boundary with a checkpoint (before, nothing is lost by dying).
   const StopSignals stop(o.out, on_terminal);
-  std::fprintf(stderr, "gan train: %s, %lld images %dx%dx%d%s; %s %s; batch %d; steps %lld..%lld; %s\n",
+  // mpirun forwards SIGINT/SIGTERM to every rank, but each may see it at another step: the ranks agree before each
+  // step (one tiny all-reduce), so they stop together.
+  auto stop_requested = [&] { return any_rank(group, stop.received() != 0); };
+  if (group.size() > 1 && lead)
+    std::fprintf(stderr, "gan train: data parallel over %d ranks (MPI%s): batch %d per rank, %lld per step; %s batch norm\n",
+                 group.size(), o.device == "cuda" ? " + NCCL" : "", o.batch_size,
+                 (long long)o.batch_size * group.size(), o.sync_bn ? "synchronised" : "per-rank");
+  if (lead) std::fprintf(stderr, "gan train: %s, %lld images %dx%dx%d%s; %s %s; batch %d; steps %lld..%lld; %s\n",
                data.source.c_str(), (long long)data.count, data.channels, data.height, data.width,
                data.labelled() ? (", " + std::to_string(data.num_classes()) + " classes").c_str() : "", recipe.name().c_str(),
                trainer.config_json().c_str(), o.batch_size, (long long)trainer.steps_done(), (long long)total,
@@ -306,11 +334,11 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
     if (j.contains("psnr") && j["psnr"].is_number()) best_score = std::min(best_score, -j["psnr"].get<double>());
   }
   Tensor eval_z, eval_labels;
-  if (o.eval_every > 0 && validation) {
+  if (o.eval_every > 0 && validation && lead) {
     std::fprintf(stderr, "gan train: every %lld steps, PSNR and SSIM (Y, %d-pixel border) on %zu crops of %s, bicubic "
                  "alongside\n", (long long)o.eval_every, request.sr_scale, validation->pairs().size(),
                  validation->source().c_str());
-  } else if (o.eval_every > 0) {
+  } else if (o.eval_every > 0 && lead) {
     scorer = std::make_unique<FidScorer>(o.data, o.data_class, o.classifier, o.device == "reference" ? "cpu" : o.device, 20);
     std::fprintf(stderr, "gan train: every %lld steps, FID of %lld images; %s\n", (long long)o.eval_every,
                  (long long)o.eval_samples, scorer->caveat().c_str());
@@ -337,7 +365,8 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
     return s;
   };
   // report.html, refreshed at each checkpoint; a failure to write it warns once and training goes on.
-  RunReport report(o.out, {recipe.name(), trainer.config_json(), recipes::to_json(o.recorded_options()).dump(),
+  std::unique_ptr<RunReport> report;
+  if (lead) report = std::make_unique<RunReport>(o.out, ReportInfo{recipe.name(), trainer.config_json(), recipes::to_json(o.recorded_options()).dump(),
                            data.source + ", " + std::to_string(data.count) + " images " + std::to_string(data.channels) +
                                "x" + std::to_string(data.height) + "x" + std::to_string(data.width),
                            o.device == "cuda" ? "cuda (" + o.kernels + " kernels, " + o.math + (o.cuda_graph ? ", CUDA graph)" : ")")
@@ -356,6 +385,7 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
     for (const auto& [name, value] : m.values)
       if (!std::isfinite(value)) bad += (bad.empty() ? "" : ", ") + name + " " + std::to_string(value);
     if (bad.empty()) return true;
+    if (!lead) return false;  // the metrics are the group's: every rank stops here, rank 0 says why
     const std::string kept = fs::exists(checkpoint_path) ? "the last good checkpoint is " + checkpoint_path
                                                          : "no checkpoint was written";
     std::fprintf(stderr, "\ngan train: step %lld: not finite: %s; stopping; %s\n", (long long)m.step, bad.c_str(), kept.c_str());
@@ -363,7 +393,7 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
   };
   std::vector<bool> shown;  // the recipe's metrics on the progress line
   for (const recipes::Metric& metric : recipe_metrics) shown.push_back(metric.on_progress_line);
-  while (trainer.steps_done() < total && !stop.received()) {
+  while (trainer.steps_done() < total && !stop_requested()) {
     trainer.run_step();
     const int64_t done = trainer.steps_done();
     const bool check_due = o.check_finite_every > 0 && done % o.check_finite_every == 0;
@@ -380,14 +410,16 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
     interval_first = done;
     if (!finite_or_report(m)) return 3;
     if (check_due) {
-      if (const std::string bad = trainer.first_non_finite(); !bad.empty()) {
+      const std::string bad = trainer.first_non_finite();
+      if (any_rank(group, !bad.empty())) {
         const std::string kept = fs::exists(checkpoint_path) ? "the last good checkpoint is " + checkpoint_path
                                                              : "no checkpoint was written";
-        std::fprintf(stderr, "\ngan train: step %lld: %s (--check-finite); stopping; %s\n", (long long)done, bad.c_str(),
-                     kept.c_str());
+        std::fprintf(stderr, "\ngan train: step %lld: %s (--check-finite); stopping; %s\n", (long long)done,
+                     bad.empty() ? "another rank holds a non-finite value" : bad.c_str(), kept.c_str());
         return 3;
       }
     }
+    if (!lead) continue;  // the rest writes rank 0's files
     json line{{"step", m.step}};
     if (data.count > 0) line["epoch"] = double(m.step) * trainer.images_per_step() / double(data.count);
     for (const auto& [name, value] : m.values) line[name] = value;
@@ -414,7 +446,7 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
       std::fprintf(stderr, "%sgan train: step %lld: FID %.3f, KID %.5f%s\n", on_terminal ? "\n" : "", (long long)m.step,
                    score.fid, score.kid.mean, new_best ? " (best so far: best.safetensors)" : "");
     }
-    metrics.append(line.dump() + "\n");
+    metrics->append(line.dump() + "\n");
     history.push_back(line);
     if (on_terminal) {
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
@@ -433,7 +465,7 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
     if (o.sample_every > 0 && m.step % o.sample_every == 0) write_samples(false);
     if (o.checkpoint_every > 0 && m.step % o.checkpoint_every == 0) {
       trainer.save_checkpoint(checkpoint_path);
-      report.refresh(m.step, "training");
+      report->refresh(m.step, "training");
     }
     if (new_best) trainer.save_checkpoint(best_path);
     interval_start = std::chrono::steady_clock::now();  // file writes are not part of the step time
@@ -442,19 +474,32 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
 
   // Stopped by a signal between steps (one after the last step lets the run finish): checkpoint and go. The metrics
   // file holds the steps an uninterrupted run would have logged so far (each line is flushed as it is written).
-  if (const int signo = stop.received(); signo != 0 && trainer.steps_done() < total) {
+  if (trainer.steps_done() < total && any_rank(group, stop.received() != 0)) {
+    const int signo = stop.received() != 0 ? stop.received() : SIGTERM;  // another rank's signal
     if (trainer.steps_done() > last_read) {  // the steps since the last read were not checked yet
       StepMetrics m = trainer.read_metrics();
       if (!finite_or_report(m)) return 3;
     }
+    if (!lead) return 128 + signo;
     trainer.save_checkpoint(checkpoint_path);
-    report.refresh(trainer.steps_done(), signo == SIGINT ? "stopped by SIGINT" : "stopped by SIGTERM");
-    std::fprintf(stderr, "gan train: stopped by %s at step %lld of %lld; wrote %s; continue with: gan train --resume %s\n",
+    report->refresh(trainer.steps_done(), signo == SIGINT ? "stopped by SIGINT" : "stopped by SIGTERM");
+    const std::string launcher = group.size() > 1 ? "mpirun -np " + std::to_string(group.size()) + " " : "";
+    std::fprintf(stderr, "gan train: stopped by %s at step %lld of %lld; wrote %s; continue with: %sgan train --resume %s\n",
                  signo == SIGINT ? "SIGINT" : "SIGTERM", (long long)trainer.steps_done(), (long long)total,
-                 checkpoint_path.c_str(), o.out.c_str());
+                 checkpoint_path.c_str(), launcher.c_str(), o.out.c_str());
     return 128 + signo;
   }
 
+  if (group.size() > 1) {  // the promise of data parallelism, checked once at the end (tests/data_parallel.py)
+    if (const std::string differ = trainer.check_ranks_identical(); !differ.empty()) {
+      if (lead) std::fprintf(stderr, "gan train: %s after step %lld\n", differ.c_str(), (long long)trainer.steps_done());
+      return 4;
+    }
+    if (lead)
+      std::fprintf(stderr, "gan train: weights and optimiser state identical on all %d ranks (hash %016llx)\n",
+                   group.size(), (unsigned long long)trainer.replicated_state_hash());
+  }
+  if (!lead) return 0;
   write_samples(true);
   trainer.save_checkpoint(checkpoint_path);
   std::string written = "samples.png, losses.png, report.html, metrics.jsonl, checkpoint.safetensors";
@@ -473,7 +518,7 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
     losses.emplace_back(metric.name, std::move(series));
   }
   write_loss_plot((fs::path(o.out) / "losses.png").string(), logged_steps, losses);
-  report.refresh(trainer.steps_done(), "finished");
+  report->refresh(trainer.steps_done(), "finished");
   if (o.profile) std::fprintf(stderr, "%s", trainer.profile_report().c_str());
   if (!history.empty()) {
     const json& last = history.back();
@@ -488,6 +533,18 @@ int run_train(const TrainOptions& given, recipes::Recipe& recipe) {
                  values.c_str(), o.out.c_str(), written.c_str());
   }
   return 0;
+}
+
+int run_train(const TrainOptions& options, recipes::Recipe& recipe) {
+  Communicator& group = process_group();
+  if (group.size() == 1) return run_train_on_rank(options, recipe);
+  // A rank that fails alone would leave the others waiting in a collective: it ends the whole group instead.
+  try {
+    return run_train_on_rank(options, recipe);
+  } catch (const std::exception& e) {
+    group.abort(std::string("gan: error: ") + e.what(), 1);  // does not return
+  }
+  return 1;
 }
 
 }  // namespace gancu::app

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/comm.h"
 #include "engine/engine.h"
 #include "recipes/recipe.h"
 #include "tools/io/dataset.h"
@@ -50,6 +51,10 @@ struct TrainOptions {
   int val_crop = 256;
   bool progress = true;          // one progress line on a terminal
   bool profile = false;          // print time per op kind at the end
+  // Data parallel (under mpirun; engine/data_parallel.h): --batch-size is per rank, the global batch is that times
+  // the group's size. Not recorded: a resume must use the same group size (checked) and may choose these again.
+  bool sync_bn = false;          // batch-norm statistics over the whole group's batch (else per rank, as DDP)
+  int bucket_mb = 25;            // gradient all-reduce bucket size in MiB
   // The recipe options the command line set: a resumed run keeps its checkpoint's values and refuses other ones.
   std::vector<std::string> given_recipe_options;
   static constexpr int64_t kDefaultSteps = 1500;
@@ -118,6 +123,15 @@ class Trainer {
   std::string config_json() const;
   void enable_profiling() { backend_->enable_profiling(); }
   std::string profile_report() const { return backend_->profile_report(); }
+  // Data parallel: the process group this trainer is a rank of (a group of one without mpirun), and rank 0's
+  // parameters, buffers and optimiser state copied to every rank (the start of a run, so every rank starts alike).
+  Communicator& group() const { return group_; }
+  void broadcast_store_from_rank0();
+  // A hash (FNV-1a 64) of what data parallelism keeps identical on every rank: parameters, optimiser state, step and
+  // counters (batch-norm running statistics are per rank unless --sync-bn, as in DDP, and are left out).
+  uint64_t replicated_state_hash() const;
+  // Collective: "" when every rank's replicated_state_hash() equals rank 0's, else which ranks differ.
+  std::string check_ranks_identical();
   // Benchmarks: the last step's duration where it ran (CUDA events on the GPU); waits for it.
   void enable_step_timing() { backend_->enable_step_timing(); }
   double last_step_ms() { return backend_->last_step_ms(); }
@@ -141,6 +155,10 @@ class Trainer {
   std::vector<int32_t> batch_labels_;
   std::unique_ptr<Sampler> sampler_;
   std::map<std::vector<int64_t>, std::unique_ptr<Sampler>> upscalers_;  // by LR shape
+  Communicator& group_;
+  uint64_t rank_seed_ = 0;               // the run's seed with the rank folded in: this rank's random streams
+  std::vector<float> group_batch_;       // the global batch; this rank takes its shard
+  std::vector<int32_t> group_labels_;
 };
 
 // The data shape a super-resolution recipe trains on: no images, only the crops' shape (3 × crop × crop), and the

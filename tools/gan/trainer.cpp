@@ -1,11 +1,14 @@
 // The Trainer: one recipe's training step and sampler over one parameter store; checkpoints and state dicts.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
 #include "core/rng.h"
+#include "engine/comm_nccl.h"
 #include "engine/cuda_backend.h"
+#include "engine/data_parallel.h"
 #include "tools/gan/train.h"
 #include "tools/io/safetensors.h"
 
@@ -78,7 +81,7 @@ std::vector<recipes::Option> TrainOptions::recorded_options() {
       {"data", "fashion-mnist | mnist | IDX file | CIFAR-10 batch/folder | PNG folder (sub-folders: classes)", &data},
       {"class", "Train on one class of a labelled set (its index or name, e.g. 7, sneaker, frog)", &data_class},
       {"channels", "1 or 3 (0: as the data)", &channels, 0, 3},
-      {"batch-size", "Batch size", &batch_size, 2, 65536},
+      {"batch-size", "Batch size (per rank under mpirun)", &batch_size, 2, 65536},
       {"seed", "Seed of every random stream", &seed},
   };
 }
@@ -100,31 +103,88 @@ ImageSet sr_crop_shape(const PhotoSet& photos, int crop) {
 }
 
 Trainer::Trainer(const TrainOptions& options, const recipes::Recipe& recipe, const ImageSet& data, const PhotoSet* photos)
-    : options_(options), recipe_(recipe), data_(data), shape_(data_shape(data)) {
+    : options_(options), recipe_(recipe), data_(data), shape_(data_shape(data)), group_(process_group()) {
   const int sr_scale = recipe.data_request().sr_scale;
   if (sr_scale > 0) {
     if (!photos) throw std::invalid_argument(recipe.name() + " trains on photos, and none were given");
     crops_.emplace(*photos, data.height, sr_scale);
   } else {
-    loader_.emplace(data, options.batch_size, options.seed);
+    loader_.emplace(data, options.batch_size * group_.size(), options.seed);
   }
   try {
     recipe_.check(shape_);
   } catch (const std::invalid_argument& e) {
     throw std::invalid_argument(data.source + ": " + e.what());
   }
+  const bool data_parallel = started_by_mpi_launcher() || options.sync_bn;
+  if (options.sync_bn && options.device == "cuda")
+    throw std::invalid_argument("--sync-bn: the CUDA backend has no synchronised batch norm (it runs on --device cpu)");
+  if (data_parallel && options.device == "cuda") use_cuda_device_of_rank(group_.local_rank());
   backend_ = make_backend(options.device, options.kernels, options.math, options.cuda_graph, options.kernel_choice_file);
   if (options.profile) backend_->enable_profiling();
   store_ = std::make_unique<ParameterStore>(*backend_, options.seed);
   recipes::TrainingGraph step = recipe_.training_step(shape_, options.batch_size);
-  plan_ = std::make_unique<Plan>(std::move(step.graph), *store_);
+  if (data_parallel) {
+    DataParallelOptions dp;
+    dp.bucket_bytes = int64_t(options.bucket_mb) << 20;
+    dp.sync_batch_norm = options.sync_bn;
+    make_data_parallel(step.graph, dp);
+  }
+  plan_ = std::make_unique<Plan>(std::move(step.graph), *store_);  // parameters initialised from the run's seed
   recipe_.load_frozen(*store_, plan_->graph());  // frozen weights come from their own files, never from checkpoints
+  // Then every random op of this rank draws from its own streams (rank 0 keeps the run's seed, so a group of one is
+  // the plain run): each rank's noise, label noise and dropout differ, as with a per-rank seed in PyTorch DDP.
+  rank_seed_ = options.seed ^ (0x9E3779B97F4A7C15ull * uint64_t(group_.rank()));
+  store_->state().seed = rank_seed_;
   inputs_ = std::move(step.inputs);
   metrics_ = std::move(step.metrics);
-  images_per_step_ = step.images_per_step;
-  batch_.resize(static_cast<size_t>(int64_t(options.batch_size) * data.channels * data.height * data.width));
+  images_per_step_ = step.images_per_step * group_.size();
+  const size_t image_floats = size_t(data.channels) * size_t(data.height) * size_t(data.width);
+  batch_.resize(size_t(options.batch_size) * image_floats);
   labels_.resize(static_cast<size_t>(options.batch_size));
   batch_labels_.resize(static_cast<size_t>(options.batch_size));
+  group_batch_.resize(batch_.size() * size_t(group_.size()));
+  group_labels_.resize(batch_labels_.size() * size_t(group_.size()));
+}
+
+void Trainer::broadcast_store_from_rank0() {
+  if (group_.size() == 1) return;
+  for (ParameterStore::Handle h = 0; h < store_->size(); ++h) {
+    Tensor t = store_->read(h);
+    group_.broadcast(t.data(), t.numel(), 0);
+    store_->write(h, t.data());
+  }
+}
+
+uint64_t Trainer::replicated_state_hash() const {
+  uint64_t h = 0xcbf29ce484222325ull;
+  const auto mix = [&h](const void* data, size_t bytes) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (size_t i = 0; i < bytes; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
+  };
+  for (ValueKind kind : {ValueKind::kParameter, ValueKind::kOptState})
+    for (ParameterStore::Handle handle : store_->of_kind(kind)) {
+      const Tensor t = store_->read(handle);
+      mix(store_->entry(handle).name.data(), store_->entry(handle).name.size());
+      mix(t.data(), size_t(t.numel()) * sizeof(float));
+    }
+  const StepState& state = store_->state();
+  mix(&state.step, sizeof(state.step));
+  mix(state.counters.data(), state.counters.size() * sizeof(int64_t));
+  return h;
+}
+
+std::string Trainer::check_ranks_identical() {
+  const uint64_t mine = replicated_state_hash();
+  uint64_t lead = mine;
+  group_.broadcast_bytes(&lead, sizeof(lead), 0);
+  std::vector<double> differs(size_t(group_.size()), 0.0);
+  differs[size_t(group_.rank())] = mine != lead ? 1.0 : 0.0;
+  group_.all_reduce_sum(differs.data(), int64_t(differs.size()));
+  std::string ranks;
+  for (size_t r = 0; r < differs.size(); ++r)
+    if (differs[r] != 0) ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
+  return ranks.empty() ? "" : "the weights or optimiser state of rank(s) " + ranks + " differ from rank 0's";
 }
 
 Trainer::~Trainer() = default;
@@ -134,28 +194,39 @@ void Trainer::run_step() {
   for (size_t i = 0; i < inputs_.size(); ++i) {
     const recipes::StepInput& in = inputs_[i];
     switch (in.source) {
-      case recipes::InputSource::kImages:
-        loader_->next(batch_.data(), data_.labelled() ? batch_labels_.data() : nullptr);
+      case recipes::InputSource::kImages: {
+        // Every rank draws the same global batch (the order is the run's seed's) and takes its own shard of it.
+        loader_->next(group_batch_.data(), data_.labelled() ? group_labels_.data() : nullptr);
+        const size_t rank = size_t(group_.rank());
+        std::copy_n(group_batch_.data() + rank * batch_.size(), batch_.size(), batch_.data());
+        std::copy_n(group_labels_.data() + rank * batch_labels_.size(), batch_labels_.size(), batch_labels_.data());
         plan_->write_async(in.value, batch_.data());
         break;
+      }
       case recipes::InputSource::kLabels:
         for (size_t b = 0; b < labels_.size(); ++b) labels_[b] = static_cast<float>(batch_labels_[b]);
         plan_->write_async(in.value, labels_.data());
         break;
       case recipes::InputSource::kRandomLabels: {
-        Rng rng(options_.seed, kRandomLabelStream + i);
+        Rng rng(rank_seed_, kRandomLabelStream + i);
         rng.set_counter(static_cast<uint64_t>(step) * labels_.size());  // step s draws the same labels however it is reached
         for (float& l : labels_) l = static_cast<float>(rng.below(static_cast<uint64_t>(shape_.classes)));
         plan_->write_async(in.value, labels_.data());
         break;
       }
-      case recipes::InputSource::kHighRes:
-        crop_batch_ = crops_->sample(options_.seed, step, options_.batch_size);
-        plan_->write_async(in.value, crop_batch_.hr.data());
+      case recipes::InputSource::kHighRes: {
+        // As for images: every rank draws the group's crops (a function of the run's seed and the step) and takes its
+        // own shard; its LR twins follow in the next input.
+        crop_batch_ = crops_->sample(options_.seed, step, options_.batch_size * group_.size());
+        const size_t per_rank = crop_batch_.hr.size() / size_t(group_.size());
+        plan_->write_async(in.value, crop_batch_.hr.data() + size_t(group_.rank()) * per_rank);
         break;
-      case recipes::InputSource::kLowRes:
-        plan_->write_async(in.value, crop_batch_.lr.data());
+      }
+      case recipes::InputSource::kLowRes: {
+        const size_t per_rank = crop_batch_.lr.size() / size_t(group_.size());
+        plan_->write_async(in.value, crop_batch_.lr.data() + size_t(group_.rank()) * per_rank);
         break;
+      }
     }
   }
   plan_->run();
@@ -171,6 +242,12 @@ StepMetrics Trainer::read_metrics() {
       v += metric.kind == recipes::Metric::kMeanSigmoid ? mean_sigmoid(t) : double(t[0]);
     }
     m.values.emplace_back(metric.name, v);
+  }
+  if (group_.size() > 1) {  // the group's mean (a collective: every rank reads metrics at the same steps)
+    std::vector<double> values;
+    for (const auto& [name, value] : m.values) values.push_back(value);
+    group_.all_reduce_sum(values.data(), int64_t(values.size()));
+    for (size_t k = 0; k < values.size(); ++k) m.values[k].second = values[k] / group_.size();
   }
   return m;
 }
@@ -204,7 +281,8 @@ void Trainer::save_checkpoint(const std::string& path) const {
       {"recipe", recipe_.name()},
       {"config", config_json()},
       {"run", recipes::to_json(recorded.recorded_options()).dump()},
-      {"step", std::to_string(plan_->step())}};
+      {"step", std::to_string(plan_->step())},
+      {"world_size", std::to_string(group_.size())}};
   if (loader_) {  // crops of photos are a function of (seed, step): nothing to record
     meta["loader.epoch"] = std::to_string(loader_->epoch());
     meta["loader.position"] = std::to_string(loader_->position());
@@ -231,6 +309,11 @@ void Trainer::load_checkpoint(const std::string& path) {
   const std::map<std::string, Tensor> tensors = load_safetensors(path, expected);
   require_finite(tensors, path);  // a diverged or damaged run is not continued
   const int64_t step = meta_int(meta, "step", path);
+  // The data order and the random streams are the group's: another group size would continue a different run.
+  const int64_t world = meta.count("world_size") ? meta_int(meta, "world_size", path) : 1;
+  if (world != group_.size())
+    throw std::runtime_error(path + ": written by a group of " + std::to_string(world) + " process(es), resumed by " +
+                             std::to_string(group_.size()) + "; resume with the same mpirun -np");
   const int64_t epoch = loader_ ? meta_int(meta, "loader.epoch", path) : 0;
   const int64_t position = loader_ ? meta_int(meta, "loader.position", path) : 0;
   std::vector<int64_t> counters;
@@ -258,7 +341,7 @@ void Trainer::save_state_dict(const std::string& path, const recipes::Network& n
   // norms updating that layer's running statistics (DCGAN: G d_steps times, D 2·d_steps + 1 times).
   std::map<std::string, int64_t> forwards_per_step;  // by running_mean's name
   for (const Node& n : plan_->graph().nodes())
-    if (n.op == OpKind::kBatchNorm2dTrain) ++forwards_per_step[plan_->graph().value(n.inputs[3]).name];
+    if (n.op == OpKind::kBatchNorm2dTrain || n.op == OpKind::kSyncBatchNorm2dTrain) ++forwards_per_step[plan_->graph().value(n.inputs[3]).name];
   std::vector<std::pair<std::string, Tensor>> tensors;
   for (ParameterStore::Handle h = 0; h < store_->size(); ++h) {
     const ParameterStore::Entry& e = store_->entry(h);
