@@ -295,11 +295,16 @@ static int run_train_on_rank(const TrainOptions& given, recipes::Recipe& recipe)
     std::fprintf(stderr, "gan train: data parallel over %d ranks (MPI%s): batch %d per rank, %lld per step; %s batch norm\n",
                  group.size(), o.device == "cuda" ? " + NCCL" : "", o.batch_size,
                  (long long)o.batch_size * group.size(), o.sync_bn ? "synchronised" : "per-rank");
-  if (lead) std::fprintf(stderr, "gan train: %s, %lld images %dx%dx%d%s; %s %s; batch %d; steps %lld..%lld; %s\n",
-               data.source.c_str(), (long long)data.count, data.channels, data.height, data.width,
-               data.labelled() ? (", " + std::to_string(data.num_classes()) + " classes").c_str() : "", recipe.name().c_str(),
-               trainer.config_json().c_str(), o.batch_size, (long long)trainer.steps_done(), (long long)total,
-               trainer.plan().summary().c_str());
+  const std::string shape_text = std::to_string(data.channels) + "x" + std::to_string(data.height) + "x" +
+                                 std::to_string(data.width);
+  const std::string data_text =
+      data.source + (super_resolution ? ", random HR crops " + shape_text + " with their x" +
+                                            std::to_string(request.sr_scale) + " LR twins"
+                                      : ", " + std::to_string(data.count) + " images " + shape_text +
+                                            (data.labelled() ? ", " + std::to_string(data.num_classes()) + " classes" : ""));
+  if (lead) std::fprintf(stderr, "gan train: %s; %s %s; batch %d; steps %lld..%lld; %s\n", data_text.c_str(),
+                         recipe.name().c_str(), trainer.config_json().c_str(), o.batch_size,
+                         (long long)trainer.steps_done(), (long long)total, trainer.plan().summary().c_str());
 
   // The progress grid: 64 images of the fixed latent batch; a conditional generator draws 8 per class, a row each.
   const recipes::SamplerGraph probe = recipe.sampler(trainer.shape(), 1);
@@ -367,8 +372,7 @@ static int run_train_on_rank(const TrainOptions& given, recipes::Recipe& recipe)
   // report.html, refreshed at each checkpoint; a failure to write it warns once and training goes on.
   std::unique_ptr<RunReport> report;
   if (lead) report = std::make_unique<RunReport>(o.out, ReportInfo{recipe.name(), trainer.config_json(), recipes::to_json(o.recorded_options()).dump(),
-                           data.source + ", " + std::to_string(data.count) + " images " + std::to_string(data.channels) +
-                               "x" + std::to_string(data.height) + "x" + std::to_string(data.width),
+                           data_text,
                            o.device == "cuda" ? "cuda (" + o.kernels + " kernels, " + o.math + (o.cuda_graph ? ", CUDA graph)" : ")")
                                               : o.device,
                            trainer.plan().summary(), trainer.steps_done(), total, ""});
