@@ -85,6 +85,18 @@ class Recipe {
   virtual SamplerGraph sampler(const DataShape& data, int n) const = 0;
   virtual std::vector<Network> networks() const = 0;
 
+  // Recipes whose step changes during training (SRGAN's learning-rate drop): the version of the step graph that the
+  // step after `steps_done` steps runs, and that version's graph. The trainer rebuilds its step plan over the same
+  // store whenever the version changes (a resumed run too). Default: one version, training_step's.
+  virtual int step_version(int64_t steps_done) const {
+    (void)steps_done;
+    return 0;
+  }
+  virtual TrainingGraph training_step_version(const DataShape& data, int batch_size, int version) const {
+    (void)version;
+    return training_step(data, batch_size);
+  }
+
   // Frozen weights the recipe's graphs declare (ValueKind::kFrozen: SRGAN's VGG19), loaded into `store` once `graph`
   // is bound to it; they come from their own file, never from checkpoints. Default: none.
   virtual void load_frozen(ParameterStore& store, const Graph& graph) const {

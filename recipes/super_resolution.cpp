@@ -30,6 +30,8 @@ std::vector<Option> SuperResolutionRecipe::options() {
   o.push_back({"lr", "Adam learning rate", &lr, 1e-12, 10});
   o.push_back({"beta1", "Adam beta1", &beta1, 0.0, 0.999999});
   o.push_back({"beta2", "Adam beta2", &beta2, 0.0, 0.999999});
+  o.push_back({"lr-drop-step", "After this many steps, train with lr / 10 (the paper: half of the steps; 0: never)",
+               &lr_drop_step, int64_t(0), int64_t(1) << 40});
   if (adversarial_) {
     o.push_back({"vgg19", "torchvision VGG19 weights (safetensors) for the content loss; none: pixel MSE", &vgg19});
     o.push_back({"vgg-convolutions", "Cut VGG19 after this convolution's ReLU (16: phi5,4; 4: phi2,2)",
@@ -93,7 +95,15 @@ void SuperResolutionRecipe::check(const DataShape& data) const {
                                 " are not a multiple of the scale " + std::to_string(scale));
 }
 
+int SuperResolutionRecipe::step_version(int64_t steps_done) const {
+  return lr_drop_step > 0 && steps_done >= lr_drop_step ? 1 : 0;
+}
+
 TrainingGraph SuperResolutionRecipe::training_step(const DataShape& data, int batch_size) const {
+  return training_step_version(data, batch_size, 0);
+}
+
+TrainingGraph SuperResolutionRecipe::training_step_version(const DataShape& data, int batch_size, int version) const {
   check(data);
   if (data.height != crop || data.width != crop)
     throw std::invalid_argument("the training crops are " + std::to_string(data.height) + "x" +
@@ -114,7 +124,7 @@ TrainingGraph SuperResolutionRecipe::training_step(const DataShape& data, int ba
   b.set_prefix("");
   const std::vector<ValueId> g_params = trainable(g, "G.");
   AdamParams adam;
-  adam.lr = lr;
+  adam.lr = version == 0 ? lr : lr / 10;
   adam.beta1 = beta1;
   adam.beta2 = beta2;
 

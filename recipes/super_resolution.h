@@ -4,8 +4,8 @@
 //   srgan     G started from an srresnet run (--generator-init), and D. Per step one D update with BCE on D(HR) and
 //             D(G(LR)), then one G update on content + 1e-3 x adversarial (non-saturating BCE through the updated D):
 //             content is the MSE of VGG19 φ5,4 features (models/vgg19.h, frozen, from --vgg19 FILE) rescaled by
-//             1/12.75 as the paper does, or pixel MSE without a VGG file (the run says so). lr 1e-4 (the paper's
-//             drop to 1e-5 for the second half is not implemented yet).
+//             1/12.75 as the paper does, or pixel MSE without a VGG file (the run says so). lr 1e-4, and lr / 10
+//             after --lr-drop-step steps (the paper: 10^5 updates at each).
 #pragma once
 #include <string>
 
@@ -34,6 +34,7 @@ class SuperResolutionRecipe : public Recipe {
   double vgg_rescale = 1.0 / 12.75;  // features scaled by this before the MSE (the loss by its square)
   double adversarial_weight = 1e-3;
   std::string generator_init;        // a srresnet checkpoint or generator state dict: G's starting weights
+  int64_t lr_drop_step = 0;          // both recipes: after this many steps, lr / 10 (0: never)
 
   bool adversarial() const { return adversarial_; }
   std::string name() const override { return adversarial_ ? "srgan" : "srresnet"; }
@@ -41,6 +42,9 @@ class SuperResolutionRecipe : public Recipe {
   DataRequest data_request() const override;
   void check(const DataShape& data) const override;
   TrainingGraph training_step(const DataShape& data, int batch_size) const override;
+  // Version 1 (after --lr-drop-step steps) trains with lr / 10.
+  int step_version(int64_t steps_done) const override;
+  TrainingGraph training_step_version(const DataShape& data, int batch_size, int version) const override;
   // LR images [n, 3, data.height / scale, data.width / scale] (in `z`) → SR images [n, 3, data.height, data.width].
   SamplerGraph sampler(const DataShape& data, int n) const override;
   std::vector<Network> networks() const override;

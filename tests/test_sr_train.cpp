@@ -82,6 +82,7 @@ class SrTrain : public testing::TempDirTest {
 
 TEST_F(SrTrain, SrresnetTrainsScoresAndResumesBitIdentically) {
   recipes::SuperResolutionRecipe r = recipe(false);
+  r.lr_drop_step = 2;  // the last two steps at lr / 10: a rebuilt plan, in the loop and on resume
   ASSERT_EQ(run_train(options("a", 4), r), 0);
   const std::vector<nlohmann::json> lines = metrics(path("a"));
   ASSERT_EQ(lines.size(), 4u);
@@ -104,6 +105,10 @@ TEST_F(SrTrain, SrresnetTrainsScoresAndResumesBitIdentically) {
   resumed.resume = path("b");
   ASSERT_EQ(run_train(resumed, r), 0);
   EXPECT_EQ(bytes(path("a/generator.safetensors")), bytes(path("b/generator.safetensors")));
+  // Without the drop the weights differ: the rebuilt plan did change the learning rate.
+  recipes::SuperResolutionRecipe no_drop = recipe(false);
+  ASSERT_EQ(run_train(options("c", 4), no_drop), 0);
+  EXPECT_NE(bytes(path("a/generator.safetensors")), bytes(path("c/generator.safetensors")));
 }
 
 TEST_F(SrTrain, SrganStartsFromTheSrresnetGeneratorAndUpscalesTileByTile) {

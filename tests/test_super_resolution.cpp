@@ -158,6 +158,25 @@ TEST_F(SuperResolutionFiles, SrganStepStartsFromTheSrresnetFileAndKeepsVggFrozen
   }
 }
 
+TEST(SuperResolutionRecipe, DropsTheLearningRateTenfoldAfterTheGivenStep) {
+  SuperResolutionRecipe r = small_recipe(true);
+  r.lr_drop_step = 100;
+  EXPECT_EQ(r.step_version(99), 0);
+  EXPECT_EQ(r.step_version(100), 1);
+  for (const int version : {0, 1}) {
+    const TrainingGraph t = r.training_step_version({3, 32, 32, 0}, 2, version);
+    int updates = 0;
+    for (const Node& n : t.graph.nodes())
+      if (n.op == OpKind::kAdamStep) {
+        EXPECT_DOUBLE_EQ(n.attrs.adam.lr, version == 0 ? 1e-4 : 1e-5);
+        ++updates;
+      }
+    EXPECT_EQ(updates, 2);  // D, then G
+  }
+  r.lr_drop_step = 0;
+  EXPECT_EQ(r.step_version(1000000), 0);
+}
+
 TEST(SuperResolutionRecipe, ReceptiveRadiusIsExact) {
   // One LR pixel changed: the SR output changes up to exactly the radius away (in LR pixels), and no farther.
   for (const int scale : {4, 2}) {

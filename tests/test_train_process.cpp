@@ -334,7 +334,7 @@ TEST_F(TrainProcess, ModelFlagChoosesTheRecipe) {
   EXPECT_EQ(load_checkpoint(run_dir).step(), 3);
 
   EXPECT_EQ(run({"train", "--model", "stylegan9", "--data", data_}, "unknown.log"), 1);
-  EXPECT_NE(text_of(dir_ / "unknown.log").find("--model stylegan9: unknown (use dcgan, mlp-gan, conditional-dcgan)"),
+  EXPECT_NE(text_of(dir_ / "unknown.log").find("--model stylegan9: unknown (use dcgan, mlp-gan, conditional-dcgan, srresnet, srgan)"),
             std::string::npos) << text_of(dir_ / "unknown.log");
   EXPECT_EQ(run({"train", "--model", "conditional-dcgan", "--data", data_, "--image-size", "16", "--batch-size", "4",
                  "--steps", "1", "--no-progress", "--out", (dir_ / "cond").string()},

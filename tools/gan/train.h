@@ -154,6 +154,10 @@ class Trainer {
   std::vector<float> batch_, labels_;
   std::vector<int32_t> batch_labels_;
   std::unique_ptr<Sampler> sampler_;
+  // The step plan of the recipe's step version `version` (recipes::Recipe::step_version), replacing the current one.
+  void build_step_plan(int version);
+  int step_version_ = 0;
+  bool data_parallel_ = false;
   std::map<std::vector<int64_t>, std::unique_ptr<Sampler>> upscalers_;  // by LR shape
   Communicator& group_;
   uint64_t rank_seed_ = 0;               // the run's seed with the rank folded in: this rank's random streams

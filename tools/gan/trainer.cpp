@@ -116,35 +116,41 @@ Trainer::Trainer(const TrainOptions& options, const recipes::Recipe& recipe, con
   } catch (const std::invalid_argument& e) {
     throw std::invalid_argument(data.source + ": " + e.what());
   }
-  const bool data_parallel = started_by_mpi_launcher() || options.sync_bn;
+  data_parallel_ = started_by_mpi_launcher() || options.sync_bn;
   if (options.sync_bn && options.device == "cuda")
     throw std::invalid_argument("--sync-bn: the CUDA backend has no synchronised batch norm (it runs on --device cpu)");
-  if (data_parallel && options.device == "cuda") use_cuda_device_of_rank(group_.local_rank());
+  if (data_parallel_ && options.device == "cuda") use_cuda_device_of_rank(group_.local_rank());
   backend_ = make_backend(options.device, options.kernels, options.math, options.cuda_graph, options.kernel_choice_file);
   if (options.profile) backend_->enable_profiling();
   store_ = std::make_unique<ParameterStore>(*backend_, options.seed);
-  recipes::TrainingGraph step = recipe_.training_step(shape_, options.batch_size);
-  if (data_parallel) {
-    DataParallelOptions dp;
-    dp.bucket_bytes = int64_t(options.bucket_mb) << 20;
-    dp.sync_batch_norm = options.sync_bn;
-    make_data_parallel(step.graph, dp);
-  }
-  plan_ = std::make_unique<Plan>(std::move(step.graph), *store_);  // parameters initialised from the run's seed
+  build_step_plan(recipe_.step_version(0));  // parameters initialised from the run's seed
   recipe_.load_frozen(*store_, plan_->graph());  // frozen weights come from their own files, never from checkpoints
   // Then every random op of this rank draws from its own streams (rank 0 keeps the run's seed, so a group of one is
   // the plain run): each rank's noise, label noise and dropout differ, as with a per-rank seed in PyTorch DDP.
   rank_seed_ = options.seed ^ (0x9E3779B97F4A7C15ull * uint64_t(group_.rank()));
   store_->state().seed = rank_seed_;
-  inputs_ = std::move(step.inputs);
-  metrics_ = std::move(step.metrics);
-  images_per_step_ = step.images_per_step * group_.size();
   const size_t image_floats = size_t(data.channels) * size_t(data.height) * size_t(data.width);
   batch_.resize(size_t(options.batch_size) * image_floats);
   labels_.resize(static_cast<size_t>(options.batch_size));
   batch_labels_.resize(static_cast<size_t>(options.batch_size));
   group_batch_.resize(batch_.size() * size_t(group_.size()));
   group_labels_.resize(batch_labels_.size() * size_t(group_.size()));
+}
+
+void Trainer::build_step_plan(int version) {
+  recipes::TrainingGraph step = recipe_.training_step_version(shape_, options_.batch_size, version);
+  if (data_parallel_) {
+    DataParallelOptions dp;
+    dp.bucket_bytes = int64_t(options_.bucket_mb) << 20;
+    dp.sync_batch_norm = options_.sync_bn;
+    make_data_parallel(step.graph, dp);
+  }
+  plan_.reset();  // its arena is released before the next one is allocated; the store keeps every persistent value
+  plan_ = std::make_unique<Plan>(std::move(step.graph), *store_);
+  inputs_ = std::move(step.inputs);
+  metrics_ = std::move(step.metrics);
+  images_per_step_ = step.images_per_step * group_.size();
+  step_version_ = version;
 }
 
 void Trainer::broadcast_store_from_rank0() {
@@ -191,6 +197,7 @@ Trainer::~Trainer() = default;
 
 void Trainer::run_step() {
   const int64_t step = plan_->step();
+  if (const int version = recipe_.step_version(step); version != step_version_) build_step_plan(version);
   for (size_t i = 0; i < inputs_.size(); ++i) {
     const recipes::StepInput& in = inputs_[i];
     switch (in.source) {
