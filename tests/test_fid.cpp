@@ -186,6 +186,22 @@ TEST(FrechetDistance, RefusesStatisticsWhoseDistanceOverflows) {
   for (const std::complex<double>& v : root) EXPECT_TRUE(std::isnan(v.real()));
 }
 
+TEST(MatrixSqrt, SurvivesEigensExceptionalShiftOnTheTopBlock) {
+  // Eigen 3.4's ComplexSchur read out of bounds on this matrix (its exceptional shift after 10 iterations on the top
+  // 2x2 block; found by the fid_stats fuzz target). Run under ASan in CI; the result must be a root or NaN.
+  // The matrix is the square of this one scaled to entries below 1, as frechet_distance(s, s) formed it; without the
+  // pad in complex_sqrt, ASan reports a heap-buffer-overflow here.
+  const double a[9] = {2.0, 0.5, 1.2027073776566727e-72, 0.5, 1.0, 0.0, 0.0, 2.961426102699664e+92,
+                       4.022343392317206e+154};
+  std::vector<double> scaled(9), square(9, 0.0);
+  for (int i = 0; i < 9; ++i) scaled[size_t(i)] = std::ldexp(a[i], -514);
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j)
+      for (int k = 0; k < 3; ++k) square[size_t(i * 3 + j)] += scaled[size_t(i * 3 + k)] * scaled[size_t(k * 3 + j)];
+  const std::vector<std::complex<double>> root = matrix_sqrt(square, 3);
+  ASSERT_EQ(root.size(), 9u);
+}
+
 TEST(FrechetDistance, RefusesAMatrixThatIsNoCovariance) {
   const FeatureStats a = diagonal_stats({0, 0}, {1, 2});
   FeatureStats asymmetric = a, negative = a;

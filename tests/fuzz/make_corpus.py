@@ -435,7 +435,7 @@ def fid_stats():
     write(t, "bad-not-safetensors", b"mean 0 0\ncov 1 0 0 1\n")
     # Found by fuzzing: covariances whose product overflows a double, or of extreme range (Eigen's Schur form read out of
     # bounds on the infinities); accepted when they are covariances, refused when they are not.
-    write(t, "ok-huge-covariance-product",
+    write(t, "bad-cov-asymmetric-huge",
           stats([2], [2, 2], (2.0672473870704293e+161, 9.094923214030375e+223, 3.981750978287833e+150, 4.901021902769e+252,
                               2.524759075283919e+180, -3.0339020446831952)))
     write(t, "ok-extreme-range", stats([3], [3, 3], (1e300, 1e-300, 0, 1e-300, 1e-300, 0, 0, 0, 2.5, 1e150, -3, 0), n="7"))
@@ -444,6 +444,9 @@ def fid_stats():
                               2.9735764568720948e+228, 1.1644214778518363e-28, 7.7225161423835955e-143,
                               8.609481946816326e-43, 1.1594708598978674e-28, 2.0, 1.1644214761561858e-28)))
     write(t, "bad-negative-variance", stats([2], [2, 2], (1, 0.5, 0.5, -1, 0, 0)))
+    write(t, "bad-cov-asymmetric-schur-exceptional-shift",
+          stats([3], [3, 3], (2.0, 0.5, 1.2027073776566727e-72, 0.5, 1.0, 0.0, 0.0, 2.961426102699664e+92,
+                              4.022343392317206e+154, 1.0, 2.0, 3.0)))
 
 
 def main():

@@ -40,18 +40,18 @@ void check_features(const char* who, const std::vector<double>& features, int64_
 }
 
 // Why `cov` (d × d, finite) cannot be a covariance matrix, or "" if it can: a negative variance, or an asymmetry beyond
-// rounding (np.cov's product need not be bitwise symmetric). Such a matrix is refused before any square root is taken.
+// rounding (np.cov's product need not be bitwise symmetric), measured against the entries and √(σ_ii σ_jj). Such a
+// matrix is refused before any square root is taken.
 std::string covariance_problem(const std::vector<double>& cov, int64_t d) {
-  double largest_variance = 0;
   for (int64_t i = 0; i < d; ++i) {
     const double variance = cov[static_cast<size_t>(i * d + i)];
     if (variance < 0) return "variance " + std::to_string(i) + " is negative";
-    largest_variance = std::max(largest_variance, variance);
   }
   for (int64_t i = 0; i < d; ++i)
     for (int64_t j = 0; j < i; ++j) {
       const double a = cov[static_cast<size_t>(i * d + j)], b = cov[static_cast<size_t>(j * d + i)];
-      const double tolerance = std::max(1e-8 * std::max(std::abs(a), std::abs(b)), 1e-12 * largest_variance);
+      const double scale = std::sqrt(cov[static_cast<size_t>(i * d + i)]) * std::sqrt(cov[static_cast<size_t>(j * d + j)]);
+      const double tolerance = 1e-8 * std::max(std::abs(a), std::abs(b)) + 1e-12 * scale;
       if (!(std::abs(a - b) <= tolerance))
         return "entries (" + std::to_string(i) + ", " + std::to_string(j) + ") and (" + std::to_string(j) + ", " +
                std::to_string(i) + ") differ: not symmetric";
@@ -101,14 +101,20 @@ Eigen::MatrixXcd complex_sqrt(const Eigen::MatrixXd& unscaled) {
   const Eigen::Index n = unscaled.rows();
   if (!unscaled.allFinite()) return Eigen::MatrixXcd::Constant(n, n, std::complex<double>(std::nan(""), std::nan("")));
   const int exponent = even_exponent(unscaled);
-  const Eigen::MatrixXd m = unscaled * std::ldexp(1.0, -exponent);
-  const Eigen::ComplexSchur<Eigen::MatrixXcd> schur(m.cast<std::complex<double>>());
-  if (schur.info() != Eigen::Success)
+  // The matrix goes in with a zero row and column in front, a decoupled eigenvalue 0 that the Schur form keeps apart
+  // (exactly: its Householder and Givens rotations never touch index 0). Eigen 3.4's exceptional shift, after 10 QR
+  // iterations on the top 2x2 block, reads T(iu − 1, iu − 2) with iu = 1, out of bounds (found by the fuzz target on a
+  // finite, scaled matrix); with the pad the top block of the input is never the matrix's top block.
+  const Eigen::Index padded = n + 1;
+  Eigen::MatrixXcd m = Eigen::MatrixXcd::Zero(padded, padded);
+  m.bottomRightCorner(n, n) = (unscaled * std::ldexp(1.0, -exponent)).cast<std::complex<double>>();
+  const Eigen::ComplexSchur<Eigen::MatrixXcd> schur(m);
+  if (schur.info() != Eigen::Success || !schur.matrixT().allFinite())
     return Eigen::MatrixXcd::Constant(n, n, std::complex<double>(std::nan(""), std::nan("")));
   const Eigen::MatrixXcd& t = schur.matrixT();
-  Eigen::MatrixXcd r = Eigen::MatrixXcd::Zero(n, n);
-  for (Eigen::Index i = 0; i < n; ++i) r(i, i) = std::sqrt(t(i, i));
-  for (Eigen::Index j = 1; j < n; ++j)
+  Eigen::MatrixXcd r = Eigen::MatrixXcd::Zero(padded, padded);
+  for (Eigen::Index i = 0; i < padded; ++i) r(i, i) = std::sqrt(t(i, i));
+  for (Eigen::Index j = 1; j < padded; ++j)
     for (Eigen::Index i = j - 1; i >= 0; --i) {
       std::complex<double> sum = 0;
       for (Eigen::Index k = i + 1; k < j; ++k) sum += r(i, k) * r(k, j);
@@ -119,7 +125,8 @@ Eigen::MatrixXcd complex_sqrt(const Eigen::MatrixXd& unscaled) {
         return Eigen::MatrixXcd::Constant(n, n, std::complex<double>(std::nan(""), std::nan("")));
       }
     }
-  return (schur.matrixU() * r * schur.matrixU().adjoint()) * std::ldexp(1.0, exponent / 2);
+  const Eigen::MatrixXcd root = schur.matrixU() * r * schur.matrixU().adjoint();
+  return root.bottomRightCorner(n, n) * std::ldexp(1.0, exponent / 2);
 }
 
 // (Σ1 Σ2)^½ of the scaled covariances, and the exponent e with (Σ1 Σ2)^½ = 2^e × the returned root.
