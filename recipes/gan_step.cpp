@@ -7,13 +7,6 @@
 namespace gancu::recipes {
 namespace {
 
-std::vector<ValueId> parameters_with_prefix(const Graph& g, const std::string& prefix) {
-  std::vector<ValueId> ids;
-  for (const Value& v : g.values())
-    if (v.kind == ValueKind::kParameter && v.name.rfind(prefix, 0) == 0) ids.push_back(v.id);
-  return ids;
-}
-
 // [n, dims...]
 Shape batched(int64_t n, const Shape& item) {
   std::vector<int64_t> dims{n};
@@ -22,6 +15,13 @@ Shape batched(int64_t n, const Shape& item) {
 }
 
 }  // namespace
+
+std::vector<ValueId> parameters_with_prefix(const Graph& g, const std::string& prefix) {
+  std::vector<ValueId> ids;
+  for (const Value& v : g.values())
+    if (v.kind == ValueKind::kParameter && v.name.rfind(prefix, 0) == 0) ids.push_back(v.id);
+  return ids;
+}
 
 GanStep build_gan_step(const GanStepConfig& c, const NetworkFn& generator, const NetworkFn& discriminator) {
   if (c.d_steps < 1) throw std::invalid_argument("d_steps must be at least 1");

@@ -51,6 +51,10 @@ inline constexpr const char* kOptimiserD = "D";
 
 GanStep build_gan_step(const GanStepConfig& config, const NetworkFn& generator, const NetworkFn& discriminator);
 
+// The trainable parameters (ValueKind::kParameter) whose names start with `prefix` ("G."), in declaration order: what a
+// network's Adam update takes.
+std::vector<ValueId> parameters_with_prefix(const Graph& graph, const std::string& prefix);
+
 // Generator alone in inference mode (batch norm with running statistics): z [n, latent...] (and labels [n] when
 // classes > 0) → images.
 struct GeneratorGraph {

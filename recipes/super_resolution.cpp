@@ -6,20 +6,10 @@
 
 #include "engine/autodiff.h"
 #include "engine/builder.h"
+#include "recipes/gan_step.h"
 #include "tools/io/safetensors.h"
 
 namespace gancu::recipes {
-namespace {
-
-std::vector<ValueId> trainable(const Graph& g, const std::string& prefix) {
-  std::vector<ValueId> ids;
-  for (const Value& v : g.values())
-    if (v.kind == ValueKind::kParameter && v.name.rfind(prefix, 0) == 0) ids.push_back(v.id);
-  return ids;
-}
-
-}  // namespace
-
 SuperResolutionRecipe::SuperResolutionRecipe(bool adversarial) : adversarial_(adversarial) {}
 
 std::vector<Option> SuperResolutionRecipe::options() {
@@ -122,7 +112,7 @@ TrainingGraph SuperResolutionRecipe::training_step_version(const DataShape& data
   b.set_prefix("G.");
   const ValueId sr = models::srresnet(b, lr_images, generator_config());
   b.set_prefix("");
-  const std::vector<ValueId> g_params = trainable(g, "G.");
+  const std::vector<ValueId> g_params = parameters_with_prefix(g, "G.");
   AdamParams adam;
   adam.lr = version == 0 ? lr : lr / 10;
   adam.beta1 = beta1;
@@ -148,7 +138,7 @@ TrainingGraph SuperResolutionRecipe::training_step_version(const DataShape& data
   const Shape logit_shape = g.shape(real_logits);
   const ValueId loss_real = b.bce_with_logits(real_logits, b.target("label.real", logit_shape, 1.0f));
   const ValueId loss_fake = b.bce_with_logits(fake_logits, b.target("label.fake", logit_shape, 0.0f));
-  const std::vector<ValueId> d_params = trainable(g, "D.");
+  const std::vector<ValueId> d_params = parameters_with_prefix(g, "D.");
   b.adam_step(kSrOptimiserD, d_params, append_backward(g, {loss_real, loss_fake}, d_params), adam);
 
   // G update through the updated D: content + w · (−log D(G(LR))).
