@@ -71,6 +71,13 @@ TEST(Conv2dBlas, MatchesReference) {
       {{.batch = 2, .in_channels = 3, .in_h = 11, .in_w = 10, .out_channels = 5, .kernel = 9, .stride = 2, .pad = 1}, true},
       // More images than one GEMM chunk holds (1M column floats each): several chunks, the last one partial.
       {{.batch = 11, .in_channels = 64, .in_h = 64, .in_w = 64, .out_channels = 2, .kernel = 4, .stride = 2, .pad = 1}, true},
+      // Stride 1, fewer output than input channels: the window slides over the output (the flipped transposed
+      // convolution). SRResNet's closing 9x9 convolution to RGB, several chunks of it, and every pad from 0 to k − 1.
+      {{.batch = 3, .in_channels = 64, .in_h = 24, .in_w = 20, .out_channels = 3, .kernel = 9, .stride = 1, .pad = 4}, true},
+      {{.batch = 13, .in_channels = 16, .in_h = 96, .in_w = 96, .out_channels = 3, .kernel = 9, .stride = 1, .pad = 4}, true},
+      {{.batch = 2, .in_channels = 6, .in_h = 7, .in_w = 9, .out_channels = 5, .kernel = 3, .stride = 1, .pad = 0}, false},
+      {{.batch = 2, .in_channels = 6, .in_h = 7, .in_w = 9, .out_channels = 5, .kernel = 4, .stride = 1, .pad = 1}, true},
+      {{.batch = 2, .in_channels = 6, .in_h = 3, .in_w = 2, .out_channels = 1, .kernel = 5, .stride = 1, .pad = 4}, true},
   };
   uint64_t seed = 500;
   for (const ConvCase& c : cases) {

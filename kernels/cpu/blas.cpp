@@ -21,9 +21,12 @@
 #include "kernels/cpu/blas.h"
 
 #include <cblas.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 namespace gancu::blas {
 namespace {
@@ -116,8 +119,12 @@ void im2col(const WindowGeometry& g, int images, const float* image, float* col)
           float* out = row + gh * grid_row;
           const float* in = plane + (int64_t(gh * g.stride - g.pad + kh) * g.width + (kw - g.pad)) * run;
           std::fill(out, out + cols.begin * run, 0.0f);
-          for (int gw = cols.begin; gw < cols.end; ++gw)
-            std::copy(in + gw * g.stride * run, in + (gw * g.stride + 1) * run, out + gw * run);
+          if (g.stride == 1) {  // the inside positions are one contiguous run of pixels
+            std::copy(in + cols.begin * run, in + cols.end * run, out + cols.begin * run);
+          } else {
+            for (int gw = cols.begin; gw < cols.end; ++gw)
+              std::copy(in + gw * g.stride * run, in + (gw * g.stride + 1) * run, out + gw * run);
+          }
           std::fill(out + cols.end * run, out + grid_row, 0.0f);
         }
         std::fill(row + rows.end * grid_row, row + g.col_cols() * run, 0.0f);
@@ -143,6 +150,12 @@ void col2im(const WindowGeometry& g, int images, const float* col, float* image)
         for (int gh = rows.begin; gh < rows.end; ++gh) {
           const float* in = row + gh * grid_row;
           float* out = plane + (int64_t(gh * g.stride - g.pad + kh) * g.width + (kw - g.pad)) * run;
+          if (g.stride == 1) {  // one contiguous run of pixels
+            float* __restrict dst = out + cols.begin * run;
+            const float* __restrict src = in + cols.begin * run;
+            for (int64_t i = 0, n = (cols.end - cols.begin) * run; i < n; ++i) dst[i] += src[i];
+            continue;
+          }
           for (int gw = cols.begin; gw < cols.end; ++gw) {
             float* __restrict dst = out + gw * g.stride * run;
             const float* __restrict src = in + gw * run;
@@ -179,9 +192,57 @@ void for_each_chunk(int batch, const Chunking& chunking, Body body) {
   for (int first = 0; first < batch; first += chunking.images) body(first, std::min(chunking.images, batch - first));
 }
 
+// A stride-1 convolution with fewer output than input channels is cheaper with its window slid over the output: it
+// equals the transposed convolution of x by the flipped weight W̃[ci, co, kh, kw] = W[co, ci, k−1−kh, k−1−kw] with
+// pad k−1−p, whose column matrix has Cout·k² rows instead of Cin·k². SRResNet's closing 9×9 convolution to RGB has
+// 243 instead of 5184, and its GEMMs are no longer three rows tall.
+bool window_on_output(const Conv2dParams& p) {
+  return p.stride == 1 && p.out_channels < p.in_channels && p.pad <= p.kernel - 1 && !window_of(p).is_dense();
+}
+
+ConvTranspose2dParams as_transposed(const Conv2dParams& p) {
+  return {.batch = p.batch, .in_channels = p.in_channels, .in_h = p.in_h, .in_w = p.in_w,
+          .out_channels = p.out_channels, .kernel = p.kernel, .stride = 1, .pad = p.kernel - 1 - p.pad};
+}
+
+// W[co, ci, kh, kw] ↔ W̃[ci, co, k−1−kh, k−1−kw]; to_transposed picks the direction.
+void flip_weight(const Conv2dParams& p, bool to_transposed, const float* in, float* out) {
+  const int k = p.kernel;
+  const int64_t window = int64_t(k) * k;
+  for (int co = 0; co < p.out_channels; ++co)
+    for (int ci = 0; ci < p.in_channels; ++ci) {
+      const int64_t conv_at = (int64_t(co) * p.in_channels + ci) * window;
+      const int64_t transposed_at = (int64_t(ci) * p.out_channels + co) * window;
+      const float* src = in + (to_transposed ? conv_at : transposed_at);
+      float* dst = out + (to_transposed ? transposed_at : conv_at);
+      for (int64_t i = 0; i < window; ++i) dst[window - 1 - i] = src[i];
+    }
+}
+
 }  // namespace
 
+const char* openblas_core() { return openblas_get_corename(); }
+
+void reexec_with_best_openblas_core(char** argv) {
+  if (std::getenv("OPENBLAS_CORETYPE") != nullptr) return;  // the user's choice, or already re-executed
+  // The pre-AVX cores OpenBLAS falls back to when it does not know the CPU.
+  static constexpr std::string_view kFallbacks[] = {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom"};
+  const std::string_view core = openblas_get_corename();
+  if (std::find(std::begin(kFallbacks), std::end(kFallbacks), core) == std::end(kFallbacks)) return;
+  __builtin_cpu_init();
+  const char* best = nullptr;
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512cd"))
+    best = "SkylakeX";
+  else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    best = "Haswell";
+  if (best == nullptr || setenv("OPENBLAS_CORETYPE", best, 1) != 0) return;
+  execv("/proc/self/exe", argv);
+  unsetenv("OPENBLAS_CORETYPE");  // the exec failed: carry on with the fallback kernels, and say nothing
+}
+
 int64_t conv_scratch_floats(const Conv2dParams& p) {
+  if (window_on_output(p)) return p.w_size() + conv_scratch_floats(as_transposed(p));  // W̃, then its scratch
   return window_of(p).is_dense() ? 0 : chunking_of(p).scratch_floats();
 }
 int64_t conv_scratch_floats(const ConvTranspose2dParams& p) {
@@ -193,6 +254,11 @@ int64_t conv_scratch_floats(const ConvTranspose2dParams& p) {
 
 void conv2d_forward(const Conv2dParams& p, const float* x, const float* weight, const float* bias, float* y,
                     float* scratch) {
+  if (window_on_output(p)) {
+    flip_weight(p, true, weight, scratch);
+    conv_transpose2d_forward(as_transposed(p), x, scratch, bias, y, scratch + p.w_size());
+    return;
+  }
   const WindowGeometry g = window_of(p);
   if (g.is_dense()) {  // y[N, Cout] = x[N, Cin·k·k] · Wᵀ
     gemm(false, true, p.batch, p.out_channels, g.col_rows(), x, weight, 0.0f, y);
@@ -213,6 +279,11 @@ void conv2d_forward(const Conv2dParams& p, const float* x, const float* weight, 
 }
 
 void conv2d_backward_input(const Conv2dParams& p, const float* dy, const float* weight, float* dx, float* scratch) {
+  if (window_on_output(p)) {
+    flip_weight(p, true, weight, scratch);
+    conv_transpose2d_backward_input(as_transposed(p), dy, scratch, dx, scratch + p.w_size());
+    return;
+  }
   const WindowGeometry g = window_of(p);
   if (g.is_dense()) {  // dx[N, Cin·k·k] = dy[N, Cout] · W
     gemm(false, false, p.batch, g.col_rows(), p.out_channels, dy, weight, 0.0f, dx);
@@ -232,6 +303,11 @@ void conv2d_backward_input(const Conv2dParams& p, const float* dy, const float* 
 }
 
 void conv2d_backward_weight(const Conv2dParams& p, const float* x, const float* dy, float* dweight, float* scratch) {
+  if (window_on_output(p)) {
+    conv_transpose2d_backward_weight(as_transposed(p), x, dy, scratch, scratch + p.w_size());
+    flip_weight(p, false, scratch, dweight);
+    return;
+  }
   const WindowGeometry g = window_of(p);
   if (g.is_dense()) {  // dW[Cout, Cin·k·k] = dyᵀ · x
     gemm(true, false, p.out_channels, g.col_rows(), p.batch, dy, x, 0.0f, dweight);

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "kernels/cpu/blas.h"
 #include "tools/gan/bench.h"
 #include "tools/gan/classifier_command.h"
 #include "tools/gan/cli.h"
@@ -14,6 +15,7 @@
 #include "tools/gan/train.h"
 
 int main(int argc, char** argv) {
+  gancu::blas::reexec_with_best_openblas_core(argv);
   using namespace gancu::app;
   CLI::App app{"gancu: GAN training engine with hand-written kernels"};
   app.require_subcommand(1);
