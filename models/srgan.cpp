@@ -55,25 +55,28 @@ void validate(const SrganDiscriminatorConfig& c) {
 
 // Module names (tools/pytorch_srgan.py, class Srresnet): head = Sequential(conv, PReLU); residual.i = Sequential(conv,
 // BN, PReLU, conv, BN); trunk = Sequential(conv, BN); upsample.j = Sequential(conv, PixelShuffle, PReLU); tail = conv.
+// Without batch norm the Sequentials simply lose their BN entries (residual.i = conv, PReLU, conv) and every
+// convolution has a bias.
 ValueId srresnet(Builder& b, ValueId lr_images, const SrresnetConfig& c) {
   validate(c);
   const Shape s = b.graph().shape(lr_images);
   if (s.rank() != 4 || s[1] != c.image_channels)
     shape_error(b.prefix() + "head.0", "SRResNet expects LR images [N, " + std::to_string(c.image_channels) +
                                            ", h, w], got " + s.str());
+  const bool bn = c.batch_norm;
   ValueId x = conv(b, lr_images, "head.0", c.channels, 9, 1, true);
   const ValueId skip = x = b.prelu(x, "head.1");
   for (int i = 0; i < c.residual_blocks; ++i) {
-    const std::string block = "residual." + std::to_string(i) + ".";
-    ValueId r = conv(b, x, block + "0", c.channels, 3, 1, false);
-    r = b.batch_norm2d(r, block + "1");
-    r = b.prelu(r, block + "2");
-    r = conv(b, r, block + "3", c.channels, 3, 1, false);
-    r = b.batch_norm2d(r, block + "4");
+    SequentialNames block{"residual." + std::to_string(i) + "."};
+    ValueId r = conv(b, x, block.take(), c.channels, 3, 1, !bn);
+    if (bn) r = b.batch_norm2d(r, block.take());
+    r = b.prelu(r, block.take());
+    r = conv(b, r, block.take(), c.channels, 3, 1, !bn);
+    if (bn) r = b.batch_norm2d(r, block.take());
     x = b.add(x, r);
   }
-  x = conv(b, x, "trunk.0", c.channels, 3, 1, false);
-  x = b.batch_norm2d(x, "trunk.1");
+  x = conv(b, x, "trunk.0", c.channels, 3, 1, !bn);
+  if (bn) x = b.batch_norm2d(x, "trunk.1");
   x = b.add(x, skip);
   for (int j = 0, factor = 1; factor < c.upscale; ++j, factor *= 2) {
     const std::string block = "upsample." + std::to_string(j) + ".";

@@ -15,6 +15,8 @@ SuperResolutionRecipe::SuperResolutionRecipe(bool adversarial) : adversarial_(ad
 std::vector<Option> SuperResolutionRecipe::options() {
   std::vector<Option> o;
   o.push_back({"residual-blocks", "Residual blocks of the SRResNet generator (B)", &residual_blocks, 1, 64});
+  o.push_back({"no-batch-norm", "SRResNet without batch norm (as EDSR and ESRGAN): no colour casts from batch statistics "
+               "in short runs", &no_batch_norm});
   o.push_back({"crop", "HR crop side in pixels (a multiple of 16 and of the scale)", &crop, 16, 1024});
   o.push_back({"scale", "Upscaling factor (2 or 4)", &scale, 2, 4});
   o.push_back({"lr", "Adam learning rate", &lr, 1e-12, 10});
@@ -45,6 +47,7 @@ DataRequest SuperResolutionRecipe::data_request() const {
 models::SrresnetConfig SuperResolutionRecipe::generator_config() const {
   models::SrresnetConfig c;
   c.residual_blocks = residual_blocks;
+  c.batch_norm = !no_batch_norm;
   c.upscale = scale;
   return c;
 }

@@ -25,6 +25,7 @@ class SuperResolutionRecipe : public Recipe {
 
   // Hyperparameters (options()).
   int residual_blocks = 16;
+  bool no_batch_norm = false;  // SRResNet without its batch norms (models::SrresnetConfig::batch_norm)
   int crop = 96;  // HR crop side; LR crops are crop / scale
   int scale = 4;
   double lr = 1e-4, beta1 = 0.9, beta2 = 0.999;

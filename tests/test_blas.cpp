@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -239,6 +240,18 @@ TEST(ConvBlas, ScratchIsOneChunksMatrices) {
   const Conv2dParams large{.batch = 4096, .in_channels = 64, .in_h = 32, .in_w = 32, .out_channels = 128,
                            .kernel = 4, .stride = 2, .pad = 1};
   EXPECT_LE(blas::conv_scratch_floats(large) * int64_t(sizeof(float)), int64_t(64) << 20);
+}
+
+
+// The test binaries start as `gan` does (tests/main.cpp): on a CPU with AVX2 and FMA, OpenBLAS must not be left on a
+// pre-AVX fallback (Debian's 0.3.21 picks Prescott on CPUs newer than itself, 3-4.5x slower GEMMs).
+TEST(OpenBlasCore, RunsAvxKernelsOnAnAvxCpu) {
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) GTEST_SKIP() << "this CPU has no AVX2/FMA";
+  const char* chosen = std::getenv("OPENBLAS_CORETYPE");
+  if (chosen != nullptr && blas::openblas_runs_fallback_kernels())
+    GTEST_SKIP() << "OPENBLAS_CORETYPE=" << chosen << " was chosen outside";
+  EXPECT_FALSE(blas::openblas_runs_fallback_kernels()) << "OpenBLAS runs its " << blas::openblas_core() << " kernels";
 }
 
 }  // namespace

@@ -190,6 +190,18 @@ TEST(SrganPytorchTwin, SrresnetForwardBackwardAndEvalMatch) {
       [c](Builder& b, ValueId x) { return models::srresnet(b, x, c); }, false});
 }
 
+// The same without batch norm (--no-batch-norm): every convolution has a bias, the Sequentials lose their BN entries.
+TEST(SrganPytorchTwin, SrresnetWithoutBatchNormMatches) {
+  SrresnetConfig c;
+  c.residual_blocks = 2;
+  c.batch_norm = false;
+  check_against_pytorch_twin(TwinCase{
+      "srresnet",
+      R"({"residual_blocks": 2, "channels": 64, "upscale": 4, "image_channels": 3, "batch_norm": false})",
+      R"({"residual_blocks": 16, "channels": 64, "upscale": 4, "image_channels": 3, "batch_norm": false})", 1546435,
+      Shape{2, 3, 24, 24}, [c](Builder& b, ValueId x) { return models::srresnet(b, x, c); }, false});
+}
+
 // A narrow discriminator (width 16, dense 64) on 48x48 crops: 3x3x128 before the dense layer; batch 4.
 TEST(SrganPytorchTwin, DiscriminatorForwardBackwardAndEvalMatch) {
   SrganDiscriminatorConfig c;

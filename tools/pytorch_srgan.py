@@ -31,18 +31,21 @@ class Residual(nn.Sequential):
 
 
 class Srresnet(nn.Module):
-    def __init__(self, residual_blocks=16, channels=64, upscale=4, image_channels=3):
+    def __init__(self, residual_blocks=16, channels=64, upscale=4, image_channels=3, batch_norm=True):
         super().__init__()
         if upscale not in (2, 4):
             raise ValueError(f"upscale must be 2 or 4, got {upscale}")
         c = channels
-        # No bias before a batch norm (its mean subtraction cancels one), PyTorch's default bias elsewhere.
+        # No bias before a batch norm (its mean subtraction cancels one), PyTorch's default bias elsewhere. Without
+        # batch norm (gancu's --no-batch-norm) the Sequentials lose their BN entries.
+        bn = [nn.BatchNorm2d] if batch_norm else []
+
+        def conv_bn(*prelu):
+            return [nn.Conv2d(c, c, 3, 1, 1, bias=not batch_norm)] + [m(c) for m in bn] + [m(c) for m in prelu]
+
         self.head = nn.Sequential(nn.Conv2d(image_channels, c, 9, 1, 4), nn.PReLU(c))
-        self.residual = nn.Sequential(*[
-            Residual(nn.Conv2d(c, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c), nn.PReLU(c),
-                     nn.Conv2d(c, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c))
-            for _ in range(residual_blocks)])
-        self.trunk = nn.Sequential(nn.Conv2d(c, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c))
+        self.residual = nn.Sequential(*[Residual(*conv_bn(nn.PReLU), *conv_bn()) for _ in range(residual_blocks)])
+        self.trunk = nn.Sequential(*conv_bn())
         self.upsample = nn.Sequential(*[
             nn.Sequential(nn.Conv2d(c, 4 * c, 3, 1, 1), nn.PixelShuffle(2), nn.PReLU(c))
             for _ in range(upscale // 2)])
@@ -74,7 +77,8 @@ class SrganDiscriminator(nn.Module):
 
 def build(net, config):
     if net == "srresnet":
-        return Srresnet(config["residual_blocks"], config["channels"], config["upscale"], config["image_channels"])
+        return Srresnet(config["residual_blocks"], config["channels"], config["upscale"], config["image_channels"],
+                        config.get("batch_norm", True))
     if net == "discriminator":
         return SrganDiscriminator(config["image_size"], config["image_channels"], config["width"],
                                   config["dense_features"])
@@ -86,7 +90,9 @@ def parameter_count(module):
 
 
 def load_npy_dir(folder):
-    """{name: float64 tensor} of every NAME.npy in folder."""
+    """{name: float64 tensor} of every NAME.npy in folder ({} when there is no folder: a network without buffers)."""
+    if not os.path.isdir(folder):
+        return {}
     return {f[:-4]: torch.from_numpy(np.load(os.path.join(folder, f)).astype(np.float64))
             for f in sorted(os.listdir(folder)) if f.endswith(".npy")}
 

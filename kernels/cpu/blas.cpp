@@ -223,12 +223,16 @@ void flip_weight(const Conv2dParams& p, bool to_transposed, const float* in, flo
 
 const char* openblas_core() { return openblas_get_corename(); }
 
-void reexec_with_best_openblas_core(char** argv) {
-  if (std::getenv("OPENBLAS_CORETYPE") != nullptr) return;  // the user's choice, or already re-executed
+bool openblas_runs_fallback_kernels() {
   // The pre-AVX cores OpenBLAS falls back to when it does not know the CPU.
   static constexpr std::string_view kFallbacks[] = {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom"};
-  const std::string_view core = openblas_get_corename();
-  if (std::find(std::begin(kFallbacks), std::end(kFallbacks), core) == std::end(kFallbacks)) return;
+  return std::find(std::begin(kFallbacks), std::end(kFallbacks), std::string_view(openblas_core())) !=
+         std::end(kFallbacks);
+}
+
+void reexec_with_best_openblas_core(char** argv) {
+  if (std::getenv("OPENBLAS_CORETYPE") != nullptr) return;  // the user's choice, or already re-executed
+  if (!openblas_runs_fallback_kernels()) return;
   __builtin_cpu_init();
   const char* best = nullptr;
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -236,8 +240,12 @@ void reexec_with_best_openblas_core(char** argv) {
     best = "SkylakeX";
   else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
     best = "Haswell";
-  if (best == nullptr || setenv("OPENBLAS_CORETYPE", best, 1) != 0) return;
-  execv("/proc/self/exe", argv);
+  // The binary's real path rather than /proc/self/exe, which would make the process's name "exe" (ps, pkill).
+  char self[4096];
+  const ssize_t length = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (best == nullptr || length <= 0 || setenv("OPENBLAS_CORETYPE", best, 1) != 0) return;
+  self[length] = '\0';
+  execv(self, argv);
   unsetenv("OPENBLAS_CORETYPE");  // the exec failed: carry on with the fallback kernels, and say nothing
 }
 

@@ -15,11 +15,12 @@ namespace gancu::blas {
 // virtual machines report as "Intel Xeon Processor", and falls back to its generic Prescott (SSE3) kernels: 4.5x
 // slower GEMMs there than its AVX-512 ones. OpenBLAS reads OPENBLAS_CORETYPE once, as it loads, so the only cure is
 // a fresh process: when the running core is such a fallback, the CPU has AVX-512 (SkylakeX kernels) or AVX2 and FMA
-// (Haswell), and the user has not set OPENBLAS_CORETYPE, this re-executes the program (/proc/self/exe, same argv)
+// (Haswell), and the user has not set OPENBLAS_CORETYPE, this re-executes the program (same binary, same argv)
 // with it set. Call first thing in main. Returns when there is nothing to do or the exec failed.
 void reexec_with_best_openblas_core(char** argv);
-// The kernel set OpenBLAS runs, e.g. "SkylakeX" (its corename).
+// The kernel set OpenBLAS runs, e.g. "SkylakeX" (its corename), and whether it is a pre-AVX fallback.
 const char* openblas_core();
+bool openblas_runs_fallback_kernels();
 
 int64_t conv_scratch_floats(const Conv2dParams& p);
 int64_t conv_scratch_floats(const ConvTranspose2dParams& p);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "kernels/cpu/blas.h"
 #include "tools/gan/train.h"
 
 namespace gancu::app {
@@ -25,6 +26,20 @@ int run_bench(const BenchOptions& b, const recipes::Recipe& recipe) {
     for (int64_t i = 0; i < data.count; ++i) data.labels.push_back(static_cast<int32_t>(rng.below(10)));
   }
   data.source = "synthetic";
+  // Super-resolution draws its crops from photos: four synthetic ones, each twice the crop's side.
+  PhotoSet photos;
+  if (recipe.data_request().sr_scale > 0) {
+    photos.source = "synthetic";
+    for (int i = 0; i < 4; ++i) {
+      Photo& p = photos.photos.emplace_back();
+      p.path = "synthetic-" + std::to_string(i);
+      p.image.width = p.image.height = 2 * size;
+      p.image.channels = 3;
+      p.image.pixels.resize(size_t(12) * size * size);
+      for (auto& v : p.image.pixels) v = static_cast<uint8_t>(rng.below(256));
+    }
+    data = sr_crop_shape(photos, size);
+  }
 
   TrainOptions o;
   o.device = b.device;
@@ -33,7 +48,7 @@ int run_bench(const BenchOptions& b, const recipes::Recipe& recipe) {
   o.math = b.math;
   o.cuda_graph = b.cuda_graph;
   o.batch_size = b.batch_size;
-  Trainer trainer(o, recipe, data);
+  Trainer trainer(o, recipe, data, photos.photos.empty() ? nullptr : &photos);
   trainer.enable_step_timing();
   for (int i = 0; i < b.warmup; ++i) trainer.run_step();
   trainer.read_metrics();  // waits for the warm-up
@@ -56,12 +71,13 @@ int run_bench(const BenchOptions& b, const recipes::Recipe& recipe) {
                            {"mode", mode},
                            {"device", b.device},
                            {"image_size", size},
-                           {"channels", b.channels},
+                           {"channels", data.channels},
                            {"batch_size", b.batch_size},
                            {"steps", b.steps},
                            {"median_step_ms", median},
                            {"images_per_s", 1e3 * trainer.images_per_step() / median},
                            {"wall_images_per_s", 1e3 * trainer.images_per_step() * b.steps / wall_ms}};
+  if (b.device == "cpu") j["blas"] = std::string("OpenBLAS ") + blas::openblas_core();  // which GEMM kernels ran
   std::printf("%s\n", j.dump().c_str());
   std::fflush(stdout);
   if (b.profile) {
