@@ -28,6 +28,7 @@ def parse_args(argv=None):
     ap.add_argument("--crop", type=int, default=96, help="HR crop side")
     ap.add_argument("--scale", type=int, default=4)
     ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--no-batch-norm", action="store_true", help="SRResNet without batch norm (gan's --no-batch-norm)")
     ap.add_argument("--vgg-convolutions", type=int, default=16, help="srgan: VGG19 cut (0: pixel MSE content)")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--steps", type=int, default=10)
@@ -64,7 +65,7 @@ def vgg_features(convolutions):
 
 def time_step(args, dev):
     torch.manual_seed(1)
-    G = Srresnet(residual_blocks=args.residual_blocks, upscale=args.scale).to(dev)
+    G = Srresnet(residual_blocks=args.residual_blocks, upscale=args.scale, batch_norm=not args.no_batch_norm).to(dev)
     opt_g = torch.optim.Adam(G.parameters(), lr=1e-4, betas=(0.9, 0.999))
     b, c = args.batch_size, args.crop
     hr = torch.rand(b, 3, c, c, device=dev) * 2 - 1
@@ -127,6 +128,7 @@ def main(args):
     ms = time_step(args, dev)
     print(json.dumps({"framework": "pytorch " + torch.__version__, "model": args.model, "mode": "eager",
                       "device": args.device, "image_size": args.crop, "residual_blocks": args.residual_blocks,
+                      "batch_norm": not args.no_batch_norm,
                       "batch_size": args.batch_size, "threads": torch.get_num_threads(), "steps": args.steps,
                       "median_step_ms": round(ms, 3), "images_per_s": round(1e3 * args.batch_size / ms, 2)}),
           flush=True)
