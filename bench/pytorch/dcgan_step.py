@@ -10,9 +10,7 @@ on D, then D on the same fake batch and Adam on G. Prints one JSON line per mode
 """
 import argparse
 import json
-import statistics
 import sys
-import time
 
 MODES = ("eager", "channels_last", "cudagraph", "compile")
 
@@ -41,6 +39,7 @@ def parse_args(argv=None):
 if __name__ == "__main__":
     ARGS = parse_args()  # before torch is imported: --help and argument errors need no PyTorch (the GPU check's dry run)
 
+from step_timer import median_step_ms  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
@@ -132,22 +131,7 @@ def time_mode(args, mode, dev):
             step()
         run = graph.replay
 
-    for _ in range(args.warmup):
-        run()
-    times = []
-    for _ in range(args.steps):
-        if dev.type == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            run()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end))
-        else:
-            t0 = time.perf_counter()
-            run()
-            times.append(1e3 * (time.perf_counter() - t0))
-    return statistics.median(times)
+    return median_step_ms(run, args.warmup, args.steps, dev.type == "cuda")
 
 
 def main(args):

@@ -15,9 +15,7 @@ Adam lr 1e-4, betas (0.9, 0.999). Prints one JSON line with the median step time
 import argparse
 import json
 import os
-import statistics
 import sys
-import time
 
 
 def parse_args(argv=None):
@@ -39,6 +37,7 @@ def parse_args(argv=None):
 if __name__ == "__main__":
     ARGS = parse_args()  # before torch is imported: --help needs no PyTorch
 
+from step_timer import median_step_ms  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -101,22 +100,7 @@ def time_step(args, dev):
             loss_g.backward()
             opt_g.step()
 
-    for _ in range(args.warmup):
-        step()
-    times = []
-    for _ in range(args.steps):
-        if dev.type == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            step()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end))
-        else:
-            t0 = time.perf_counter()
-            step()
-            times.append(1e3 * (time.perf_counter() - t0))
-    return statistics.median(times)
+    return median_step_ms(step, args.warmup, args.steps, dev.type == "cuda")
 
 
 def main(args):
