@@ -39,7 +39,7 @@ def parse_args(argv=None):
 if __name__ == "__main__":
     ARGS = parse_args()  # before torch is imported: --help and argument errors need no PyTorch (the GPU check's dry run)
 
-from step_timer import median_step_ms  # noqa: E402
+from step_timer import median_step_ms, torch_device  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
@@ -135,11 +135,7 @@ def time_mode(args, mode, dev):
 
 
 def main(args):
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    dev = torch.device(args.device)
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = True
+    dev = torch_device(args.device, args.threads)
     row = {"framework": "pytorch " + torch.__version__, "device": args.device, "image_size": args.image_size,
            "channels": args.channels, "batch_size": args.batch_size, "threads": torch.get_num_threads(),
            "steps": args.steps}

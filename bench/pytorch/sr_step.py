@@ -37,7 +37,7 @@ def parse_args(argv=None):
 if __name__ == "__main__":
     ARGS = parse_args()  # before torch is imported: --help needs no PyTorch
 
-from step_timer import median_step_ms  # noqa: E402
+from step_timer import median_step_ms, torch_device  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -104,11 +104,7 @@ def time_step(args, dev):
 
 
 def main(args):
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    dev = torch.device(args.device)
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = True
+    dev = torch_device(args.device, args.threads)
     ms = time_step(args, dev)
     print(json.dumps({"framework": "pytorch " + torch.__version__, "model": args.model, "mode": "eager",
                       "device": args.device, "image_size": args.crop, "residual_blocks": args.residual_blocks,

@@ -22,3 +22,15 @@ def median_step_ms(run, warmup, steps, cuda):
             run()
             times.append(1e3 * (time.perf_counter() - t0))
     return statistics.median(times)
+
+
+def torch_device(name, threads):
+    """The device to time on, set up the same way for every script: `threads` CPU threads (0: PyTorch's default),
+    cudnn.benchmark on a GPU."""
+    import torch
+    if threads:
+        torch.set_num_threads(threads)
+    dev = torch.device(name)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    return dev
